@@ -1,0 +1,187 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"golvs/internal/lvs"
+)
+
+// recorder is a Director that records calls and fails with err.
+type recorder struct {
+	calls []string
+	err   error
+}
+
+func (r *recorder) rec(format string, a ...any) error {
+	r.calls = append(r.calls, fmt.Sprintf(format, a...))
+	return r.err
+}
+func (r *recorder) AddService(_ context.Context, s lvs.Service) error {
+	return r.rec("add %s %s", s.ServiceKey, s.Scheduler)
+}
+func (r *recorder) EditService(_ context.Context, s lvs.Service) error {
+	return r.rec("edit %s %s", s.ServiceKey, s.Scheduler)
+}
+func (r *recorder) DeleteService(_ context.Context, k lvs.ServiceKey) error {
+	return r.rec("delete %s", k)
+}
+func (r *recorder) Clear(context.Context) error { return r.rec("clear") }
+func (r *recorder) AddReal(_ context.Context, k lvs.ServiceKey, x lvs.Real) error {
+	return r.rec("add-real %s %s %s %d", k, x.Addr, x.Method, x.Weight)
+}
+func (r *recorder) EditReal(_ context.Context, k lvs.ServiceKey, x lvs.Real) error {
+	return r.rec("edit-real %s %s %s %d", k, x.Addr, x.Method, x.Weight)
+}
+func (r *recorder) DeleteReal(_ context.Context, k lvs.ServiceKey, a netip.AddrPort) error {
+	return r.rec("delete-real %s %s", k, a)
+}
+func (r *recorder) Services(context.Context) ([]lvs.ServiceStatus, error) {
+	return []lvs.ServiceStatus{{
+		Service: lvs.Service{ServiceKey: key, Scheduler: "rr"},
+		Stats:   lvs.Stats{Conns: 3, InPkts: 1 << 40},
+		Reals:   []lvs.RealStatus{{Real: lvs.Real{Addr: rip, Method: lvs.Masq, Weight: 2}, ActiveConns: 1}},
+	}}, r.rec("services")
+}
+func (r *recorder) Conns(context.Context) ([]lvs.Conn, error) {
+	return []lvs.Conn{{Protocol: lvs.TCP, Client: netip.MustParseAddrPort("198.18.0.2:40000"), Virtual: key.Addr, Real: rip, State: "ESTABLISHED", Expires: 899 * time.Second}}, r.rec("conns")
+}
+func (r *recorder) Info(context.Context) (Info, error) {
+	return Info{Version: Version, ConnTableSize: 4096, Timeouts: lvs.DefaultTimeouts}, r.rec("info")
+}
+
+var (
+	key = lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort("198.18.0.10:80")}
+	rip = netip.MustParseAddrPort("198.19.0.11:80")
+)
+
+func serve(t *testing.T, d Director) (*Client, string) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "lvsd.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, sock, d, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	for range 200 {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return NewClient(sock), sock
+}
+
+func TestClientCallsReachTheDirector(t *testing.T) {
+	rec := &recorder{}
+	c, _ := serve(t, rec)
+	ctx := context.Background()
+	real := lvs.Real{Addr: rip, Method: lvs.Route, Weight: 3}
+	for _, err := range []error{
+		c.AddService(ctx, lvs.Service{ServiceKey: key, Scheduler: "wrr"}),
+		c.EditService(ctx, lvs.Service{ServiceKey: key, Scheduler: "lc"}),
+		c.AddReal(ctx, key, real),
+		c.EditReal(ctx, key, real),
+		c.DeleteReal(ctx, key, rip),
+		c.DeleteService(ctx, key),
+		c.Clear(ctx),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	svcs, err := c.Services(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svcs[0].Stats.InPkts != 1<<40 || svcs[0].Reals[0].ActiveConns != 1 || svcs[0].Reals[0].Method != lvs.Masq {
+		t.Fatalf("services came back as %+v", svcs)
+	}
+	conns, err := c.Conns(ctx)
+	if err != nil || conns[0].Expires != 899*time.Second || conns[0].State != "ESTABLISHED" {
+		t.Fatalf("conns %+v, %v", conns, err)
+	}
+	want := []string{
+		"add TCP 198.18.0.10:80 wrr",
+		"edit TCP 198.18.0.10:80 lc",
+		"add-real TCP 198.18.0.10:80 198.19.0.11:80 Route 3",
+		"edit-real TCP 198.18.0.10:80 198.19.0.11:80 Route 3",
+		"delete-real TCP 198.18.0.10:80 198.19.0.11:80",
+		"delete TCP 198.18.0.10:80",
+		"clear",
+		"services",
+		"conns",
+	}
+	if diff := cmp.Diff(want, rec.calls); diff != "" {
+		t.Fatalf("calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestErrorsKeepTheirMeaning(t *testing.T) {
+	for _, sentinel := range codes {
+		rec := &recorder{err: fmt.Errorf("%w: detail", sentinel)}
+		c, _ := serve(t, rec)
+		err := c.AddService(context.Background(), lvs.Service{ServiceKey: key, Scheduler: "rr"})
+		if !errors.Is(err, sentinel) || !strings.Contains(err.Error(), "detail") {
+			t.Errorf("got %v, want %v with its detail", err, sentinel)
+		}
+	}
+}
+
+func TestSocketIsPrivate(t *testing.T) {
+	_, sock := serve(t, &recorder{})
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("socket mode %v, want 0600", perm)
+	}
+}
+
+func TestClientSaysWhenLvsdIsNotRunning(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	_, err := NewClient(sock).Services(context.Background())
+	if !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), sock) {
+		t.Fatalf("got %v, want ErrNotRunning naming %s", err, sock)
+	}
+}
+
+func TestUnknownFieldsAreRejected(t *testing.T) {
+	rec := &recorder{}
+	_, sock := serve(t, rec)
+	c := NewClient(sock)
+	req, _ := http.NewRequest(http.MethodPost, "http://lvsd"+pathAddService, strings.NewReader(`{"protocol":6,"addr":"198.18.0.10:80","scheduler":"rr","persistent":300}`))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || len(rec.calls) != 0 {
+		t.Fatalf("status %d, calls %v: want 400 and no call", resp.StatusCode, rec.calls)
+	}
+}
+
+func TestSecondServerRefusesALiveSocket(t *testing.T) {
+	_, sock := serve(t, &recorder{})
+	err := Serve(context.Background(), sock, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "another lvsd") {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+}

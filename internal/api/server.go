@@ -1,0 +1,148 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golvs/internal/lvs"
+)
+
+// maxBody bounds request bodies; the largest legitimate one is a few hundred bytes.
+const maxBody = 1 << 20
+
+// Routes of the API, relative to the socket.
+const (
+	pathAddService    = "/v1/service/add"
+	pathEditService   = "/v1/service/edit"
+	pathDeleteService = "/v1/service/delete"
+	pathClear         = "/v1/clear"
+	pathAddReal       = "/v1/real/add"
+	pathEditReal      = "/v1/real/edit"
+	pathDeleteReal    = "/v1/real/delete"
+	pathServices      = "/v1/services"
+	pathConns         = "/v1/conns"
+	pathInfo          = "/v1/info"
+)
+
+// Serve answers API calls on a unix socket at path (created mode 0600,
+// replacing a stale socket) until ctx is cancelled.
+func Serve(ctx context.Context, path string, d Director, log *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("socket directory: %w", err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("socket %s: another lvsd is answering on it", path)
+	}
+	os.Remove(path)
+	// The umask makes the socket 0600 from the start: no window in which
+	// another user could connect.
+	l, err := listenPrivate(path)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", path, err)
+	}
+	srv := &http.Server{Handler: Handler(d, log), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		os.Remove(path)
+		return nil
+	case err := <-done:
+		os.Remove(path)
+		return err
+	}
+}
+
+// Handler returns the HTTP handler serving d.
+func Handler(d Director, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathAddService, call(log, func(ctx context.Context, s lvs.Service) (any, error) {
+		return nil, d.AddService(ctx, s)
+	}))
+	mux.HandleFunc("POST "+pathEditService, call(log, func(ctx context.Context, s lvs.Service) (any, error) {
+		return nil, d.EditService(ctx, s)
+	}))
+	mux.HandleFunc("POST "+pathDeleteService, call(log, func(ctx context.Context, k lvs.ServiceKey) (any, error) {
+		return nil, d.DeleteService(ctx, k)
+	}))
+	mux.HandleFunc("POST "+pathClear, call(log, func(ctx context.Context, _ struct{}) (any, error) {
+		return nil, d.Clear(ctx)
+	}))
+	mux.HandleFunc("POST "+pathAddReal, call(log, func(ctx context.Context, r realRequest) (any, error) {
+		return nil, d.AddReal(ctx, r.Service, r.Real)
+	}))
+	mux.HandleFunc("POST "+pathEditReal, call(log, func(ctx context.Context, r realRequest) (any, error) {
+		return nil, d.EditReal(ctx, r.Service, r.Real)
+	}))
+	mux.HandleFunc("POST "+pathDeleteReal, call(log, func(ctx context.Context, r realRequest) (any, error) {
+		return nil, d.DeleteReal(ctx, r.Service, r.Real.Addr)
+	}))
+	mux.HandleFunc("GET "+pathServices, call(log, func(ctx context.Context, _ struct{}) (any, error) {
+		return d.Services(ctx)
+	}))
+	mux.HandleFunc("GET "+pathConns, call(log, func(ctx context.Context, _ struct{}) (any, error) {
+		return d.Conns(ctx)
+	}))
+	mux.HandleFunc("GET "+pathInfo, call(log, func(ctx context.Context, _ struct{}) (any, error) {
+		return d.Info(ctx)
+	}))
+	return mux
+}
+
+// call adapts a typed function to an HTTP handler: it decodes the request
+// body strictly into In and encodes the result or the error.
+func call[In any](log *slog.Logger, fn func(context.Context, In) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in In
+		if r.Method == http.MethodPost {
+			dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil {
+				writeError(w, fmt.Errorf("%w: request body: %v", lvs.ErrInvalid, err))
+				return
+			}
+		}
+		out, err := fn(r.Context(), in)
+		if err != nil {
+			if codeOf(err) == "internal" {
+				log.Error("api call", slog.String("path", r.URL.Path), slog.Any("err", err))
+			}
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if out == nil {
+			out = struct{}{}
+		}
+		json.NewEncoder(w).Encode(out)
+	}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusBadRequest
+	code := codeOf(err)
+	switch {
+	case code == "internal":
+		status = http.StatusInternalServerError
+	case errors.Is(err, lvs.ErrNoService), errors.Is(err, lvs.ErrNoReal):
+		status = http.StatusNotFound
+	case errors.Is(err, lvs.ErrServiceExists), errors.Is(err, lvs.ErrRealExists):
+		status = http.StatusConflict
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorBody{Code: code, Message: err.Error()})
+}
