@@ -105,7 +105,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%w (cannot connect to %s)", ErrNotRunning, c.socket)
+			return fmt.Errorf("%w (cannot connect to %s: %w)", ErrNotRunning, c.socket, op.Err)
 		}
 		return err
 	}

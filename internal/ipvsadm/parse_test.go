@@ -1,0 +1,391 @@
+package ipvsadm
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const tryHelpLine = "Try `lvsadm -h' or 'lvsadm --help' for more information.\n"
+
+// TestUsageErrors checks ipvsadm's messages and statuses for command lines
+// it refuses, and that nothing reaches lvsd for them.
+func TestUsageErrors(t *testing.T) {
+	const vip = "198.18.0.10:80"
+	tests := []struct {
+		name   string
+		args   string // split on spaces; "''" is an empty word
+		stderr string
+		status int
+	}{
+		// Command first (popt, tryhelp_exit).
+		{"option before command", "-t " + vip + " -A", tryHelpLine, 255},
+		{"only words", "foo bar", tryHelpLine, 255},
+		{"unknown first option", "--foo", tryHelpLine, 255},
+		{"first option misses its argument", "--start-daemon", tryHelpLine, 255},
+		{"unknown short first option", "-q", tryHelpLine, 255},
+
+		// popt errors after the command.
+		{"unknown long option", "-L --foo", "--foo: unknown option\n", 255},
+		{"unknown option in a bundle", "-Lq", "-Lq: unknown option\n", 255},
+		{"unknown option after good ones", "-L -n -q", "-q: unknown option\n", 255},
+		{"missing argument", "-A -t", "-t: missing argument\n", 255},
+		{"missing argument in a bundle", "-At", "-At: missing argument\n", 255},
+		{"missing argument long", "-A --tcp-service", "--tcp-service: missing argument\n", 255},
+		{"flag given a value", "-L --numeric=1", "--numeric=1: option does not take an argument\n", 255},
+		{"value errors come first", "-A -t 80 --foo", "illegal virtual server address[:port] specified\n", 2},
+		{"popt error before leftovers", "-A foo -t", "-t: missing argument\n", 255},
+
+		// Second command, -h, -v after the command.
+		{"second command", "-A -t " + vip + " -D", "invalid option `-D'\n", 2},
+		{"second command bundled", "-LA", "invalid option `-LA'\n", 2},
+		{"help after command", "-L -h", "invalid option `-h'\n", 2},
+		{"version after command", "-L --version", "invalid option `--version'\n", 2},
+		{"daemon command after command blames its argument", "-L --start-daemon master", "invalid option `master'\n", 2},
+
+		// Values.
+		{"numeric-only service", "-A -t 80", "illegal virtual server address[:port] specified\n", 2},
+		{"empty service", "-A -t ''", "illegal virtual server address[:port] specified\n", 2},
+		{"unknown host", "-A -t nosuchhost.invalid:80", "illegal virtual server address[:port] specified\n", 2},
+		{"unknown port name", "-A -t 198.18.0.10:nosuchport", "illegal virtual server address[:port] specified\n", 2},
+		{"udp-only port name for tcp", "-A -t 198.18.0.10:sip", "illegal virtual server address[:port] specified\n", 2},
+		{"port too large", "-A -t 198.18.0.10:65536", "illegal virtual server address[:port] specified\n", 2},
+		{"empty port", "-A -t 198.18.0.10:", "illegal virtual server address[:port] specified\n", 2},
+		{"bracket without port", "-A -t [2001:db8::1]", "illegal virtual server address[:port] specified\n", 2},
+		{"bracket without colon", "-A -t [2001:db8::1]80", "illegal virtual server address[:port] specified\n", 2},
+		{"unclosed bracket", "-A -t [2001:db8::1:80", "illegal virtual server address[:port] specified\n", 2},
+		{"octal 8", "-A -t 198.18.0.08:80", "illegal virtual server address[:port] specified\n", 2},
+		{"bad real server", "-a -t " + vip + " -r 198.18.1.300", "illegal real server address[:port] specified\n", 2},
+		{"real port name needs the service protocol", "-a -r 198.18.1.1:http -t " + vip, "illegal real server address[:port] specified\n", 2},
+		{"weight too large", "-a -t " + vip + " -r 198.18.1.1 -w 65536", "illegal weight specified\n", 2},
+		{"weight negative", "-a -t " + vip + " -r 198.18.1.1 -w -1", "illegal weight specified\n", 2},
+		{"weight not a number", "-a -t " + vip + " -r 198.18.1.1 -w 1x", "illegal weight specified\n", 2},
+		{"weight empty", "-a -t " + vip + " -r 198.18.1.1 -w ''", "illegal weight specified\n", 2},
+		{"u-threshold", "-a -t " + vip + " -r 198.18.1.1 -x 2147483648", "illegal u_threshold specified\n", 2},
+		{"l-threshold", "-a -t " + vip + " -r 198.18.1.1 -y a", "illegal l_threshold specified\n", 2},
+		{"persistence timeout 0", "-A -t " + vip + " -p 0", "invalid timeout value `0' specified\n", 2},
+		{"persistence timeout too long", "-A -t " + vip + " -p 2678401", "invalid timeout value `2678401' specified\n", 2},
+		{"persistence timeout empty", "-A -t " + vip + " -p ''", "invalid timeout value `' specified\n", 2},
+		{"fwmark 0", "-A -f 0", "invalid fwmark value `0' specified\n", 2},
+		{"fwmark too large", "-A -f 4294967296", "invalid fwmark value `4294967296' specified\n", 2},
+		{"bad netmask", "-A -t " + vip + " -p -M 255.255.255.256", "illegal virtual server persistent mask specified\n", 2},
+		{"bad ipv6 netmask", "-A -t [2001:db8::1]:80 -p -M 129", "illegal ipv6 netmask specified\n", 2},
+		{"-6 without -f", "-A -t " + vip + " -6", "-6 used before -f\n\n", 2},
+		{"start-daemon parameter", "--start-daemon primary", "illegal start-daemon parameter specified\n", 2},
+		{"stop-daemon parameter", "--stop-daemon primary", "illegal start_daemon specified\n", 2},
+		{"syncid", "--start-daemon master --syncid 256", "illegal syncid specified\n", 2},
+		{"mcast group v4", "--start-daemon master --mcast-group 198.18.0.1", "invalid IPv4 mcast-group `198.18.0.1'\n", 2},
+		{"mcast group v6", "--start-daemon master --mcast-group 2001:db8::1", "invalid IPv6 mcast-group `2001:db8::1'\n", 2},
+		{"mcast port", "--start-daemon master --mcast-port 0", "illegal mcast-port specified\n", 2},
+		{"mcast ttl", "--start-daemon master --mcast-ttl 256", "illegal mcast-ttl specified\n", 2},
+		{"sync maxlen", "--start-daemon master --sync-maxlen 65508", "illegal sync-maxlen specified\n", 2},
+		{"tunnel type", "-a -t " + vip + " -r 198.18.1.1 -i --tun-type vxlan", "illegal tunnel type specified\n", 2},
+		{"tunnel port", "-a -t " + vip + " -r 198.18.1.1 -i --tun-port 0", "illegal tunnel port specified\n", 2},
+
+		// Repeated option bits.
+		{"two services", "-A -t " + vip + " -u " + vip, "multiple 'service-address' options specified\n", 2},
+		{"two methods", "-a -t " + vip + " -r 198.18.1.1 -g -m", "multiple 'forwarding-method' options specified\n", 2},
+		{"repeat before value check", "-a -t " + vip + " -r 198.18.1.1 -w 1 -w x", "multiple 'weight' options specified\n", 2},
+		{"numeric twice bundled", "-Lnn", "multiple 'numeric' options specified\n", 2},
+
+		// After the options.
+		{"set needs three values", "--set 900 120", "--set option requires 3 timeout values\n", 2},
+		{"set value", "--set 900 120 x", "invalid timeout value `x' specified\n", 2},
+		{"leftover word", "-L foo", "unexpected argument foo\n", 2},
+		{"leftover before the command", "foo -L", "unexpected argument foo\n", 2},
+		{"leftover after --", "-L -- -n", "unexpected argument -n\n", 2},
+		{"dash alone is a word", "-L -", "unexpected argument -\n", 2},
+		{"trailing comment", "-A -t " + vip + " -s rr # web", "unexpected argument #\n", 2},
+		{"incompatible sched flag", "-A -t " + vip + " -b sh-port", "incompatible scheduler flag `sh-port'\n", 2},
+		{"sched flag checked before legality", "-L -b mh-port", "incompatible scheduler flag `mh-port'\n", 2},
+		{"invalid sched flag", "-A -t " + vip + " -s sh -b sh-port,bogus", "invalid scheduler flag `bogus'\n", 2},
+
+		// commands_v_options.
+		{"service missing", "-A -s rr", "You need to supply the 'service-address' option for the 'add-service' command\n", 2},
+		{"real server missing", "-a -t " + vip, "You need to supply the 'real-server' option for the 'add-server' command\n", 2},
+		{"weight with add-service", "-A -t " + vip + " -w 1", "Illegal 'weight' option with the 'add-service' command\n", 2},
+		{"numeric with add-service", "-An -t " + vip, "Illegal 'numeric' option with the 'add-service' command\n", 2},
+		{"scheduler with delete", "-D -t " + vip + " -s rr", "Illegal 'scheduler' option with the 'delete-service' command\n", 2},
+		{"method with delete-server", "-d -t " + vip + " -r 198.18.1.1 -m", "Illegal 'forwarding-method' option with the 'delete-server' command\n", 2},
+		{"flush takes nothing", "-C -n", "Illegal 'numeric' option with the 'flush' command\n", 2},
+		{"list scheduler", "-L -s rr", "Illegal 'scheduler' option with the 'list' command\n", 2},
+		{"list exclusive", "-L -c -t " + vip, "The option 'service-address' conflicts with the 'connection' option in the 'list' command\n", 2},
+		{"list exclusive timeout", "-L --timeout --daemon", "The option 'daemon' conflicts with the 'timeout' option in the 'list' command\n", 2},
+		{"save takes only -n", "-S -c", "Illegal 'connection' option with the 'save' command\n", 2},
+		{"zero takes only a service", "-Z -n", "Illegal 'numeric' option with the 'zero' command\n", 2},
+		{"ops with list", "-L -o", "Illegal 'ops' option with the 'list' command\n", 2},
+		{"first violation wins", "-A -n -w 1", "Illegal 'numeric' option with the 'add-service' command\n", 2},
+
+		// process_options after the table.
+		{"zero port", "-A -t 198.18.0.10", "Zero port specified for non-persistent service\n", 2},
+		{"zero port explicit", "-E -t 198.18.0.10:0 -s rr", "Zero port specified for non-persistent service\n", 2},
+		{"ipv6 without port", "-A -t 2001:db8::1:80", "Zero port specified for non-persistent service\n", 2},
+		{"bracketed ipv4 has no port", "-A -t [198.18.0.10]:80", "Zero port specified for non-persistent service\n", 2},
+		{"ops on tcp", "-A -t " + vip + " -o", "One-Packet Scheduling is only for UDP virtual services\n", 2},
+		{"mixed family", "-a -t " + vip + " -r [2001:db8::1]:80 -m", "Different address family is allowed only for tunneling servers\n", 2},
+		{"tunnel option without -i", "-a -t " + vip + " -r 198.18.1.1 --tun-type gue", "Tunnel options conflict with forward method\n", 2},
+		{"gue needs a port", "-a -t " + vip + " -r 198.18.1.1 -i --tun-type gue", "You need to supply the 'tun-port' option for the 'gue' tunnel type\n", 2},
+		{"ipip takes no checksum", "-a -t " + vip + " -r 198.18.1.1 -i --tun-csum", "Illegal 'tun-csum' option with the 'ipip' tunnel type\n", 2},
+		{"gre checksums exclusive", "-a -t " + vip + " -r 198.18.1.1 -i --tun-type gre --tun-csum --tun-nocsum", "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type\n", 2},
+		{"list conflicts", "-L -c --stats", "options conflicts in the list command\n", 2},
+		{"list conflicts persistent-conn", "-L --timeout --persistent-conn", "options conflicts in the list command\n", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &fakeDirector{}
+			got := runLvsadm(t, d, argv(tt.args)...)
+			want := result{Stderr: tt.stderr, Status: tt.status}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("lvsadm %s (-want +got):\n%s", tt.args, diff)
+			}
+			if len(d.calls) != 0 {
+				t.Errorf("lvsadm %s called lvsd: %q", tt.args, d.calls)
+			}
+		})
+	}
+}
+
+// TestUnsupported checks that what golvs cannot do yet is parsed (so
+// ipvsadm's checks still apply), then refused by name before lvsd hears of
+// it.
+func TestUnsupported(t *testing.T) {
+	const vip = "198.18.0.10:80"
+	tests := []struct {
+		args   string
+		stderr string
+	}{
+		{"-A -t " + vip + " -p", "option -p (--persistent)"},
+		{"-A -t 198.18.0.10 -p 600", "option -p (--persistent)"},
+		{"-A -t " + vip + " -p -s rr", "option -p (--persistent)"},
+		{"-A -t " + vip + " -M 255.255.255.0", "option -M (--netmask)"},
+		{"-A -t " + vip + " --pe sip", "option --pe"},
+		{"-A -t " + vip + " -s sh -b sh-port", "option -b (--sched-flags)"},
+		{"-A -t " + vip + " -b ''", "option -b (--sched-flags)"},
+		{"-A -u 198.18.0.10:53 -o", "option -o (--ops)"},
+		{"-A -f 1", "option -f (--fwmark-service)"},
+		{"-A -f 1 -6", "option -f (--fwmark-service)"},
+		{"-A --sctp-service " + vip, "option --sctp-service"},
+		{"-a -t " + vip + " -r 198.18.1.1 -i", "option -i (--ipip)"},
+		{"-a -t " + vip + " -r 198.18.1.1 -i --tun-type gue --tun-port 6080", "option -i (--ipip)"},
+		{"-a -t " + vip + " -r 198.18.1.1 -x 100", "option -x (--u-threshold)"},
+		{"-e -t " + vip + " -r 198.18.1.1 -y 10", "option -y (--l-threshold)"},
+		{"-L --rate", "option --rate"},
+		{"-Ln --thresholds", "option --thresholds"},
+		{"-L --persistent-conn", "option --persistent-conn"},
+		{"-L --tun-info", "option --tun-info"},
+		{"-L --timeout", "option --timeout"},
+		{"-L --daemon", "option --daemon"},
+		{"-Lc --persistent-conn", "option --persistent-conn"},
+		{"-Z", "command -Z (--zero)"},
+		{"-Z -t " + vip, "command -Z (--zero)"},
+		{"-S -n", "command -S (--save)"},
+		{"--save", "command -S (--save)"},
+		{"-R", "command -R (--restore)"},
+		{"--set 900 120 300", "command --set"},
+		{"--start-daemon master --mcast-interface eth0 --syncid 3", "command --start-daemon"},
+		{"--stop-daemon backup", "command --stop-daemon"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			d := &fakeDirector{}
+			got := runLvsadm(t, d, argv(tt.args)...)
+			want := result{Stderr: "lvsadm: " + tt.stderr + " is not supported by golvs yet\n", Status: 2}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("lvsadm %s (-want +got):\n%s", tt.args, diff)
+			}
+			if len(d.calls) != 0 {
+				t.Errorf("lvsadm %s called lvsd: %q", tt.args, d.calls)
+			}
+		})
+	}
+}
+
+// TestCommands checks what each accepted command line asks of lvsd.
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		name string
+		args string
+		want string
+	}{
+		{"add with default scheduler", "-A -t 198.18.0.10:80", "AddService TCP 198.18.0.10:80 wlc"},
+		{"add udp", "-A -u 198.18.0.10:53 -s rr", "AddService UDP 198.18.0.10:53 rr"},
+		{"long options", "--add-service --tcp-service 198.18.0.10:80 --scheduler wrr", "AddService TCP 198.18.0.10:80 wrr"},
+		{"long option with =", "--add-service --tcp-service=198.18.0.10:80 --scheduler=lc", "AddService TCP 198.18.0.10:80 lc"},
+		{"bundled command and service", "-At 198.18.0.10:80", "AddService TCP 198.18.0.10:80 wlc"},
+		{"argument glued to the option", "-At198.18.0.10:80", "AddService TCP 198.18.0.10:80 wlc"},
+		{"argument after =", "-A -t=198.18.0.10:80", "AddService TCP 198.18.0.10:80 wlc"},
+		{"port by name", "-A -t 198.18.0.10:http", "AddService TCP 198.18.0.10:80 wlc"},
+		{"port by alias", "-A -t 198.18.0.10:www", "AddService TCP 198.18.0.10:80 wlc"},
+		{"host by name", "-A -t www.example.net:https", "AddService TCP 198.18.0.10:443 wlc"},
+		{"inet_aton short form", "-A -t 198.18.10:80", "AddService TCP 198.18.0.10:80 wlc"},
+		{"inet_aton hex", "-A -t 0xc612000a:80", "AddService TCP 198.18.0.10:80 wlc"},
+		{"inet_aton octal part", "-A -t 198.022.0.012:80", "AddService TCP 198.18.0.10:80 wlc"},
+		{"ipv6 service", "-A -t [2001:db8::1]:80 -s rr", "AddService TCP [2001:db8::1]:80 rr"},
+		{"scheduler passed through unchecked", "-A -t 198.18.0.10:80 -s sh", "AddService TCP 198.18.0.10:80 sh"},
+		{"scheduler cut to 15 bytes", "-A -t 198.18.0.10:80 -s abcdefghijklmnopqrst", "AddService TCP 198.18.0.10:80 abcdefghijklmno"},
+		{"words after the command", "-A -t 198.18.0.10:80 -- ", "AddService TCP 198.18.0.10:80 wlc"},
+		{"sort is a no-op", "-A -t 198.18.0.10:80 --sort", "AddService TCP 198.18.0.10:80 wlc"},
+		{"edit resets scheduler", "-E -t 198.18.0.10:80", "EditService TCP 198.18.0.10:80 wlc"},
+		{"delete service", "-D -t 198.18.0.10:80", "DeleteService TCP 198.18.0.10:80"},
+		{"clear", "-C", "Clear"},
+		{"clear long", "--clear", "Clear"},
+		{"add real default route", "-a -t 198.18.0.10:80 -r 198.18.1.1", "AddReal TCP 198.18.0.10:80 198.18.1.1:80 Route 1"},
+		{"route forces service port", "-a -t 198.18.0.10:80 -r 198.18.1.1:8080 -g -w 0", "AddReal TCP 198.18.0.10:80 198.18.1.1:80 Route 0"},
+		{"masq keeps its port", "-a -t 198.18.0.10:80 -r 198.18.1.1:8080 -m -w 3", "AddReal TCP 198.18.0.10:80 198.18.1.1:8080 Masq 3"},
+		{"masq default port is the service's", "-a -t 198.18.0.10:80 -r 198.18.1.1 -m", "AddReal TCP 198.18.0.10:80 198.18.1.1:80 Masq 1"},
+		{"real before service gets port 0", "-a -r 198.18.1.1 -t 198.18.0.10:80 -m", "AddReal TCP 198.18.0.10:80 198.18.1.1:0 Masq 1"},
+		{"bundled flags", "-at 198.18.0.10:80 -r 198.18.1.1:8080 -mw 5", "AddReal TCP 198.18.0.10:80 198.18.1.1:8080 Masq 5"},
+		{"weight with sign and blanks", "-a -t 198.18.0.10:80 -r 198.18.1.1 -w +7", "AddReal TCP 198.18.0.10:80 198.18.1.1:80 Route 7"},
+		{"real port by name", "-a -t 198.18.0.10:80 -r backend-1.example.net:http-alt -m", "AddReal TCP 198.18.0.10:80 198.18.1.1:8080 Masq 1"},
+		{"edit real defaults to route", "-e -t 198.18.0.10:80 -r 198.18.1.1 -w 2", "EditReal TCP 198.18.0.10:80 198.18.1.1:80 Route 2"},
+		{"delete real keeps its port", "-d -t 198.18.0.10:80 -r 198.18.1.1:8080", "DeleteReal TCP 198.18.0.10:80 198.18.1.1:8080"},
+		{"delete real default port", "-d -u 198.18.0.10:53 -r 198.18.1.1", "DeleteReal UDP 198.18.0.10:53 198.18.1.1:53"},
+		{"ipv6 real", "-a -t [2001:db8::1]:80 -r [2001:db8::a]:8080 -m", "AddReal TCP [2001:db8::1]:80 [2001:db8::a]:8080 Masq 1"},
+		{"ipv6 real without brackets takes the service port", "-a -t [2001:db8::1]:80 -r 2001:db8::a -m", "AddReal TCP [2001:db8::1]:80 [2001:db8::a]:80 Masq 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &fakeDirector{}
+			got := runLvsadm(t, d, argv(tt.args)...)
+			if diff := cmp.Diff(result{}, got); diff != "" {
+				t.Errorf("lvsadm %s (-want +got):\n%s", tt.args, diff)
+			}
+			if diff := cmp.Diff([]string{tt.want}, d.calls); diff != "" {
+				t.Errorf("lvsadm %s calls (-want +got):\n%s", tt.args, diff)
+			}
+		})
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range []string{"-h", "--help", "-h --foo", "-h -t"} {
+		d := &fakeDirector{}
+		var got result
+		got = runLvsadm(t, d, argv(args)...)
+		if got.Status != 0 || got.Stderr != "" || !strings.HasPrefix(got.Stdout, versionLine+"Usage:\n  lvsadm -A|E") {
+			t.Errorf("lvsadm %s = %+v", args, got)
+		}
+		if len(d.calls) != 0 {
+			t.Errorf("lvsadm %s called lvsd: %q", args, d.calls)
+		}
+	}
+	for _, args := range []string{"-v", "--version", "-v -L"} {
+		d := &fakeDirector{}
+		got := runLvsadm(t, d, argv(args)...)
+		want := result{Stdout: "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("lvsadm %s (-want +got):\n%s", args, diff)
+		}
+	}
+}
+
+func TestPopt(t *testing.T) {
+	type opt struct {
+		Val    int
+		Arg    string
+		HasArg bool
+	}
+	tests := []struct {
+		args      string
+		want      []opt
+		leftovers []string
+	}{
+		{"-Lnc", []opt{{'L', "", false}, {'n', "", false}, {'c', "", false}}, nil},
+		{"-p -n", []opt{{'p', "", false}, {'n', "", false}}, nil},
+		{"-p 600 -n", []opt{{'p', "600", true}, {'n', "", false}}, nil},
+		{"-p600", []opt{{'p', "600", true}}, nil},
+		{"-p", []opt{{'p', "", false}}, nil},
+		{"-t -n", []opt{{'t', "-n", true}}, nil},
+		{"--persistent=5", []opt{{'p', "5", true}}, nil},
+		{"--persistent -5", []opt{{'p', "", false}, {poptErrBadOpt, "", false}}, nil},
+		{"a -L b -- -n", []opt{{'L', "", false}}, []string{"a", "b", "-n"}},
+		{"-L=q", []opt{{'L', "", false}, {poptErrBadOpt, "", false}}, nil},
+		{"-L==", []opt{{poptErrUnwantedArg, "", false}}, nil},
+		{"-n=", []opt{{'n', "", false}, {poptErrBadOpt, "", false}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			p := newPopt(append([]string{"lvsadm"}, argv(tt.args)...))
+			var got []opt
+			for {
+				v, a, has := p.nextOpt()
+				if v == poptEnd {
+					break
+				}
+				got = append(got, opt{v, a, has})
+				if v < poptEnd {
+					break
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.leftovers, p.leftovers); diff != "" {
+				t.Errorf("leftovers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestInetAton(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" for invalid
+	}{
+		{"198.18.0.10", "198.18.0.10"},
+		{"198.18.10", "198.18.0.10"},
+		{"198.1179658", "198.18.0.10"},
+		{"3323068426", "198.18.0.10"},
+		{"0xc612000a", "198.18.0.10"},
+		{"0306.022.0.012", "198.18.0.10"},
+		{"198.18.0.10 trailing", "198.18.0.10"},
+		{"198.18.0.256", ""},
+		{"198.18.0.08", ""},
+		{"198.18.0.", ""},
+		{"198.18.0.10.1", ""},
+		{"0x", ""},
+		{"4294967296", ""},
+		{"", ""},
+		{" 198.18.0.10", ""},
+		{"-1", ""},
+	}
+	for _, tt := range tests {
+		a, ok := inetAton(tt.in)
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tt.want {
+			t.Errorf("inetAton(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestStringToNumber(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"0", 0}, {"65535", 65535}, {"65536", -1}, {" 5", 5}, {"+5", 5}, {"-0", 0},
+		{"5 ", -1}, {"", -1}, {"0x10", -1}, {"99999999999999999999", -1}, {"-", -1},
+	}
+	for _, tt := range tests {
+		if got := stringToNumber(tt.in, 0, 65535); got != tt.want {
+			t.Errorf("stringToNumber(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+// argv splits a test command line on spaces; "”" stands for an empty
+// argument.
+func argv(s string) []string {
+	var out []string
+	for _, w := range strings.Fields(s) {
+		if w == "''" {
+			w = ""
+		}
+		out = append(out, w)
+	}
+	return out
+}
