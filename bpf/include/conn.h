@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * conn.h is the connection table: IPVS's TCP state machine, timeouts, the
+ * ActiveConn/InActConn counters and entry removal.
+ *
+ * Counter rule shared with lvsd's sweeper (which removes entries through
+ * the lvs_sweep program): whoever deletes an entry decrements its real's
+ * counters, and only when bpf_map_delete_elem returned 0, so an entry is
+ * never released twice.
+ */
+#ifndef LVS_CONN_H
+#define LVS_CONN_H
+
+#include "maps.h"
+#include "parse.h"
+
+/* Directions of IPVS's set_tcp_state (ip_vs_proto_tcp.c). */
+enum {
+	LVS_DIR_INPUT = 0,      /* client -> real */
+	LVS_DIR_OUTPUT = 1,     /* real -> client (NAT replies) */
+	LVS_DIR_INPUT_ONLY = 2, /* client -> real, replies bypass us (DR) */
+};
+
+#define sNO LVS_TCP_NONE
+#define sES LVS_TCP_ESTABLISHED
+#define sSS LVS_TCP_SYN_SENT
+#define sSR LVS_TCP_SYN_RECV
+#define sFW LVS_TCP_FIN_WAIT
+#define sTW LVS_TCP_TIME_WAIT
+#define sCL LVS_TCP_CLOSE
+#define sCW LVS_TCP_CLOSE_WAIT
+#define sLA LVS_TCP_LAST_ACK
+#define sLI LVS_TCP_LISTEN
+#define sSA LVS_TCP_SYNACK
+
+/* One row of IPVS's tcp_states[] packed as 4-bit next states, indexed by
+ * the current state. */
+#define LVS_ROW(a, b, c, d, e, f, g, h, i, j, k)                                                   \
+	((__u64)(a) | (__u64)(b) << 4 | (__u64)(c) << 8 | (__u64)(d) << 12 | (__u64)(e) << 16 |   \
+	 (__u64)(f) << 20 | (__u64)(g) << 24 | (__u64)(h) << 28 | (__u64)(i) << 32 |              \
+	 (__u64)(j) << 36 | (__u64)(k) << 40)
+
+/* lvs_tcp_states is IPVS's tcp_states[] (the normal, not the secure_tcp
+ * table): [direction * 4 + event] -> row. Events: syn, fin, ack, rst. */
+static const __u64 lvs_tcp_states[12] = {
+	/*       sNO  sES  sSS  sSR  sFW  sTW  sCL  sCW  sLA  sLI  sSA */
+	/* INPUT */
+	LVS_ROW(sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR), /* syn */
+	LVS_ROW(sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW), /* fin */
+	LVS_ROW(sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES), /* ack */
+	LVS_ROW(sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR), /* rst */
+	/* OUTPUT */
+	LVS_ROW(sSS, sES, sSS, sSR, sSS, sSS, sSS, sSS, sSS, sLI, sSR), /* syn */
+	LVS_ROW(sTW, sFW, sSS, sTW, sFW, sTW, sCL, sTW, sLA, sLI, sTW), /* fin */
+	LVS_ROW(sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sLA, sES, sES), /* ack */
+	LVS_ROW(sCL, sCL, sSS, sCL, sCL, sTW, sCL, sCL, sCL, sCL, sCL), /* rst */
+	/* INPUT-ONLY */
+	LVS_ROW(sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR), /* syn */
+	LVS_ROW(sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW), /* fin */
+	LVS_ROW(sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES), /* ack */
+	LVS_ROW(sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL), /* rst */
+};
+
+/* tcp_state_active_table: these states count in ActiveConn. */
+#define LVS_ACTIVE_STATES                                                                          \
+	((1u << LVS_TCP_ESTABLISHED) | (1u << LVS_TCP_SYN_SENT) | (1u << LVS_TCP_SYN_RECV) |      \
+	 (1u << LVS_TCP_SYNACK))
+
+static __always_inline int lvs_state_active(__u8 proto, __u32 state)
+{
+	/* UDP entries are always inactive (ip_vs_proto_udp.c never clears
+	 * IP_VS_CONN_F_INACTIVE). */
+	return proto == LVS_IPPROTO_TCP && state < 32 && ((LVS_ACTIVE_STATES >> state) & 1);
+}
+
+/* lvs_tcp_next returns the state a TCP segment with flags moves state to
+ * (tcp_state_idx + set_tcp_state). */
+static __always_inline __u32 lvs_tcp_next(__u32 dir, __u8 flags, __u32 state)
+{
+	__u32 ev;
+
+	if (flags & LVS_TCP_RST)
+		ev = 3;
+	else if (flags & LVS_TCP_SYN)
+		ev = 0;
+	else if (flags & LVS_TCP_FIN)
+		ev = 1;
+	else if (flags & LVS_TCP_ACK)
+		ev = 2;
+	else
+		return LVS_TCP_CLOSE; /* no table: new_state keeps its initial sCL */
+	ev += dir * 4;
+	if (state > LVS_TCP_SYNACK || ev >= 12)
+		return LVS_TCP_CLOSE;
+	return (lvs_tcp_states[ev] >> (state * 4)) & 0xf;
+}
+
+/*
+ * lvs_now is the connection clock: CLOCK_MONOTONIC_COARSE, the same
+ * timeline as CLOCK_MONOTONIC at tick resolution (a few ms, plenty for
+ * timeouts of seconds) and about half the cost of bpf_ktime_get_ns.
+ * lvsd reads the same clock (datapath.Now).
+ */
+static __always_inline __u64 lvs_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+static __always_inline __u64 lvs_timeout(__u32 slot)
+{
+	__u64 *t = bpf_map_lookup_elem(&lvs_timeouts, &slot);
+
+	return t ? *t : 0;
+}
+
+/* lvs_conns_add counts a new connection of real in its initial state. */
+static __always_inline void lvs_conns_add(__u32 real, int active)
+{
+	struct lvs_real_conns *rc = bpf_map_lookup_elem(&lvs_conn_counts, &real);
+
+	if (!rc)
+		return;
+	if (active)
+		__sync_fetch_and_add(&rc->active, 1);
+	else
+		__sync_fetch_and_add(&rc->inactive, 1);
+}
+
+/* lvs_conns_release uncounts a removed connection. */
+static __always_inline void lvs_conns_release(__u32 real, int active)
+{
+	struct lvs_real_conns *rc = bpf_map_lookup_elem(&lvs_conn_counts, &real);
+
+	if (!rc)
+		return;
+	if (active)
+		__sync_fetch_and_sub(&rc->active, 1);
+	else
+		__sync_fetch_and_sub(&rc->inactive, 1);
+}
+
+/* lvs_conns_move moves a connection between ActiveConn and InActConn. */
+static __always_inline void lvs_conns_move(__u32 real, int to_active)
+{
+	struct lvs_real_conns *rc = bpf_map_lookup_elem(&lvs_conn_counts, &real);
+
+	if (!rc)
+		return;
+	if (to_active) {
+		__sync_fetch_and_add(&rc->active, 1);
+		__sync_fetch_and_sub(&rc->inactive, 1);
+	} else {
+		__sync_fetch_and_sub(&rc->active, 1);
+		__sync_fetch_and_add(&rc->inactive, 1);
+	}
+}
+
+/*
+ * lvs_conn_update applies one packet to a live entry: the TCP transition
+ * (by cmpxchg, so when two CPUs race on one transition only the winner
+ * moves the counters) and the re-armed expiry, now + timeout[new state],
+ * re-read on every packet as IPVS does.
+ */
+static __always_inline void lvs_conn_update(struct lvs_conn *c, const struct lvs_pkt *p, __u32 dir,
+					    __u64 now)
+{
+	__u32 slot = LVS_TIMEOUT_UDP;
+
+	if (p->t.proto == LVS_IPPROTO_TCP) {
+		__u32 old = *(volatile __u32 *)&c->state;
+		__u32 next = old;
+
+		for (int i = 0; i < 4; i++) {
+			__u32 prev;
+
+			next = lvs_tcp_next(dir, p->tcp_flags, old);
+			if (next == old)
+				break;
+			prev = __sync_val_compare_and_swap(&c->state, old, next);
+			if (prev == old) {
+				int was = lvs_state_active(LVS_IPPROTO_TCP, old);
+				int is = lvs_state_active(LVS_IPPROTO_TCP, next);
+
+				if (was != is)
+					lvs_conns_move(c->real, is);
+				break;
+			}
+			old = prev;
+		}
+		slot = next;
+	}
+	c->expires_ns = now + lvs_timeout(slot);
+}
+
+static __always_inline int lvs_tuple_eq(const struct lvs_tuple *a, const struct lvs_tuple *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 d = 0;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
+/* lvs_nat_reverse fills r with the tuple of the real's replies to the
+ * connection keyed by k. */
+static __always_inline void lvs_nat_reverse(struct lvs_tuple *r, const struct lvs_tuple *k,
+					    const union lvs_addr *raddr, __be16 rport)
+{
+	__builtin_memset(r, 0, sizeof(*r));
+	r->saddr = *raddr;
+	r->daddr = k->saddr;
+	r->sport = rport;
+	r->dport = k->sport;
+	r->proto = k->proto;
+	r->family = k->family;
+}
+
+/*
+ * lvs_conn_remove deletes entry k (whose value is c) and, when the delete
+ * was ours, uncounts it and drops its NAT reverse entry if that still
+ * points at k (a newer connection may own the same real-side tuple).
+ * Returns 1 when this call removed the entry.
+ */
+static __always_inline int lvs_conn_remove(const struct lvs_tuple *k, struct lvs_conn *c)
+{
+	/* Copy before the delete: an LRU element is recycled at once. */
+	union lvs_addr raddr = c->raddr;
+	__be16 rport = c->rport;
+	__u32 state = *(volatile __u32 *)&c->state;
+	__u32 real = c->real;
+	__u8 method = c->method;
+	struct lvs_tuple r, *fk;
+
+	if (bpf_map_delete_elem(&lvs_conns, k))
+		return 0;
+	lvs_conns_release(real, lvs_state_active(k->proto, state));
+	if (method != LVS_METHOD_MASQ)
+		return 1;
+	lvs_nat_reverse(&r, k, &raddr, rport);
+	fk = bpf_map_lookup_elem(&lvs_nat_conns, &r);
+	if (fk && lvs_tuple_eq(fk, k))
+		bpf_map_delete_elem(&lvs_nat_conns, &r);
+	return 1;
+}
+
+#endif /* LVS_CONN_H */

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * lvs_abi.h is the one contract between the data plane and lvsd: every
+ * struct a map holds and every constant both sides use. Go sees these
+ * through bpf2go's -type generation, never through a hand-copied layout.
+ *
+ * Rules: fixed-width types only, explicit padding, no bitfields, sizes
+ * checked below. Addresses and ports are in network byte order. Any change
+ * to a layout or a map's shape bumps LVS_ABI_VERSION, which is part of the
+ * pin path, so a new lvsd never reads an old table as if it were its own.
+ */
+#ifndef LVS_ABI_H
+#define LVS_ABI_H
+
+#include <linux/types.h>
+
+/* enum lvs_abi: versions and limits shared with Go. */
+enum lvs_abi {
+	LVS_ABI_VERSION = 1,
+	LVS_MAX_SERVICES = 4096,  /* service ids 1..4095 */
+	LVS_MAX_REALS = 65536,    /* real ids 1..65535 */
+	LVS_MAX_DESTS = 256,      /* lc/wlc walk at most this many reals */
+	LVS_CONN_TABLE_DEFAULT = 262144,
+	LVS_SWEEP_BATCH = 32,     /* conn keys per lvs_sweep run */
+	LVS_SWEEP_ALL = 0xff,     /* lvs_sweep mode: remove live entries too */
+};
+
+/* enum lvs_family: address families, with the kernel's AF_ values. */
+enum lvs_family {
+	LVS_AF_INET = 2,
+	LVS_AF_INET6 = 10,
+};
+
+/* enum lvs_sched: scheduler ids (the scheduler field of struct lvs_service). */
+enum lvs_sched {
+	LVS_SCHED_RR = 1,
+	LVS_SCHED_WRR = 2,
+	LVS_SCHED_LC = 3,
+	LVS_SCHED_WLC = 4,
+};
+
+/* enum lvs_method: forwarding methods, with IPVS's IP_VS_CONN_F_* codes. */
+enum lvs_method {
+	LVS_METHOD_MASQ = 0,
+	LVS_METHOD_TUNNEL = 2,
+	LVS_METHOD_ROUTE = 3,
+};
+
+/* enum lvs_tcp_state: IPVS's TCP states (ip_vs_proto_tcp.c), the index of
+ * the timeouts map. LVS_TIMEOUT_UDP is the UDP slot of that map. */
+enum lvs_tcp_state {
+	LVS_TCP_NONE = 0,
+	LVS_TCP_ESTABLISHED = 1,
+	LVS_TCP_SYN_SENT = 2,
+	LVS_TCP_SYN_RECV = 3,
+	LVS_TCP_FIN_WAIT = 4,
+	LVS_TCP_TIME_WAIT = 5,
+	LVS_TCP_CLOSE = 6,
+	LVS_TCP_CLOSE_WAIT = 7,
+	LVS_TCP_LAST_ACK = 8,
+	LVS_TCP_LISTEN = 9,
+	LVS_TCP_SYNACK = 10,
+	LVS_TIMEOUT_UDP = 11,
+	LVS_TIMEOUT_SLOTS = 12,
+};
+
+/* enum lvs_conn_flags: bits of struct lvs_conn.flags. */
+enum lvs_conn_flags {
+	/* Only client->server packets pass the director (DR, TUN): TCP uses
+	 * IPVS's INPUT-ONLY table (IP_VS_CONN_F_NOOUTPUT). */
+	LVS_CONN_F_NOOUTPUT = 1 << 0,
+};
+
+/*
+ * enum lvs_counter: indexes of the per-CPU lvs_counters map, one per
+ * verdict reason, for metrics and debugging.
+ */
+enum lvs_counter {
+	LVS_CNT_PASS_NOT_IP = 0,     /* not IPv4 (ARP, IPv6, ...) */
+	LVS_CNT_PASS_FRAGMENT = 1,   /* IPv4 fragment */
+	LVS_CNT_PASS_MALFORMED = 2,  /* truncated or bad header */
+	LVS_CNT_PASS_NOT_L4 = 3,     /* neither TCP nor UDP */
+	LVS_CNT_PASS_NO_SERVICE = 4, /* no conn, no NAT reply, no service */
+	LVS_CNT_PASS_NOT_SYN = 5,    /* TCP to a service without a conn, not a SYN */
+	LVS_CNT_PASS_NO_DEST = 6,    /* scheduler found no real */
+	LVS_CNT_PASS_TTL = 7,        /* TTL <= 1: the kernel answers */
+	LVS_CNT_PASS_FIB = 8,        /* NAT: no FIB answer, kernel routes it */
+	LVS_CNT_PASS_CONN_FULL = 9,  /* conn entry could not be created */
+	LVS_CNT_PASS_METHOD = 10,    /* forwarding method not built */
+	LVS_CNT_DROP_FIB = 11,       /* DR: no FIB answer */
+	LVS_CNT_DROP_HELPER = 12,    /* a rewrite helper failed */
+	LVS_CNT_FWD_REDIRECT = 13,   /* sent with bpf_redirect */
+	LVS_CNT_FWD_NEIGH = 14,      /* sent with bpf_redirect_neigh */
+	LVS_CNT_CONN_REUSED = 15,    /* SYN replaced a TIME_WAIT/CLOSE entry */
+	LVS_CNT_CONN_EXPIRED = 16,   /* expired entry replaced by a new flow */
+	LVS_CNT_MAX = 32,
+};
+
+/*
+ * union lvs_addr is an IPv4 or IPv6 address in network byte order. IPv4
+ * uses the first four bytes; the rest are zero so keys compare equal.
+ */
+union lvs_addr {
+	__u8 bytes[16];
+	__be32 v4;
+	__be32 v6[4];
+};
+
+/* struct lvs_service_key is the services map key: (family, proto, VIP, port). */
+struct lvs_service_key {
+	union lvs_addr vaddr;
+	__be16 vport;
+	__u8 proto;
+	__u8 family;
+};
+
+/* struct lvs_service is the services map value. */
+struct lvs_service {
+	__u32 id;        /* ServiceID: index of every per-service map */
+	__u32 scheduler; /* enum lvs_sched */
+	__u32 flags;     /* reserved (persistence) */
+	__u32 pad;
+};
+
+/* struct lvs_real is the reals map value, indexed by RealID. */
+struct lvs_real {
+	union lvs_addr addr;
+	__be16 port;   /* 0: keep the service port */
+	__u8 method;   /* enum lvs_method */
+	__u8 family;
+	__u32 weight;  /* 0 quiesces the real */
+};
+
+/* struct lvs_real_conns is the real_conns map value: the connection counts
+ * ipvsadm shows as ActiveConn and InActConn, kept with atomic adds. */
+struct lvs_real_conns {
+	__u32 active;
+	__u32 inactive;
+};
+
+/* struct lvs_stats is one CPU's share of a service's or real's counters.
+ * Bytes are IP lengths, as IPVS counts them. */
+struct lvs_stats {
+	__u64 conns;
+	__u64 inpkts;
+	__u64 outpkts;
+	__u64 inbytes;
+	__u64 outbytes;
+};
+
+/*
+ * struct lvs_tuple is a flow as a packet carries it. It keys the conns map
+ * (client -> VIP: saddr=CIP, daddr=VIP) and the NAT reverse map
+ * (real -> client: saddr=RIP, daddr=CIP).
+ */
+struct lvs_tuple {
+	union lvs_addr saddr;
+	union lvs_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+/* struct lvs_conn is the conns map value: one connection and its real. */
+struct lvs_conn {
+	union lvs_addr raddr;
+	__u64 expires_ns;  /* CLOCK_MONOTONIC_COARSE ns (lvs_now) */
+	__be16 rport;
+	__u8 method;       /* enum lvs_method */
+	__u8 pad0;
+	__u32 state;       /* enum lvs_tcp_state; 0 for UDP; changed by cmpxchg */
+	__u32 flags;       /* enum lvs_conn_flags */
+	__u32 service;     /* ServiceID */
+	__u32 real;        /* RealID */
+	__u32 pad1;
+};
+
+#define LVS_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), "ABI: sizeof(" #t ") != " #n)
+LVS_ASSERT_SIZE(union lvs_addr, 16);
+LVS_ASSERT_SIZE(struct lvs_service_key, 20);
+LVS_ASSERT_SIZE(struct lvs_service, 16);
+LVS_ASSERT_SIZE(struct lvs_real, 24);
+LVS_ASSERT_SIZE(struct lvs_real_conns, 8);
+LVS_ASSERT_SIZE(struct lvs_stats, 40);
+LVS_ASSERT_SIZE(struct lvs_tuple, 40);
+LVS_ASSERT_SIZE(struct lvs_conn, 48);
+
+#endif /* LVS_ABI_H */

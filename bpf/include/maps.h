@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * maps.h declares every map of the data plane. lvsd pins all of them under
+ * <pindir>/v<LVS_ABI_VERSION>/ so a restarted lvsd adopts them. Sizes that
+ * Go may change (the conn table) are set again by the loader.
+ */
+#ifndef LVS_MAPS_H
+#define LVS_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "lvs_abi.h"
+
+/* lvs_services: (family, proto, VIP, port) -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LVS_MAX_SERVICES);
+	__type(key, struct lvs_service_key);
+	__type(value, struct lvs_service);
+} lvs_services SEC(".maps");
+
+/*
+ * lvs_sched_table is the shape of one service's scheduler table: element 0
+ * is the number of entries n, elements 1..n are RealIDs (the rr/wrr
+ * sequence, or the dest list in IPVS order for lc/wlc). BPF_F_INNER_MAP
+ * lets every service's table have its own size.
+ */
+struct lvs_sched_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+/* lvs_tables: ServiceID -> its table. lvsd builds a new inner map and
+ * swaps it in with one update, so a packet sees the old or the new table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, LVS_MAX_SERVICES);
+	__type(key, __u32);
+	__array(values, struct lvs_sched_table);
+} lvs_tables SEC(".maps");
+
+/* lvs_sched_pos: ServiceID -> rr/wrr position, advanced atomically. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} lvs_sched_pos SEC(".maps");
+
+/* lvs_reals: RealID -> real server. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct lvs_real);
+} lvs_reals SEC(".maps");
+
+/* lvs_conn_counts: RealID -> ActiveConn/InActConn, shared by all CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct lvs_real_conns);
+} lvs_conn_counts SEC(".maps");
+
+/* lvs_svc_stats, lvs_real_stats: per-CPU IPVS counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LVS_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct lvs_stats);
+} lvs_svc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct lvs_stats);
+} lvs_real_stats SEC(".maps");
+
+/* lvs_conns: client-side tuple -> connection. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LVS_CONN_TABLE_DEFAULT);
+	__type(key, struct lvs_tuple);
+	__type(value, struct lvs_conn);
+} lvs_conns SEC(".maps");
+
+/* lvs_nat_conns: real-side tuple of a NAT reply -> client-side tuple. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LVS_CONN_TABLE_DEFAULT);
+	__type(key, struct lvs_tuple);
+	__type(value, struct lvs_tuple);
+} lvs_nat_conns SEC(".maps");
+
+/* lvs_timeouts: TCP state (or LVS_TIMEOUT_UDP) -> timeout in ns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_TIMEOUT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lvs_timeouts SEC(".maps");
+
+/* lvs_counters: enum lvs_counter -> packets, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LVS_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lvs_counters SEC(".maps");
+
+#endif /* LVS_MAPS_H */

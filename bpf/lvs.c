@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * lvs.c is golvs's data plane on TC ingress: IPVS's packet path for IPv4
+ * TCP and UDP, NAT and DR.
+ *
+ * Per packet: a live conn entry for the client-side tuple forwards to its
+ * real; else a live NAT reverse entry makes it a reply to rewrite back to
+ * VIP:vport; else a TCP SYN (without RST) or any UDP datagram to a virtual
+ * service is scheduled. Everything else returns TC_ACT_OK untouched, so the
+ * kernel handles it as if golvs were absent.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lvs_abi.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+#include "conn.h"
+#include "sched.h"
+#include "xmit.h"
+
+char _license[] SEC("license") = "Dual MIT/GPL";
+
+/*
+ * lvs_abi_info names every enum of lvs_abi.h so that they reach BTF and
+ * bpf2go generates them as Go constants; lvsd also reads the ABI version of
+ * the object it loads from here.
+ */
+const volatile struct {
+	enum lvs_abi version;
+	enum lvs_family family;
+	enum lvs_sched sched;
+	enum lvs_method method;
+	enum lvs_tcp_state state;
+	enum lvs_conn_flags conn_flags;
+	enum lvs_counter counter;
+} lvs_abi_info = {.version = LVS_ABI_VERSION};
+
+/* lvs_xmit rewrites the packet for the connection's method and sends it. */
+static __always_inline int lvs_xmit(struct __sk_buff *skb, const struct lvs_pkt *p, __u8 method,
+				    __be32 raddr, __be16 rport)
+{
+	switch (method) {
+	case LVS_METHOD_MASQ:
+		if (lvs_nat_rewrite(skb, p, LVS_NAT_DST, raddr, rport)) {
+			lvs_count(LVS_CNT_DROP_HELPER);
+			return TC_ACT_SHOT;
+		}
+		return lvs_forward(skb, p->t.saddr.v4, raddr, p->t.proto, 0);
+	case LVS_METHOD_ROUTE:
+		if (lvs_dr_rewrite(skb)) {
+			lvs_count(LVS_CNT_DROP_HELPER);
+			return TC_ACT_SHOT;
+		}
+		return lvs_forward(skb, p->t.saddr.v4, raddr, p->t.proto, 1);
+	}
+	lvs_count(LVS_CNT_PASS_METHOD);
+	return TC_ACT_OK;
+}
+
+/* lvs_in forwards a client packet of a live connection. */
+static __always_inline int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p, struct lvs_conn *c,
+				  __u64 now)
+{
+	__u32 dir = c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT;
+	__be32 raddr = c->raddr.v4;
+	__be16 rport = c->rport;
+	__u8 method = c->method;
+
+	if (p->ttl <= 1) {
+		lvs_count(LVS_CNT_PASS_TTL);
+		return TC_ACT_OK;
+	}
+	lvs_conn_update(c, p, dir, now);
+	lvs_stats_in(c->service, c->real, p->ip_len, 0);
+	return lvs_xmit(skb, p, method, raddr, rport);
+}
+
+/*
+ * lvs_out handles a reply from a NAT real (fk: its connection's key).
+ * Returns -1 when the connection is gone, so the packet is not a reply.
+ */
+static __always_inline int lvs_out(struct __sk_buff *skb, const struct lvs_pkt *p,
+				   const struct lvs_tuple *fk, __u64 now)
+{
+	struct lvs_tuple k = *fk;
+	struct lvs_conn *c;
+	__be32 vaddr = k.daddr.v4;
+	__be16 vport = k.dport;
+
+	c = bpf_map_lookup_elem(&lvs_conns, &k);
+	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
+	    c->raddr.v4 != p->t.saddr.v4 || c->rport != p->t.sport)
+		return -1;
+	if (p->ttl <= 1) {
+		lvs_count(LVS_CNT_PASS_TTL);
+		return TC_ACT_OK;
+	}
+	lvs_conn_update(c, p, LVS_DIR_OUTPUT, now);
+	lvs_stats_out(c->service, c->real, p->ip_len);
+	if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, vaddr, vport)) {
+		lvs_count(LVS_CNT_DROP_HELPER);
+		return TC_ACT_SHOT;
+	}
+	return lvs_forward(skb, vaddr, p->t.daddr.v4, p->t.proto, 0);
+}
+
+/* lvs_new schedules a new connection to a virtual service. now is 0 when
+ * the caller has not read the clock yet. */
+static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *p, __u64 now)
+{
+	struct lvs_service_key sk = {};
+	struct lvs_service *svc;
+	struct lvs_conn c = {};
+	struct lvs_conn *live;
+	struct lvs_real *r;
+	__u32 service, real, slot;
+	int active;
+
+	sk.vaddr = p->t.daddr;
+	sk.vport = p->t.dport;
+	sk.proto = p->t.proto;
+	sk.family = p->t.family;
+	svc = bpf_map_lookup_elem(&lvs_services, &sk);
+	if (!svc) {
+		lvs_count(LVS_CNT_PASS_NO_SERVICE);
+		return TC_ACT_OK;
+	}
+	/* tcp_conn_schedule: only SYN without RST starts a connection; the
+	 * kernel answers the rest (RST, since nothing listens on VIP:port). */
+	if (p->t.proto == LVS_IPPROTO_TCP &&
+	    (p->tcp_flags & (LVS_TCP_SYN | LVS_TCP_RST)) != LVS_TCP_SYN) {
+		lvs_count(LVS_CNT_PASS_NOT_SYN);
+		return TC_ACT_OK;
+	}
+	if (p->ttl <= 1) {
+		lvs_count(LVS_CNT_PASS_TTL);
+		return TC_ACT_OK;
+	}
+	if (!now)
+		now = lvs_now();
+	service = svc->id;
+	real = lvs_schedule(service, svc->scheduler);
+	r = real ? bpf_map_lookup_elem(&lvs_reals, &real) : 0;
+	if (!r) {
+		/* ip_vs_leave answers with ICMP port unreachable; the kernel
+		 * does the same here (RST for TCP) as nothing listens on
+		 * VIP:port. */
+		lvs_count(LVS_CNT_PASS_NO_DEST);
+		return TC_ACT_OK;
+	}
+	if (r->method != LVS_METHOD_MASQ && r->method != LVS_METHOD_ROUTE) {
+		lvs_count(LVS_CNT_PASS_METHOD);
+		return TC_ACT_OK;
+	}
+
+	c.raddr = r->addr;
+	c.rport = r->port ? r->port : p->t.dport;
+	c.method = r->method;
+	c.service = service;
+	c.real = real;
+	if (c.method != LVS_METHOD_MASQ)
+		c.flags = LVS_CONN_F_NOOUTPUT;
+	slot = LVS_TIMEOUT_UDP;
+	if (p->t.proto == LVS_IPPROTO_TCP) {
+		c.state = lvs_tcp_next(c.flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT,
+				       p->tcp_flags, LVS_TCP_NONE);
+		slot = c.state;
+	}
+	c.expires_ns = now + lvs_timeout(slot);
+
+	if (bpf_map_update_elem(&lvs_conns, &p->t, &c, BPF_NOEXIST)) {
+		/* Another CPU created it first: follow that entry. */
+		live = bpf_map_lookup_elem(&lvs_conns, &p->t);
+		if (live && now < live->expires_ns)
+			return lvs_in(skb, p, live, now);
+		lvs_count(LVS_CNT_PASS_CONN_FULL);
+		return TC_ACT_OK;
+	}
+	active = lvs_state_active(p->t.proto, c.state);
+	lvs_conns_add(real, active);
+	if (c.method == LVS_METHOD_MASQ) {
+		struct lvs_tuple rk;
+
+		lvs_nat_reverse(&rk, &p->t, &c.raddr, c.rport);
+		bpf_map_update_elem(&lvs_nat_conns, &rk, &p->t, BPF_ANY);
+	}
+	lvs_stats_in(service, real, p->ip_len, 1);
+	return lvs_xmit(skb, p, c.method, c.raddr.v4, c.rport);
+}
+
+SEC("tc")
+int lvs_ingress(struct __sk_buff *skb)
+{
+	struct lvs_pkt p;
+	struct lvs_conn *c;
+	struct lvs_tuple *fk;
+	__u64 now;
+	int rc;
+
+	rc = lvs_parse(skb, &p);
+	switch (rc) {
+	case LVS_PARSE_OK:
+		break;
+	case LVS_PARSE_NOT_IP:
+		lvs_count(LVS_CNT_PASS_NOT_IP);
+		return TC_ACT_OK;
+	case LVS_PARSE_FRAGMENT:
+		lvs_count(LVS_CNT_PASS_FRAGMENT);
+		return TC_ACT_OK;
+	case LVS_PARSE_NOT_L4:
+		lvs_count(LVS_CNT_PASS_NOT_L4);
+		return TC_ACT_OK;
+	default:
+		lvs_count(LVS_CNT_PASS_MALFORMED);
+		return TC_ACT_OK;
+	}
+
+	/* The clock is read only for packets that need it: most traffic
+	 * that is not ours never does. */
+	c = bpf_map_lookup_elem(&lvs_conns, &p.t);
+	if (c) {
+		now = lvs_now();
+		if (now < c->expires_ns) {
+			/* conn_reuse_mode=1: a SYN meeting an entry in TIME_WAIT
+			 * or CLOSE expires it and is scheduled afresh. */
+			__u32 st = c->state;
+
+			if (!(p.t.proto == LVS_IPPROTO_TCP &&
+			      (p.tcp_flags & (LVS_TCP_SYN | LVS_TCP_RST)) == LVS_TCP_SYN &&
+			      (st == LVS_TCP_TIME_WAIT || st == LVS_TCP_CLOSE)))
+				return lvs_in(skb, &p, c, now);
+			lvs_count(LVS_CNT_CONN_REUSED);
+		} else {
+			lvs_count(LVS_CNT_CONN_EXPIRED);
+		}
+		/* An expired entry is absent; remove it so a new one fits. */
+		lvs_conn_remove(&p.t, c);
+		return lvs_new(skb, &p, now);
+	}
+
+	fk = bpf_map_lookup_elem(&lvs_nat_conns, &p.t);
+	if (fk) {
+		now = lvs_now();
+		rc = lvs_out(skb, &p, fk, now);
+		if (rc >= 0)
+			return rc;
+		return lvs_new(skb, &p, now);
+	}
+	return lvs_new(skb, &p, 0);
+}
+
+/*
+ * lvs_sweep removes expired connections for lvsd. Its input frame is a
+ * 14-byte header followed by up to LVS_SWEEP_BATCH struct lvs_tuple keys;
+ * it returns how many entries it removed. Going through the data plane's
+ * own lvs_conn_remove keeps the counters exact: expiry is re-checked here
+ * (a packet may have re-armed the entry since lvsd looked) and only a
+ * successful delete decrements. A first header byte of LVS_SWEEP_ALL
+ * removes the entries whether they expired or not (a flush).
+ */
+SEC("tc")
+int lvs_sweep(struct __sk_buff *skb)
+{
+	__u64 now = lvs_now();
+	__u32 removed = 0;
+	__u8 mode = 0;
+
+	if (bpf_skb_load_bytes(skb, 0, &mode, 1))
+		return 0;
+	if (mode == LVS_SWEEP_ALL)
+		now = ~0ULL;
+
+	for (__u32 i = 0; i < LVS_SWEEP_BATCH; i++) {
+		struct lvs_tuple k;
+		struct lvs_conn *c;
+		__u32 off = LVS_ETH_HLEN + i * sizeof(k);
+
+		if (off + sizeof(k) > skb->len)
+			break;
+		if (bpf_skb_load_bytes(skb, off, &k, sizeof(k)))
+			break;
+		c = bpf_map_lookup_elem(&lvs_conns, &k);
+		if (!c || now < c->expires_ns)
+			continue;
+		removed += lvs_conn_remove(&k, c);
+	}
+	return removed;
+}

@@ -1,0 +1,48 @@
+// Command lvsd is golvs's daemon: it owns the virtual services, runs the
+// eBPF data plane and serves lvsadm.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golvs/internal/daemon"
+)
+
+func main() {
+	var (
+		ifaces   = flag.String("interfaces", "", "comma-separated links to attach to (default: every link that is up and not loopback)")
+		socket   = flag.String("socket", daemon.DefaultSocket, "path of the API socket (created mode 0600)")
+		pinDir   = flag.String("pin-dir", daemon.DefaultPinDir, "bpffs directory where maps are pinned")
+		stateDir = flag.String("state-dir", daemon.DefaultStateDir, "directory where the configuration is saved")
+		debug    = flag.Bool("debug", false, "log debug messages")
+	)
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "lvsd: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	var names []string
+	if *ifaces != "" {
+		names = strings.Split(*ifaces, ",")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err := daemon.Run(ctx, daemon.Config{Interfaces: names, Socket: *socket, PinDir: *pinDir, StateDir: *stateDir, Log: log})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lvsd: %v\n", err)
+		os.Exit(1)
+	}
+}

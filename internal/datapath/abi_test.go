@@ -1,0 +1,98 @@
+package datapath
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf/btf"
+)
+
+// TestABISizes checks the generated Go types against the object's BTF and
+// the maps' key and value sizes, so that a layout can only drift with a
+// failing test.
+func TestABISizes(t *testing.T) {
+	spec, err := loadLvs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		size uintptr
+	}{
+		{"lvs_service_key", unsafe.Sizeof(lvsLvsServiceKey{})},
+		{"lvs_service", unsafe.Sizeof(lvsLvsService{})},
+		{"lvs_real", unsafe.Sizeof(lvsLvsReal{})},
+		{"lvs_real_conns", unsafe.Sizeof(lvsLvsRealConns{})},
+		{"lvs_stats", unsafe.Sizeof(lvsLvsStats{})},
+		{"lvs_tuple", unsafe.Sizeof(lvsLvsTuple{})},
+		{"lvs_conn", unsafe.Sizeof(lvsLvsConn{})},
+	} {
+		typ, err := spec.Types.AnyTypeByName(c.name)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		n, err := btf.Sizeof(typ)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if uintptr(n) != c.size {
+			t.Errorf("struct %s is %d bytes in C, %d in Go", c.name, n, c.size)
+		}
+	}
+	for _, m := range []struct {
+		name     string
+		key, val uintptr
+	}{
+		{lvsMapLvsServices, unsafe.Sizeof(lvsLvsServiceKey{}), unsafe.Sizeof(lvsLvsService{})},
+		{lvsMapLvsReals, 4, unsafe.Sizeof(lvsLvsReal{})},
+		{lvsMapLvsConnCounts, 4, unsafe.Sizeof(lvsLvsRealConns{})},
+		{lvsMapLvsSvcStats, 4, unsafe.Sizeof(lvsLvsStats{})},
+		{lvsMapLvsRealStats, 4, unsafe.Sizeof(lvsLvsStats{})},
+		{lvsMapLvsConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsConn{})},
+		{lvsMapLvsNatConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTuple{})},
+		{lvsMapLvsTimeouts, 4, 8},
+	} {
+		ms := spec.Maps[m.name]
+		if ms == nil {
+			t.Errorf("no map %s", m.name)
+			continue
+		}
+		if uintptr(ms.KeySize) != m.key || uintptr(ms.ValueSize) != m.val {
+			t.Errorf("map %s: key %d value %d bytes, Go uses %d and %d", m.name, ms.KeySize, ms.ValueSize, m.key, m.val)
+		}
+	}
+	if v := spec.Variables[lvsVarLvsAbiInfo]; v == nil {
+		t.Error("no lvs_abi_info in the object")
+	} else {
+		var info [7]uint32 // one uint32 per enum, version first
+		if err := v.Get(&info); err != nil {
+			t.Errorf("lvs_abi_info: %v", err)
+		} else if int(info[0]) != ABIVersion {
+			t.Errorf("object ABI version %d, Go ABIVersion %d", info[0], ABIVersion)
+		}
+	}
+}
+
+// TestOnlyDatapathImportsEbpf keeps cilium/ebpf behind this package: every
+// other package reaches the data plane through its API.
+func TestOnlyDatapathImportsEbpf(t *testing.T) {
+	out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}`, "golvs/...").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] == "golvs/internal/datapath" {
+			continue
+		}
+		for _, imp := range f[1:] {
+			if strings.HasPrefix(imp, "github.com/cilium/ebpf") {
+				t.Errorf("%s imports %s; only golvs/internal/datapath may", f[0], imp)
+			}
+		}
+	}
+}

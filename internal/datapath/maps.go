@@ -1,0 +1,428 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"golvs/internal/lvs"
+)
+
+// IPVS's fixed TCP timeouts (tcp_timeouts[] in ip_vs_proto_tcp.c), by
+// state; ESTABLISHED and FIN_WAIT come from SetTimeouts.
+var fixedTimeouts = [...]time.Duration{
+	lvs.StateNone:      2 * time.Second,
+	lvs.StateSynSent:   120 * time.Second,
+	lvs.StateSynRecv:   60 * time.Second,
+	lvs.StateTimeWait:  120 * time.Second,
+	lvs.StateClose:     10 * time.Second,
+	lvs.StateCloseWait: 60 * time.Second,
+	lvs.StateLastAck:   30 * time.Second,
+	lvs.StateListen:    120 * time.Second,
+	lvs.StateSynAck:    120 * time.Second,
+}
+
+const udpSlot = uint32(lvsLvsTcpStateLVS_TIMEOUT_UDP)
+
+// initTimeouts writes IPVS's fixed timeouts, and the settable ones unless
+// an adopted table already has them.
+func (d *Datapath) initTimeouts() error {
+	for s, t := range fixedTimeouts {
+		if s == lvs.StateEstablished || s == lvs.StateFinWait {
+			continue
+		}
+		if err := d.objs.LvsTimeouts.Put(uint32(s), uint64(t)); err != nil {
+			return fmt.Errorf("write timeouts: %w", err)
+		}
+	}
+	// An adopted table keeps what the last lvsd set; the engine re-applies
+	// its configuration anyway.
+	have, err := d.Timeouts()
+	if err != nil {
+		return err
+	}
+	def := lvs.DefaultTimeouts
+	if have.TCP != 0 {
+		def.TCP = 0
+	}
+	if have.TCPFin != 0 {
+		def.TCPFin = 0
+	}
+	if have.UDP != 0 {
+		def.UDP = 0
+	}
+	return d.SetTimeouts(def)
+}
+
+// SetTimeouts sets the ESTABLISHED, FIN_WAIT and UDP timeouts. A zero
+// field leaves that timeout as it is, as ipvsadm --set does with 0.
+// Connections pick the new values up at their next packet, as in IPVS.
+func (d *Datapath) SetTimeouts(t lvs.Timeouts) error {
+	for _, s := range []struct {
+		slot uint32
+		v    time.Duration
+	}{{lvs.StateEstablished, t.TCP}, {lvs.StateFinWait, t.TCPFin}, {udpSlot, t.UDP}} {
+		if s.v < 0 {
+			return fmt.Errorf("set timeouts: %v: %w", s.v, lvs.ErrInvalid)
+		}
+		if s.v == 0 {
+			continue
+		}
+		if err := d.objs.LvsTimeouts.Put(s.slot, uint64(s.v)); err != nil {
+			return fmt.Errorf("set timeouts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Timeouts returns the ESTABLISHED, FIN_WAIT and UDP timeouts in force.
+func (d *Datapath) Timeouts() (lvs.Timeouts, error) {
+	var t lvs.Timeouts
+	for _, s := range []struct {
+		slot uint32
+		p    *time.Duration
+	}{{lvs.StateEstablished, &t.TCP}, {lvs.StateFinWait, &t.TCPFin}, {udpSlot, &t.UDP}} {
+		var v uint64
+		if err := d.objs.LvsTimeouts.Lookup(s.slot, &v); err != nil {
+			return t, fmt.Errorf("read timeouts: %w", err)
+		}
+		*s.p = time.Duration(v)
+	}
+	return t, nil
+}
+
+// SetReal writes real server id; it also changes its weight or method.
+// Connections already made keep the method they were made with.
+func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
+	if err := checkReal(id); err != nil {
+		return fmt.Errorf("set real %d: %w", id, err)
+	}
+	if r.Weight < 0 || r.Weight > 65535 {
+		return fmt.Errorf("set real %d: weight %d: %w", id, r.Weight, lvs.ErrRange)
+	}
+	a, fam, err := addr(r.Addr.Addr())
+	if err != nil {
+		return fmt.Errorf("set real %d: %w", id, err)
+	}
+	v := lvsLvsReal{
+		Port:   hton(r.Addr.Port()),
+		Method: uint8(r.Method),
+		Family: fam,
+		Weight: uint32(r.Weight),
+	}
+	v.Addr.Bytes = a
+	if err := d.objs.LvsReals.Put(uint32(id), &v); err != nil {
+		return fmt.Errorf("set real %d: %w", id, err)
+	}
+	return nil
+}
+
+// ClearReal zeroes the connection counters and statistics of real id; the
+// engine calls it before it gives the id to another real.
+func (d *Datapath) ClearReal(id RealID) error {
+	if err := checkReal(id); err != nil {
+		return fmt.Errorf("clear real %d: %w", id, err)
+	}
+	if err := d.objs.LvsConnCounts.Put(uint32(id), lvsLvsRealConns{}); err != nil {
+		return fmt.Errorf("clear real %d: %w", id, err)
+	}
+	if err := d.objs.LvsRealStats.Put(uint32(id), make([]lvsLvsStats, ebpf.MustPossibleCPU())); err != nil {
+		return fmt.Errorf("clear real %d: %w", id, err)
+	}
+	return nil
+}
+
+var schedulers = map[string]lvsLvsSched{
+	"rr":  lvsLvsSchedLVS_SCHED_RR,
+	"wrr": lvsLvsSchedLVS_SCHED_WRR,
+	"lc":  lvsLvsSchedLVS_SCHED_LC,
+	"wlc": lvsLvsSchedLVS_SCHED_WLC,
+}
+
+// SetService adds or changes service id with key k. table is the
+// scheduler's table: the rr/wrr sequence of reals, or for lc and wlc the
+// reals in IPVS list order (newest first, at most MaxDests). It replaces the
+// live table with one map write, so a packet sees the old or the new table,
+// never a mix. The rr/wrr position is set to rrStart.
+func (d *Datapath) SetService(id ServiceID, k lvs.ServiceKey, scheduler string, table []RealID, rrStart uint32) error {
+	if err := checkService(id); err != nil {
+		return fmt.Errorf("set service %s: %w", k, err)
+	}
+	sched, ok := schedulers[scheduler]
+	if !ok {
+		return fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, scheduler)
+	}
+	key, err := serviceKey(k)
+	if err != nil {
+		return fmt.Errorf("set service %s: %w", k, err)
+	}
+	if len(table) > MaxTable {
+		return fmt.Errorf("set service %s: table of %d entries (at most %d): %w", k, len(table), MaxTable, lvs.ErrRange)
+	}
+	for _, r := range table {
+		if err := checkReal(r); err != nil {
+			return fmt.Errorf("set service %s: real %d: %w", k, r, err)
+		}
+	}
+
+	inner, err := d.newTable(table)
+	if err != nil {
+		return fmt.Errorf("set service %s: scheduler table: %w", k, err)
+	}
+	defer inner.Close() // the outer map holds its own reference
+	if err := d.objs.LvsSchedPos.Put(uint32(id), rrStart); err != nil {
+		return fmt.Errorf("set service %s: %w", k, err)
+	}
+	if err := d.objs.LvsTables.Put(uint32(id), inner); err != nil {
+		return fmt.Errorf("set service %s: swap scheduler table: %w", k, err)
+	}
+	v := lvsLvsService{Id: uint32(id), Scheduler: uint32(sched)}
+	if err := d.objs.LvsServices.Put(&key, &v); err != nil {
+		if errors.Is(err, unix.E2BIG) { // hash map full
+			return fmt.Errorf("set service %s: %w", k, lvs.ErrTableFull)
+		}
+		return fmt.Errorf("set service %s: %w", k, err)
+	}
+	return nil
+}
+
+// newTable builds a scheduler table: [n, table...].
+func (d *Datapath) newTable(table []RealID) (*ebpf.Map, error) {
+	spec := d.innerSpec.Copy()
+	spec.Name = "lvs_table"
+	spec.MaxEntries = uint32(1 + len(table))
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]uint32, 1+len(table))
+	vals := make([]uint32, 1+len(table))
+	vals[0] = uint32(len(table))
+	for i, r := range table {
+		keys[i+1] = uint32(i + 1)
+		vals[i+1] = uint32(r)
+	}
+	if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			m.Close()
+			return nil, err
+		}
+		for i := range keys {
+			if err := m.Put(keys[i], vals[i]); err != nil {
+				m.Close()
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// SchedPosition returns the rr/wrr position of service id: the index (modulo
+// the table length) of the next pick.
+func (d *Datapath) SchedPosition(id ServiceID) (uint32, error) {
+	if err := checkService(id); err != nil {
+		return 0, fmt.Errorf("scheduler position of service %d: %w", id, err)
+	}
+	var pos uint32
+	if err := d.objs.LvsSchedPos.Lookup(uint32(id), &pos); err != nil {
+		return 0, fmt.Errorf("scheduler position of service %d: %w", id, err)
+	}
+	return pos, nil
+}
+
+// DeleteService removes service id with key k: new connections to it are no
+// longer made; existing ones run until they expire, as in IPVS.
+func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
+	if err := checkService(id); err != nil {
+		return fmt.Errorf("delete service %s: %w", k, err)
+	}
+	key, err := serviceKey(k)
+	if err != nil {
+		return fmt.Errorf("delete service %s: %w", k, err)
+	}
+	if err := d.objs.LvsServices.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete service %s: %w", k, err)
+	}
+	if err := d.objs.LvsTables.Delete(uint32(id)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete service %s: scheduler table: %w", k, err)
+	}
+	if err := d.objs.LvsSchedPos.Put(uint32(id), uint32(0)); err != nil {
+		return fmt.Errorf("delete service %s: %w", k, err)
+	}
+	return nil
+}
+
+// ClearService zeroes the statistics of service id.
+func (d *Datapath) ClearService(id ServiceID) error {
+	if err := checkService(id); err != nil {
+		return fmt.Errorf("clear service %d: %w", id, err)
+	}
+	if err := d.objs.LvsSvcStats.Put(uint32(id), make([]lvsLvsStats, ebpf.MustPossibleCPU())); err != nil {
+		return fmt.Errorf("clear service %d: %w", id, err)
+	}
+	return nil
+}
+
+// RealConns returns real id's ActiveConn and InActConn.
+func (d *Datapath) RealConns(id RealID) (active, inactive uint32, err error) {
+	if err := checkReal(id); err != nil {
+		return 0, 0, fmt.Errorf("connections of real %d: %w", id, err)
+	}
+	var v lvsLvsRealConns
+	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &v); err != nil {
+		return 0, 0, fmt.Errorf("connections of real %d: %w", id, err)
+	}
+	return v.Active, v.Inactive, nil
+}
+
+// ServiceStats returns the counters of service id, summed over CPUs.
+func (d *Datapath) ServiceStats(id ServiceID) (lvs.Stats, error) {
+	if err := checkService(id); err != nil {
+		return lvs.Stats{}, fmt.Errorf("stats of service %d: %w", id, err)
+	}
+	s, err := sumStats(d.objs.LvsSvcStats, uint32(id))
+	if err != nil {
+		return s, fmt.Errorf("stats of service %d: %w", id, err)
+	}
+	return s, nil
+}
+
+// RealStats returns the counters of real id, summed over CPUs.
+func (d *Datapath) RealStats(id RealID) (lvs.Stats, error) {
+	if err := checkReal(id); err != nil {
+		return lvs.Stats{}, fmt.Errorf("stats of real %d: %w", id, err)
+	}
+	s, err := sumStats(d.objs.LvsRealStats, uint32(id))
+	if err != nil {
+		return s, fmt.Errorf("stats of real %d: %w", id, err)
+	}
+	return s, nil
+}
+
+func sumStats(m *ebpf.Map, id uint32) (lvs.Stats, error) {
+	var per []lvsLvsStats
+	var s lvs.Stats
+	if err := m.Lookup(id, &per); err != nil {
+		return s, err
+	}
+	for _, c := range per {
+		s.Conns += c.Conns
+		s.InPkts += c.Inpkts
+		s.OutPkts += c.Outpkts
+		s.InBytes += c.Inbytes
+		s.OutBytes += c.Outbytes
+	}
+	return s, nil
+}
+
+// counterNames are the names Counters reports, by enum lvs_counter.
+var counterNames = map[lvsLvsCounter]string{
+	lvsLvsCounterLVS_CNT_PASS_NOT_IP:     "pass_not_ip",
+	lvsLvsCounterLVS_CNT_PASS_FRAGMENT:   "pass_fragment",
+	lvsLvsCounterLVS_CNT_PASS_MALFORMED:  "pass_malformed",
+	lvsLvsCounterLVS_CNT_PASS_NOT_L4:     "pass_not_l4",
+	lvsLvsCounterLVS_CNT_PASS_NO_SERVICE: "pass_no_service",
+	lvsLvsCounterLVS_CNT_PASS_NOT_SYN:    "pass_not_syn",
+	lvsLvsCounterLVS_CNT_PASS_NO_DEST:    "pass_no_dest",
+	lvsLvsCounterLVS_CNT_PASS_TTL:        "pass_ttl",
+	lvsLvsCounterLVS_CNT_PASS_FIB:        "pass_fib",
+	lvsLvsCounterLVS_CNT_PASS_CONN_FULL:  "pass_conn_full",
+	lvsLvsCounterLVS_CNT_PASS_METHOD:     "pass_method",
+	lvsLvsCounterLVS_CNT_DROP_FIB:        "drop_fib",
+	lvsLvsCounterLVS_CNT_DROP_HELPER:     "drop_helper",
+	lvsLvsCounterLVS_CNT_FWD_REDIRECT:    "fwd_redirect",
+	lvsLvsCounterLVS_CNT_FWD_NEIGH:       "fwd_neigh",
+	lvsLvsCounterLVS_CNT_CONN_REUSED:     "conn_reused",
+	lvsLvsCounterLVS_CNT_CONN_EXPIRED:    "conn_expired",
+}
+
+// Counters returns the data plane's verdict counters by reason
+// ("pass_no_service", "fwd_redirect", "drop_fib", ...), summed over CPUs.
+func (d *Datapath) Counters() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(counterNames))
+	for c, name := range counterNames {
+		var per []uint64
+		if err := d.objs.LvsCounters.Lookup(uint32(c), &per); err != nil {
+			return nil, fmt.Errorf("read counter %s: %w", name, err)
+		}
+		var sum uint64
+		for _, v := range per {
+			sum += v
+		}
+		out[name] = sum
+	}
+	return out, nil
+}
+
+func checkService(id ServiceID) error {
+	if id == 0 || int(id) >= MaxServices {
+		return fmt.Errorf("service id %d: %w (1..%d)", id, ErrRange, MaxServices-1)
+	}
+	return nil
+}
+
+func checkReal(id RealID) error {
+	if id == 0 || int(id) >= MaxReals {
+		return fmt.Errorf("real id %d: %w (1..%d)", id, ErrRange, MaxReals-1)
+	}
+	return nil
+}
+
+func serviceKey(k lvs.ServiceKey) (lvsLvsServiceKey, error) {
+	var key lvsLvsServiceKey
+	if k.Protocol != lvs.TCP && k.Protocol != lvs.UDP {
+		return key, fmt.Errorf("protocol %d: %w", k.Protocol, lvs.ErrInvalid)
+	}
+	a, fam, err := addr(k.Addr.Addr())
+	if err != nil {
+		return key, err
+	}
+	key.Vaddr.Bytes = a
+	key.Vport = hton(k.Addr.Port())
+	key.Proto = uint8(k.Protocol)
+	key.Family = fam
+	return key, nil
+}
+
+// addr returns a as the data plane stores it: IPv4 in the first four
+// bytes, and its family.
+func addr(a netip.Addr) ([16]byte, uint8, error) {
+	var b [16]byte
+	switch {
+	case a.Is4():
+		v4 := a.As4()
+		copy(b[:], v4[:])
+		return b, uint8(lvsLvsFamilyLVS_AF_INET), nil
+	case a.Is6() && !a.Is4In6():
+		// The maps can hold it; the data plane does not parse IPv6 yet.
+		return b, 0, fmt.Errorf("%s: %w", a, lvs.ErrFamily)
+	}
+	return b, 0, fmt.Errorf("address %v: %w", a, lvs.ErrFamily)
+}
+
+// fromAddr is the inverse of addr.
+func fromAddr(b [16]byte, fam uint8) netip.Addr {
+	if fam == uint8(lvsLvsFamilyLVS_AF_INET6) {
+		return netip.AddrFrom16(b)
+	}
+	return netip.AddrFrom4([4]byte(b[:4]))
+}
+
+// hton and ntoh convert a port between host order and the network order
+// the maps hold it in (bpf2go types a __be16 as a native uint16).
+func hton(p uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], p)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+func ntoh(p uint16) uint16 {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], p)
+	return binary.BigEndian.Uint16(b[:])
+}

@@ -1,0 +1,324 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"golvs/internal/datapath"
+	"golvs/internal/lvs"
+)
+
+// fakeDatapath records what the engine writes.
+type fakeDatapath struct {
+	reals    map[datapath.RealID]lvs.Real
+	services map[datapath.ServiceID]fakeService
+	pos      map[datapath.ServiceID]uint32
+	conns    map[datapath.RealID][2]uint32
+	failSet  error // returned by the next SetService
+}
+
+type fakeService struct {
+	key   lvs.ServiceKey
+	sched string
+	table []datapath.RealID
+	start uint32
+}
+
+func newFake() *fakeDatapath {
+	return &fakeDatapath{
+		reals:    map[datapath.RealID]lvs.Real{},
+		services: map[datapath.ServiceID]fakeService{},
+		pos:      map[datapath.ServiceID]uint32{},
+		conns:    map[datapath.RealID][2]uint32{},
+	}
+}
+
+func (f *fakeDatapath) ConnTableSize() int { return 4096 }
+func (f *fakeDatapath) SetReal(id datapath.RealID, r lvs.Real) error {
+	f.reals[id] = r
+	return nil
+}
+func (f *fakeDatapath) ClearReal(id datapath.RealID) error { delete(f.conns, id); return nil }
+func (f *fakeDatapath) SetService(id datapath.ServiceID, k lvs.ServiceKey, s string, table []datapath.RealID, start uint32) error {
+	if err := f.failSet; err != nil {
+		f.failSet = nil
+		return err
+	}
+	f.services[id] = fakeService{k, s, slices.Clone(table), start}
+	f.pos[id] = start
+	return nil
+}
+func (f *fakeDatapath) SchedPosition(id datapath.ServiceID) (uint32, error) { return f.pos[id], nil }
+func (f *fakeDatapath) DeleteService(id datapath.ServiceID, _ lvs.ServiceKey) error {
+	delete(f.services, id)
+	return nil
+}
+func (f *fakeDatapath) ClearService(datapath.ServiceID) error { return nil }
+func (f *fakeDatapath) SetTimeouts(lvs.Timeouts) error        { return nil }
+func (f *fakeDatapath) RealConns(id datapath.RealID) (uint32, uint32, error) {
+	c := f.conns[id]
+	return c[0], c[1], nil
+}
+func (f *fakeDatapath) ServiceStats(datapath.ServiceID) (lvs.Stats, error) { return lvs.Stats{}, nil }
+func (f *fakeDatapath) RealStats(datapath.RealID) (lvs.Stats, error)       { return lvs.Stats{}, nil }
+func (f *fakeDatapath) Conns() ([]datapath.Conn, error)                    { return nil, nil }
+func (f *fakeDatapath) Sweep() (int, error)                                { return 0, nil }
+
+// schedule plays the data plane's rr/wrr pick n times.
+func (f *fakeDatapath) schedule(id datapath.ServiceID, n int) []lvs.Real {
+	s := f.services[id]
+	var out []lvs.Real
+	for range n {
+		out = append(out, f.reals[s.table[int(f.pos[id])%len(s.table)]])
+		f.pos[id]++
+	}
+	return out
+}
+
+var (
+	vip  = lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort("198.18.0.10:80")}
+	rip1 = netip.MustParseAddrPort("198.19.0.11:80")
+	rip2 = netip.MustParseAddrPort("198.19.0.12:80")
+	rip3 = netip.MustParseAddrPort("198.19.0.13:80")
+)
+
+func startEngine(t *testing.T, dp Datapath, store *Store) *Engine {
+	t.Helper()
+	e := New(dp, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+func nat(a netip.AddrPort, w int) lvs.Real { return lvs.Real{Addr: a, Method: lvs.Masq, Weight: w} }
+
+func TestRealsAreListedNewestFirst(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	must(t, e.AddReal(ctx, vip, nat(rip2, 1)))
+	svcs, err := e.Services(ctx)
+	must(t, err)
+	var got []netip.AddrPort
+	for _, r := range svcs[0].Reals {
+		got = append(got, r.Addr)
+	}
+	if want := []netip.AddrPort{rip2, rip1}; !slices.Equal(got, want) {
+		t.Fatalf("reals %v, want %v", got, want)
+	}
+	id := e.services[vip].id
+	picks := dp.schedule(id, 4)
+	if picks[0].Addr != rip2 || picks[1].Addr != rip1 || picks[2].Addr != rip2 {
+		t.Fatalf("rr order %v, want .12 .11 .12 ...", picks)
+	}
+}
+
+func TestRoundRobinPositionSurvivesAnAdd(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	must(t, e.AddReal(ctx, vip, nat(rip2, 1)))
+	id := e.services[vip].id
+	if got := dp.schedule(id, 1)[0].Addr; got != rip2 {
+		t.Fatalf("first pick %v, want %v", got, rip2)
+	}
+	// IPVS: the pointer stays on .12; .13 goes to the head of the list, so
+	// the next picks are .11, then .13.
+	must(t, e.AddReal(ctx, vip, nat(rip3, 1)))
+	picks := dp.schedule(id, 3)
+	want := []netip.AddrPort{rip1, rip3, rip2}
+	for i, p := range picks {
+		if p.Addr != want[i] {
+			t.Fatalf("picks after add: %v, want %v", picks, want)
+		}
+	}
+}
+
+func TestWRRTableFollowsWeights(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "wrr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	must(t, e.AddReal(ctx, vip, nat(rip2, 3)))
+	counts := map[netip.AddrPort]int{}
+	for _, r := range dp.schedule(e.services[vip].id, 8) {
+		counts[r.Addr]++
+	}
+	if counts[rip2] != 6 || counts[rip1] != 2 {
+		t.Fatalf("wrr 3:1 over 8 picks gave %v", counts)
+	}
+	// Weight 0 quiesces: the real leaves the table.
+	must(t, e.EditReal(ctx, vip, nat(rip2, 0)))
+	for _, r := range dp.schedule(e.services[vip].id, 4) {
+		if r.Addr == rip2 {
+			t.Fatalf("quiesced real %v still scheduled", rip2)
+		}
+	}
+}
+
+func TestRejectedChangesLeaveTheTable(t *testing.T) {
+	tests := []struct {
+		name string
+		do   func(ctx context.Context, e *Engine) error
+		want error
+	}{
+		{"duplicate service", func(ctx context.Context, e *Engine) error {
+			return e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "wlc"})
+		}, lvs.ErrServiceExists},
+		{"unknown scheduler", func(ctx context.Context, e *Engine) error {
+			return e.EditService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "foo"})
+		}, lvs.ErrNoScheduler},
+		{"edit missing service", func(ctx context.Context, e *Engine) error {
+			k := vip
+			k.Protocol = lvs.UDP
+			return e.EditService(ctx, lvs.Service{ServiceKey: k, Scheduler: "rr"})
+		}, lvs.ErrNoService},
+		{"real for missing service", func(ctx context.Context, e *Engine) error {
+			k := vip
+			k.Addr = netip.MustParseAddrPort("198.18.0.10:81")
+			return e.AddReal(ctx, k, nat(rip1, 1))
+		}, lvs.ErrNoService},
+		{"duplicate real", func(ctx context.Context, e *Engine) error { return e.AddReal(ctx, vip, nat(rip1, 5)) }, lvs.ErrRealExists},
+		{"edit missing real", func(ctx context.Context, e *Engine) error { return e.EditReal(ctx, vip, nat(rip3, 1)) }, lvs.ErrNoReal},
+		{"delete missing real", func(ctx context.Context, e *Engine) error { return e.DeleteReal(ctx, vip, rip3) }, lvs.ErrNoReal},
+		{"weight out of range", func(ctx context.Context, e *Engine) error { return e.EditReal(ctx, vip, nat(rip1, 70000)) }, lvs.ErrRange},
+		{"direct routing with another port", func(ctx context.Context, e *Engine) error {
+			return e.AddReal(ctx, vip, lvs.Real{Addr: netip.MustParseAddrPort("198.19.0.13:8080"), Method: lvs.Route, Weight: 1})
+		}, lvs.ErrInvalid},
+		{"multicast real", func(ctx context.Context, e *Engine) error {
+			return e.AddReal(ctx, vip, nat(netip.MustParseAddrPort("224.0.0.1:80"), 1))
+		}, lvs.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dp := newFake()
+			e := startEngine(t, dp, nil)
+			ctx := context.Background()
+			must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+			must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+			must(t, e.AddReal(ctx, vip, nat(rip2, 1)))
+			before, _ := e.Table(ctx)
+			written := len(dp.services)
+			err := tt.do(ctx, e)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+			after, _ := e.Table(ctx)
+			if diff := cmp.Diff(before, after, addrs); diff != "" {
+				t.Fatalf("table changed (-before +after):\n%s", diff)
+			}
+			if len(dp.services) != written {
+				t.Fatalf("data plane services %d, want %d", len(dp.services), written)
+			}
+		})
+	}
+}
+
+func TestDataPlaneFailureLeavesTheTable(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	before, _ := e.Table(ctx)
+	table := slices.Clone(dp.services[e.services[vip].id].table)
+	dp.failSet = lvs.ErrTableFull
+	if err := e.AddReal(ctx, vip, nat(rip2, 1)); !errors.Is(err, lvs.ErrTableFull) {
+		t.Fatalf("error %v, want ErrTableFull", err)
+	}
+	after, _ := e.Table(ctx)
+	if diff := cmp.Diff(before, after, addrs); diff != "" {
+		t.Fatalf("table changed:\n%s", diff)
+	}
+	if got := dp.services[e.services[vip].id].table; !slices.Equal(got, table) {
+		t.Fatalf("data plane table %v, want %v", got, table)
+	}
+	// The real can be added once the data plane accepts it.
+	must(t, e.AddReal(ctx, vip, nat(rip2, 1)))
+}
+
+func TestRestoreRebuildsTheSavedTable(t *testing.T) {
+	store, err := NewStore(t.TempDir())
+	must(t, err)
+	ctx := context.Background()
+	e := startEngine(t, newFake(), store)
+	// A deleted service leaves a hole so slots are not simply 1, 2, 3.
+	other := lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort("198.18.0.10:8080")}
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: other, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, other, nat(rip3, 1)))
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "wrr"}))
+	must(t, e.DeleteService(ctx, other))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 2)))
+	must(t, e.AddReal(ctx, vip, lvs.Real{Addr: rip2, Method: lvs.Route, Weight: 0}))
+	udp := lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: udp, Scheduler: "lc"}))
+	want, _ := e.Table(ctx)
+
+	saved, err := store.Load()
+	must(t, err)
+	e2 := New(newFake(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	must(t, e2.Restore(saved))
+	if diff := cmp.Diff(want, e2.table, addrs); diff != "" {
+		t.Fatalf("restored table differs (-want +got):\n%s", diff)
+	}
+	// Every service and real is back in its data-plane slot, so its
+	// counters and the connections pointing at it carry over.
+	for k, st := range e.services {
+		st2 := e2.services[k]
+		if st2.id != st.id {
+			t.Errorf("%s: slot %d after restore, was %d", k, st2.id, st.id)
+		}
+		for a, id := range st.reals {
+			if st2.reals[a] != id {
+				t.Errorf("%s %s: slot %d after restore, was %d", k, a, st2.reals[a], id)
+			}
+		}
+	}
+}
+
+func TestDeletedRealIDWaitsForItsConnections(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	id := e.services[vip].reals[rip1]
+	dp.conns[id] = [2]uint32{1, 0}
+	must(t, e.DeleteReal(ctx, vip, rip1))
+	must(t, e.do(ctx, func() error { e.sweep(); return nil }))
+	must(t, e.AddReal(ctx, vip, nat(rip2, 1)))
+	if e.services[vip].reals[rip2] == id {
+		t.Fatalf("id %d reused while a connection still counts against it", id)
+	}
+	dp.conns[id] = [2]uint32{}
+	must(t, e.do(ctx, func() error { e.sweep(); return nil }))
+	must(t, e.AddReal(ctx, vip, nat(rip3, 1)))
+	if e.services[vip].reals[rip3] != id {
+		t.Fatalf("id %d not reused after its connections expired", id)
+	}
+}
+
+// addrs lets go-cmp compare netip values.
+var addrs = cmpopts.EquateComparable(netip.AddrPort{})
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,75 @@
+package testnet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// DialTimeout bounds Dial when ctx has no deadline.
+const DialTimeout = 5 * time.Second
+
+// Dial connects to address from inside the namespace. The returned
+// connection belongs to the namespace for its whole life (a socket stays in
+// the namespace it was created in), so it can then be used from any
+// goroutine.
+func (ns *Namespace) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	return ns.DialWith(ctx, &net.Dialer{}, network, address)
+}
+
+// DialWith is Dial with the options of d, such as a local address.
+func (ns *Namespace) DialWith(ctx context.Context, d *net.Dialer, network, address string) (net.Conn, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DialTimeout)
+		defer cancel()
+	}
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	ch := make(chan result, 1)
+	// A goroutine of its own, locked to its thread while the thread is in
+	// the other namespace: if switching back fails, the goroutine exits
+	// still locked and the runtime throws the thread away.
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: fmt.Errorf("current namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromName(ns.Name)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: fmt.Errorf("open namespace %s: %w", ns.Name, err)}
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: fmt.Errorf("enter namespace %s: %w", ns.Name, err)}
+			return
+		}
+		// One literal address: net.Dialer creates the socket on this
+		// goroutine (no parallel dials, no resolver goroutines).
+		c, err := d.DialContext(ctx, network, address)
+		if serr := netns.Set(orig); serr != nil {
+			if c != nil {
+				c.Close()
+			}
+			ch <- result{err: fmt.Errorf("leave namespace %s: %w", ns.Name, serr)}
+			return // still locked: the thread dies with the goroutine
+		}
+		runtime.UnlockOSThread()
+		ch <- result{conn: c, err: err}
+	}()
+	r := <-ch
+	return r.conn, r.err
+}
