@@ -202,12 +202,14 @@ printf '+ lvsd --interfaces eth0,eth1    (in the director'"'"'s namespace)\n'
 nsenter --net="/var/run/netns/$NS_DIRECTOR" "$LVSD" --interfaces eth0,eth1 \
 	--socket "$GOLVS_SOCKET" --pin-dir "$PIN_DIR" --state-dir "$work/state" >"$work/lvsd.log" 2>&1 &
 lvsd_pid=$!
+# lvsd answers on its socket once its programs are attached.
+ready=
 for _ in $(seq 200); do
-	[ -S "$GOLVS_SOCKET" ] && break
+	"$LVSADM" -Ln >/dev/null 2>&1 && ready=1 && break
 	kill -0 "$lvsd_pid" 2>/dev/null || break
 	sleep 0.1
 done
-if [ ! -S "$GOLVS_SOCKET" ]; then
+if [ -z "$ready" ]; then
 	echo "demo.sh: lvsd did not start:" >&2
 	cat "$work/lvsd.log" >&2
 	exit 1

@@ -72,19 +72,17 @@ func serve(t *testing.T, d Director) (*Client, string) {
 	sock := filepath.Join(t.TempDir(), "lvsd.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, sock, d, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- Serve(ctx, l, d, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	for range 200 {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	return NewClient(sock), sock
 }
 
@@ -180,7 +178,7 @@ func TestUnknownFieldsAreRejected(t *testing.T) {
 
 func TestSecondServerRefusesALiveSocket(t *testing.T) {
 	_, sock := serve(t, &recorder{})
-	err := Serve(context.Background(), sock, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err := Listen(sock)
 	if err == nil || !strings.Contains(err.Error(), "another lvsd") {
 		t.Fatalf("got %v, want a refusal", err)
 	}

@@ -33,23 +33,30 @@ const (
 	pathInfo          = "/v1/info"
 )
 
-// Serve answers API calls on a unix socket at path (created mode 0600,
-// replacing a stale socket) until ctx is cancelled.
-func Serve(ctx context.Context, path string, d Director, log *slog.Logger) error {
+// Listen creates the API socket at path, mode 0600, replacing a stale
+// socket but refusing one another lvsd still answers on.
+func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("socket directory: %w", err)
+		return nil, fmt.Errorf("socket directory: %w", err)
 	}
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
-		return fmt.Errorf("socket %s: another lvsd is answering on it", path)
+		return nil, fmt.Errorf("socket %s: another lvsd is answering on it", path)
 	}
 	os.Remove(path)
 	// The umask makes the socket 0600 from the start: no window in which
 	// another user could connect.
 	l, err := listenPrivate(path)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", path, err)
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
+	return l, nil
+}
+
+// Serve answers API calls on l until ctx is cancelled, then closes l and
+// removes its socket.
+func Serve(ctx context.Context, l net.Listener, d Director, log *slog.Logger) error {
+	defer os.Remove(l.Addr().String())
 	srv := &http.Server{Handler: Handler(d, log), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
@@ -58,10 +65,8 @@ func Serve(ctx context.Context, path string, d Director, log *slog.Logger) error
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
-		os.Remove(path)
 		return nil
 	case err := <-done:
-		os.Remove(path)
 		return err
 	}
 }

@@ -50,6 +50,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The socket first: a second lvsd given a running one's socket must
+	// stop before it touches the data plane.
+	sock, err := api.Listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
 	store, err := engine.NewStore(cfg.StateDir)
 	if err != nil {
 		return err
@@ -83,7 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Go(func() { eng.Run(ctx) })
 	log.Info("lvsd started", slog.String("socket", cfg.Socket), slog.String("pin_dir", cfg.PinDir),
 		slog.String("state_dir", cfg.StateDir), slog.Int("services", len(saved.Services)))
-	err = api.Serve(ctx, cfg.Socket, eng, log)
+	err = api.Serve(ctx, sock, eng, log)
 	cancel()
 	wg.Wait()
 	if err != nil {

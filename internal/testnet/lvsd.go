@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"golvs/internal/api"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,13 +114,12 @@ func (d *LVSD) Start() error {
 		if d.proc.Exited() {
 			return true
 		}
-		// The socket file exists from bind(); wait for listen() too.
-		c, err := net.DialTimeout("unix", d.Socket, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
+		// lvsd listens before it loads the data plane and serves the API
+		// only once it is attached: an answer means it is ready.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := api.NewClient(d.Socket).Info(ctx)
+		return err == nil
 	})
 	if d.proc.Exited() {
 		proc.stopped.Store(true) // reported here, not again at cleanup

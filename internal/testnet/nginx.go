@@ -155,3 +155,8 @@ func readTail(path string, n int) string {
 	}
 	return string(b)
 }
+
+// WriteFile puts a file with data at /name of the server's document root.
+func (ng *Nginx) WriteFile(name string, data []byte) error {
+	return os.WriteFile(filepath.Join(ng.Dir, "html", name), data, 0o644)
+}
