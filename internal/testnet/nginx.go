@@ -110,7 +110,7 @@ func NginxConfig(dir string) string {
 	b.WriteString("  default_type text/plain;\n")
 	// Long keep-alive so that a test can hold an idle connection open.
 	b.WriteString("  keepalive_timeout 300s;\n  keepalive_requests 100000;\n")
-	fmt.Fprintf(&b, "  server {\n    listen 80 default_server backlog=4096;\n    root %s/html;\n    index index.html;\n  }\n}\n", dir)
+	fmt.Fprintf(&b, "  server {\n    listen 80 default_server backlog=4096;\n    listen 8080 backlog=4096;\n    root %s/html;\n    index index.html;\n  }\n}\n", dir)
 	return b.String()
 }
 
