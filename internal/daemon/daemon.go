@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		log.Info("attached", slog.String("interface", l))
 	}
-	warnForwarding(log)
+	warnForwarding(log, links)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -130,11 +130,16 @@ func interfaces(names []string) ([]string, error) {
 	return names, nil
 }
 
-// warnForwarding logs when IPv4 forwarding is off: NAT packets the data
-// plane cannot forward itself are handed to the kernel, which then drops them.
-func warnForwarding(log *slog.Logger) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-	if err == nil && strings.TrimSpace(string(b)) == "0" {
-		log.Warn("net.ipv4.ip_forward is 0: NAT needs it when the data plane hands a packet to the kernel; set it with sysctl -w net.ipv4.ip_forward=1")
+// warnForwarding logs each link lvsd attached to whose IPv4 forwarding is
+// off: the data plane's FIB lookup refuses to route packets that arrive on
+// such a link, so neither NAT nor DR can forward them (IPVS-DR, which
+// transmits from the local stack, does not need it; golvs does).
+func warnForwarding(log *slog.Logger, links []string) {
+	for _, l := range links {
+		b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + l + "/forwarding")
+		if err == nil && strings.TrimSpace(string(b)) == "0" {
+			log.Warn("IPv4 forwarding is off on "+l+": packets arriving there cannot be forwarded to real servers; set sysctl net.ipv4.ip_forward=1",
+				slog.String("interface", l))
+		}
 	}
 }
