@@ -23,7 +23,8 @@ type Info struct {
 }
 
 // Director is what the server serves: lvsd's engine implements it, and so
-// does the Client, so lvsadm and tests see one interface.
+// does the Client, so lvsadm and tests see one interface. AddService
+// ignores the service's Reals.
 type Director interface {
 	AddService(ctx context.Context, s lvs.Service) error
 	EditService(ctx context.Context, s lvs.Service) error
@@ -32,6 +33,8 @@ type Director interface {
 	AddReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error
 	EditReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error
 	DeleteReal(ctx context.Context, k lvs.ServiceKey, addr netip.AddrPort) error
+	// Services lists services in insertion order, each with its reals in
+	// IPVS list order (newest first), which is ipvsadm's --nosort order.
 	Services(ctx context.Context) ([]lvs.ServiceStatus, error)
 	Conns(ctx context.Context) ([]lvs.Conn, error)
 	Info(ctx context.Context) (Info, error)

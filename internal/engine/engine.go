@@ -401,15 +401,11 @@ func (e *Engine) addReal(k lvs.ServiceKey, r lvs.Real) error {
 // EditReal replaces the method and weight of real r.Addr of service k.
 func (e *Engine) EditReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error {
 	return e.change(ctx, func() error {
-		i := e.table.Service(k)
-		if i < 0 {
-			return fmt.Errorf("%w: %s", lvs.ErrNoService, k)
+		i, j, err := e.findReal(k, r.Addr)
+		if err != nil {
+			return err
 		}
 		svc := e.table.Services[i]
-		j := svc.Real(r.Addr)
-		if j < 0 {
-			return fmt.Errorf("%w: %s", lvs.ErrNoReal, r.Addr)
-		}
 		if err := lvs.ValidateReal(k, r); err != nil {
 			return err
 		}
@@ -434,15 +430,11 @@ func (e *Engine) EditReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) err
 // table until they expire.
 func (e *Engine) DeleteReal(ctx context.Context, k lvs.ServiceKey, addr netip.AddrPort) error {
 	return e.change(ctx, func() error {
-		i := e.table.Service(k)
-		if i < 0 {
-			return fmt.Errorf("%w: %s", lvs.ErrNoService, k)
+		i, j, err := e.findReal(k, addr)
+		if err != nil {
+			return err
 		}
 		svc := e.table.Services[i]
-		j := svc.Real(addr)
-		if j < 0 {
-			return fmt.Errorf("%w: %s", lvs.ErrNoReal, addr)
-		}
 		next := svc
 		next.Reals = slices.Delete(slices.Clone(svc.Reals), j, j+1)
 		if err := e.apply(next, false); err != nil {
@@ -454,6 +446,19 @@ func (e *Engine) DeleteReal(ctx context.Context, k lvs.ServiceKey, addr netip.Ad
 		e.table.Services[i] = next
 		return nil
 	})
+}
+
+// findReal returns the indexes of service k and of its real addr.
+func (e *Engine) findReal(k lvs.ServiceKey, addr netip.AddrPort) (svc, real int, err error) {
+	svc = e.table.Service(k)
+	if svc < 0 {
+		return 0, 0, fmt.Errorf("%w: %s", lvs.ErrNoService, k)
+	}
+	real = e.table.Services[svc].Real(addr)
+	if real < 0 {
+		return 0, 0, fmt.Errorf("%w: %s", lvs.ErrNoReal, addr)
+	}
+	return svc, real, nil
 }
 
 // apply writes service svc's scheduler table to the data plane in one swap.

@@ -5,11 +5,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -24,19 +22,15 @@ func TestThroughAPI(t *testing.T) {
 	d := testDirector()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- api.Serve(ctx, socket, d, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	l, err := api.Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- api.Serve(ctx, l, d, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 	})
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(socket); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("lvsd API did not start")
-		}
-	}
 	t.Setenv("GOLVS_SOCKET", socket)
 	lvsadm := func(args ...string) result {
 		var out, errb bytes.Buffer

@@ -25,23 +25,9 @@ const DefaultSocket = "/run/golvs/lvsd.sock"
 // does not hang scripts.
 const callTimeout = 30 * time.Second
 
-// Director is the part of lvsd lvsadm uses; *api.Client implements it.
-type Director interface {
-	AddService(ctx context.Context, s lvs.Service) error // s.Reals ignored
-	EditService(ctx context.Context, s lvs.Service) error
-	DeleteService(ctx context.Context, k lvs.ServiceKey) error
-	Clear(ctx context.Context) error
-	AddReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error
-	EditReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error
-	DeleteReal(ctx context.Context, k lvs.ServiceKey, addr netip.AddrPort) error
-	// Services lists services in insertion order, each with its reals in
-	// IPVS list order (newest first), which is ipvsadm's --nosort order.
-	Services(ctx context.Context) ([]lvs.ServiceStatus, error)
-	Conns(ctx context.Context) ([]lvs.Conn, error)
-	Info(ctx context.Context) (api.Info, error)
-}
-
-var _ Director = (*api.Client)(nil)
+// Director is lvsd as lvsadm sees it; *api.Client implements it, tests
+// use a fake.
+type Director = api.Director
 
 // Main runs lvsadm with args (args[0] is the program name) against the lvsd
 // at $GOLVS_SOCKET and returns the exit status.
