@@ -5,12 +5,16 @@
 //
 // ns/op is the kernel's time per packet (not the wall clock), including a
 // frame restore and a tail call shared by every path; "restore" is that
-// overhead alone and "floor" a trivial rewrite-and-forward behind the same
-// restore, so path - restore is the data plane's own cost.
+// overhead alone ("restore_new_flow" with the per-repeat source change the
+// new-flow paths add) and "floor" a trivial rewrite-and-forward behind the
+// same restore, so path - restore is the data plane's own cost. Each run
+// ends with a table of both.
 package bench
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"golvs/internal/datapath"
@@ -73,6 +77,10 @@ func BenchmarkDataplane(b *testing.B) {
 		})
 	}
 
+	var results []pathResult
+	// Printed, not logged: a parent benchmark's log shows only with -v.
+	defer func() { fmt.Print(table(results)) }()
+
 	for _, c := range []struct {
 		name     string
 		frame    []byte
@@ -82,6 +90,7 @@ func BenchmarkDataplane(b *testing.B) {
 		verdict  int
 	}{
 		{"restore", fromClient(vip(80), "A"), n.Client.Index, datapath.BenchRestore, false, datapath.VerdictOK},
+		{"restore_new_flow", fromClient(vip(80), "S"), n.Client.Index, datapath.BenchRestore, true, datapath.VerdictOK},
 		{"floor", fromClient(vip(80), "A"), n.Client.Index, datapath.BenchFloor, false, datapath.VerdictRedirect},
 		{"new_flow_nat_rr", fromClient(vip(80), "S"), n.Client.Index, datapath.BenchIngress, true, datapath.VerdictRedirect},
 		{"new_flow_nat_wlc16", fromClient(vip(84), "S"), n.Client.Index, datapath.BenchIngress, true, datapath.VerdictRedirect},
@@ -121,6 +130,53 @@ func BenchmarkDataplane(b *testing.B) {
 			// The kernel's time per packet replaces the wall clock, which
 			// also counts syscalls and flushes.
 			b.ReportMetric(total/float64(b.N), "ns/op")
+			// The last run of a name is the one with the final b.N.
+			r := pathResult{c.name, total / float64(b.N), c.newFlows}
+			for i := range results {
+				if results[i].name == c.name {
+					results[i] = r
+					return
+				}
+			}
+			results = append(results, r)
 		})
 	}
+}
+
+// pathResult is one path's kernel-measured ns per packet.
+type pathResult struct {
+	name     string
+	ns       float64
+	newFlows bool
+}
+
+// table formats the results of one BenchmarkDataplane run: ns per packet,
+// the data plane's own share (minus the matching restore row) and that
+// share as a multiple of the floor's.
+func table(rs []pathResult) string {
+	by := map[string]float64{}
+	for _, r := range rs {
+		by[r.name] = r.ns
+	}
+	floor := by["floor"] - by["restore"]
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n%-20s %10s %10s %8s\n", "path", "ns/pkt", "own ns", "x floor")
+	for _, r := range rs {
+		n, ns, nf := r.name, r.ns, r.newFlows
+		base := by["restore"]
+		if nf {
+			base = by["restore_new_flow"]
+		}
+		own := ns - base
+		if strings.HasPrefix(n, "restore") {
+			fmt.Fprintf(&sb, "%-20s %10.1f %10s %8s\n", n, ns, "-", "-")
+			continue
+		}
+		x := "-"
+		if floor > 0 {
+			x = fmt.Sprintf("%.1f", own/floor)
+		}
+		fmt.Fprintf(&sb, "%-20s %10.1f %10.1f %8s\n", n, ns, own, x)
+	}
+	return sb.String()
 }

@@ -41,7 +41,7 @@ const volatile struct {
 
 /* lvs_xmit rewrites the packet for the connection's method and sends it. */
 static __always_inline int lvs_xmit(struct __sk_buff *skb, const struct lvs_pkt *p, __u8 method,
-				    __be32 raddr, __be16 rport)
+				    __be32 raddr, __be16 rport, struct lvs_fib_cache *fc, __u64 now)
 {
 	switch (method) {
 	case LVS_METHOD_MASQ:
@@ -49,13 +49,13 @@ static __always_inline int lvs_xmit(struct __sk_buff *skb, const struct lvs_pkt 
 			lvs_count(LVS_CNT_DROP_HELPER);
 			return TC_ACT_SHOT;
 		}
-		return lvs_forward(skb, p->t.saddr.v4, raddr, p->t.proto, 0);
+		return lvs_forward(skb, p->t.saddr.v4, raddr, p->t.proto, 0, fc, now);
 	case LVS_METHOD_ROUTE:
 		if (lvs_dr_rewrite(skb)) {
 			lvs_count(LVS_CNT_DROP_HELPER);
 			return TC_ACT_SHOT;
 		}
-		return lvs_forward(skb, p->t.saddr.v4, raddr, p->t.proto, 1);
+		return lvs_forward(skb, p->t.saddr.v4, raddr, p->t.proto, 1, fc, now);
 	}
 	lvs_count(LVS_CNT_PASS_METHOD);
 	return TC_ACT_OK;
@@ -76,7 +76,7 @@ static __always_inline int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p
 	}
 	lvs_conn_update(c, p, dir, now);
 	lvs_stats_in(c->service, c->real, p->ip_len, 0);
-	return lvs_xmit(skb, p, method, raddr, rport);
+	return lvs_xmit(skb, p, method, raddr, rport, &c->fib[0], now);
 }
 
 /*
@@ -105,7 +105,7 @@ static __always_inline int lvs_out(struct __sk_buff *skb, const struct lvs_pkt *
 		lvs_count(LVS_CNT_DROP_HELPER);
 		return TC_ACT_SHOT;
 	}
-	return lvs_forward(skb, vaddr, p->t.daddr.v4, p->t.proto, 0);
+	return lvs_forward(skb, vaddr, p->t.daddr.v4, p->t.proto, 0, &c->fib[1], now);
 }
 
 /* lvs_new schedules a new connection to a virtual service. now is 0 when
@@ -189,7 +189,7 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		bpf_map_update_elem(&lvs_nat_conns, &rk, &p->t, BPF_ANY);
 	}
 	lvs_stats_in(service, real, p->ip_len, 1);
-	return lvs_xmit(skb, p, c.method, c.raddr.v4, c.rport);
+	return lvs_xmit(skb, p, c.method, c.raddr.v4, c.rport, 0, now);
 }
 
 SEC("tc")

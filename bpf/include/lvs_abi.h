@@ -16,13 +16,14 @@
 
 /* enum lvs_abi: versions and limits shared with Go. */
 enum lvs_abi {
-	LVS_ABI_VERSION = 1,
+	LVS_ABI_VERSION = 2,
 	LVS_MAX_SERVICES = 4096,  /* service ids 1..4095 */
 	LVS_MAX_REALS = 65536,    /* real ids 1..65535 */
 	LVS_MAX_DESTS = 256,      /* lc/wlc walk at most this many reals */
 	LVS_CONN_TABLE_DEFAULT = 262144,
 	LVS_SWEEP_BATCH = 32,     /* conn keys per lvs_sweep run */
 	LVS_SWEEP_ALL = 0xff,     /* lvs_sweep mode: remove live entries too */
+	LVS_FIB_CACHE_MS = 50,    /* how long a conn entry reuses a FIB answer */
 };
 
 /* enum lvs_family: address families, with the kernel's AF_ values. */
@@ -163,6 +164,22 @@ struct lvs_tuple {
 	__u8 pad[2];
 };
 
+/*
+ * struct lvs_fib_cache is one direction's FIB answer, kept in the conn entry
+ * so that a flow's packets skip bpf_fib_lookup (the largest cost of an
+ * established packet) for LVS_FIB_CACHE_MS. Only a BPF_FIB_LKUP_RET_SUCCESS
+ * answer is kept; a neighbour or route change reaches a flow within that
+ * time. Written only by the data plane; zero means empty.
+ */
+struct lvs_fib_cache {
+	__u64 expires_ns; /* lvs_now() until which the rest holds */
+	__u32 iif;        /* ingress link the answer is for */
+	__u32 oif;        /* egress link */
+	__u32 mtu;        /* of oif */
+	__u8 dmac[6];
+	__u8 smac[6];
+};
+
 /* struct lvs_conn is the conns map value: one connection and its real. */
 struct lvs_conn {
 	union lvs_addr raddr;
@@ -175,6 +192,7 @@ struct lvs_conn {
 	__u32 service;     /* ServiceID */
 	__u32 real;        /* RealID */
 	__u32 pad1;
+	struct lvs_fib_cache fib[2]; /* [0] toward the real, [1] NAT replies toward the client */
 };
 
 #define LVS_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), "ABI: sizeof(" #t ") != " #n)
@@ -185,6 +203,7 @@ LVS_ASSERT_SIZE(struct lvs_real, 24);
 LVS_ASSERT_SIZE(struct lvs_real_conns, 8);
 LVS_ASSERT_SIZE(struct lvs_stats, 40);
 LVS_ASSERT_SIZE(struct lvs_tuple, 40);
-LVS_ASSERT_SIZE(struct lvs_conn, 48);
+LVS_ASSERT_SIZE(struct lvs_fib_cache, 32);
+LVS_ASSERT_SIZE(struct lvs_conn, 112);
 
 #endif /* LVS_ABI_H */

@@ -96,6 +96,34 @@ static __always_inline int lvs_dr_rewrite(struct __sk_buff *skb)
 }
 
 /*
+ * lvs_fib_cached sends the packet with a still valid cached FIB answer fc.
+ * Returns -1 when there is none, or when the packet may exceed the egress
+ * MTU (the full lookup then decides, GSO aware, as it always did).
+ */
+static __always_inline int lvs_fib_cached(struct __sk_buff *skb, const struct lvs_fib_cache *fc,
+					  __u64 now)
+{
+	struct lvs_ethhdr *eth;
+	void *data, *end;
+
+	if (!fc || now >= fc->expires_ns || fc->iif != skb->ifindex)
+		return -1;
+	/* is_skb_forwardable allows mtu + hard_header_len + VLAN_HLEN; 4
+	 * here is below that for every link with a MAC header. */
+	if (skb->len > fc->mtu + 4 && !skb->gso_size)
+		return -1;
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > end)
+		return -1;
+	__builtin_memcpy(eth->dst, fc->dmac, 6);
+	__builtin_memcpy(eth->src, fc->smac, 6);
+	lvs_count(LVS_CNT_FWD_REDIRECT);
+	return bpf_redirect(fc->oif, 0);
+}
+
+/*
  * lvs_forward sends the rewritten packet toward dst. With a FIB answer and a
  * resolved neighbour it sets both MACs and redirects; without a neighbour
  * entry bpf_redirect_neigh resolves it. With no FIB answer a NAT packet goes
@@ -105,9 +133,14 @@ static __always_inline int lvs_dr_rewrite(struct __sk_buff *skb)
  *
  * The lookup is the forwarding kind (the ingress link as iif), so the
  * ingress link must have forwarding enabled, for DR too.
+ *
+ * fc, when not NULL, is the connection's cache for this direction: a valid
+ * entry replaces the lookup, and a successful lookup refills it. Two CPUs
+ * may refill one entry at once; both write the same answer unless the
+ * neighbour changed in between, when one packet may leave with a mix.
  */
 static __always_inline int lvs_forward(struct __sk_buff *skb, __be32 src, __be32 dst, __u8 proto,
-				       int dr)
+				       int dr, struct lvs_fib_cache *fc, __u64 now)
 {
 	struct bpf_fib_lookup f = {};
 	struct bpf_redir_neigh nh = {};
@@ -115,6 +148,9 @@ static __always_inline int lvs_forward(struct __sk_buff *skb, __be32 src, __be32
 	void *data, *end;
 	long rc;
 
+	rc = lvs_fib_cached(skb, fc, now);
+	if (rc >= 0)
+		return rc;
 	f.family = LVS_AF_INET_FIB;
 	f.l4_protocol = proto;
 	f.tot_len = 0; /* 0: the kernel checks the MTU against the skb, GSO aware */
@@ -130,6 +166,14 @@ static __always_inline int lvs_forward(struct __sk_buff *skb, __be32 src, __be32
 			return TC_ACT_SHOT;
 		__builtin_memcpy(eth->dst, f.dmac, 6);
 		__builtin_memcpy(eth->src, f.smac, 6);
+		if (fc) {
+			fc->iif = skb->ifindex;
+			fc->oif = f.ifindex;
+			fc->mtu = f.mtu_result; /* set when tot_len was 0 */
+			__builtin_memcpy(fc->dmac, f.dmac, 6);
+			__builtin_memcpy(fc->smac, f.smac, 6);
+			fc->expires_ns = now + LVS_FIB_CACHE_MS * 1000000ULL;
+		}
 		lvs_count(LVS_CNT_FWD_REDIRECT);
 		return bpf_redirect(f.ifindex, 0);
 	}

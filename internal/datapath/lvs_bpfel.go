@@ -16,13 +16,14 @@ import (
 type lvsLvsAbi uint32
 
 const (
-	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 1
+	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 2
 	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 4096
 	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 65536
 	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
 	lvsLvsAbiLVS_CONN_TABLE_DEFAULT lvsLvsAbi = 262144
 	lvsLvsAbiLVS_SWEEP_BATCH        lvsLvsAbi = 32
 	lvsLvsAbiLVS_SWEEP_ALL          lvsLvsAbi = 255
+	lvsLvsAbiLVS_FIB_CACHE_MS       lvsLvsAbi = 50
 )
 
 type lvsLvsConn struct {
@@ -40,6 +41,15 @@ type lvsLvsConn struct {
 	Service   uint32
 	Real      uint32
 	Pad1      uint32
+	Fib       [2]struct {
+		_         structs.HostLayout
+		ExpiresNs uint64
+		Iif       uint32
+		Oif       uint32
+		Mtu       uint32
+		Dmac      [6]uint8
+		Smac      [6]uint8
+	}
 }
 
 type lvsLvsConnFlags uint32
