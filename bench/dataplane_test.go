@@ -25,7 +25,7 @@ import (
 
 // chunk is the most repeats one BPF_PROG_TEST_RUN call makes; new flows
 // flush the conn table between chunks (outside the timing) so they measure
-// inserts into a table that is not full, not LRU evictions.
+// inserts into a table that is not full (a full one drops new flows).
 const chunk = 1 << 16
 
 func BenchmarkDataplane(b *testing.B) {

@@ -7,7 +7,10 @@
  * real; else a live NAT reverse entry makes it a reply to rewrite back to
  * VIP:vport; else a TCP SYN (without RST) or any UDP datagram to a virtual
  * service is scheduled. Everything else returns TC_ACT_OK untouched, so the
- * kernel handles it as if golvs were absent.
+ * kernel handles it as if golvs were absent. Packets are dropped where IPVS
+ * drops them: a client packet of a connection whose real was deleted, one
+ * with TTL <= 1 (IPVS also sends time exceeded), a new connection that
+ * finds the table full.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -34,6 +37,7 @@ const volatile struct {
 	enum lvs_family family;
 	enum lvs_sched sched;
 	enum lvs_method method;
+	enum lvs_real_flags real_flags;
 	enum lvs_tcp_state state;
 	enum lvs_conn_flags conn_flags;
 	enum lvs_counter counter;
@@ -69,13 +73,29 @@ static __always_inline int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p
 	__be32 raddr = c->raddr.v4;
 	__be16 rport = c->rport;
 	__u8 method = c->method;
+	__u32 real = c->real;
+	struct lvs_real *r;
 
-	if (p->ttl <= 1) {
-		lvs_count(LVS_CNT_PASS_TTL);
-		return TC_ACT_OK;
+	/* expire_nodest_conn=0 (ip_vs_in_hook): a packet of a connection
+	 * whose real was deleted is dropped silently, without re-arming the
+	 * entry, so a real added back in time can carry on with it. */
+	r = bpf_map_lookup_elem(&lvs_reals, &real);
+	if (r && (r->flags & LVS_REAL_F_GONE)) {
+		lvs_count(LVS_CNT_DROP_NODEST);
+		return TC_ACT_SHOT;
 	}
 	lvs_conn_update(c, p, dir, now);
-	lvs_stats_in(c->service, c->real, p->ip_len, 0);
+	lvs_stats_in(c->service, real, p->ip_len, 0);
+	if (p->ttl <= 1) {
+		/* IPVS counts the packet and moves the state first; then its
+		 * xmit (decrement_ttl, ip_vs_xmit.c) sends ICMP time exceeded
+		 * and drops it. golvs drops it without the ICMP for now. It
+		 * must not reach the kernel: addressed to the VIP, a local
+		 * address, it would be delivered locally and answered with a
+		 * RST that kills the client's connection. */
+		lvs_count(LVS_CNT_DROP_TTL);
+		return TC_ACT_SHOT;
+	}
 	return lvs_xmit(skb, p, method, raddr, rport, &c->fib[0], now);
 }
 
@@ -95,6 +115,8 @@ static __always_inline int lvs_out(struct __sk_buff *skb, const struct lvs_pkt *
 	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
 	    c->raddr.v4 != p->t.saddr.v4 || c->rport != p->t.sport)
 		return -1;
+	/* Addressed to the client, not to us: the kernel forwards it, and
+	 * ip_forward answers TTL <= 1 with time exceeded as it should. */
 	if (p->ttl <= 1) {
 		lvs_count(LVS_CNT_PASS_TTL);
 		return TC_ACT_OK;
@@ -136,6 +158,8 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		lvs_count(LVS_CNT_PASS_NOT_SYN);
 		return TC_ACT_OK;
 	}
+	/* No connection yet: the kernel answers (time exceeded, or a RST
+	 * from the VIP), as it would without golvs. */
 	if (p->ttl <= 1) {
 		lvs_count(LVS_CNT_PASS_TTL);
 		return TC_ACT_OK;
@@ -177,8 +201,10 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		live = bpf_map_lookup_elem(&lvs_conns, &p->t);
 		if (live && now < live->expires_ns)
 			return lvs_in(skb, p, live, now);
-		lvs_count(LVS_CNT_PASS_CONN_FULL);
-		return TC_ACT_OK;
+		/* The table is full: IPVS drops the packet when
+		 * ip_vs_conn_new fails, and the client retries. */
+		lvs_count(LVS_CNT_DROP_CONN_FULL);
+		return TC_ACT_SHOT;
 	}
 	active = lvs_state_active(p->t.proto, c.state);
 	lvs_conns_add(real, active);
@@ -186,7 +212,17 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		struct lvs_tuple rk;
 
 		lvs_nat_reverse(&rk, &p->t, &c.raddr, c.rport);
-		bpf_map_update_elem(&lvs_nat_conns, &rk, &p->t, BPF_ANY);
+		if (bpf_map_update_elem(&lvs_nat_conns, &rk, &p->t, BPF_ANY)) {
+			/* Without a reverse entry the replies would leave
+			 * un-NATed: undo the connection (through
+			 * lvs_conn_remove, which releases exactly what it
+			 * counts, though another CPU may already follow it). */
+			live = bpf_map_lookup_elem(&lvs_conns, &p->t);
+			if (live)
+				lvs_conn_remove(&p->t, live);
+			lvs_count(LVS_CNT_DROP_CONN_FULL);
+			return TC_ACT_SHOT;
+		}
 	}
 	lvs_stats_in(service, real, p->ip_len, 1);
 	return lvs_xmit(skb, p, c.method, c.raddr.v4, c.rport, 0, now);
@@ -225,12 +261,15 @@ int lvs_ingress(struct __sk_buff *skb)
 	if (c) {
 		now = lvs_now();
 		if (now < c->expires_ns) {
-			/* conn_reuse_mode=1: a SYN meeting an entry in TIME_WAIT
-			 * or CLOSE expires it and is scheduled afresh. */
+			/* conn_reuse_mode=1: a new connection's SYN meeting an
+			 * entry in TIME_WAIT or CLOSE expires it and is
+			 * scheduled afresh. "New" is is_new_conn (ip_vs_core.c):
+			 * SYN without ACK, FIN or RST, stricter than
+			 * tcp_conn_schedule's SYN without RST. */
 			__u32 st = c->state;
+			__u8 fl = p.tcp_flags & (LVS_TCP_SYN | LVS_TCP_ACK | LVS_TCP_FIN | LVS_TCP_RST);
 
-			if (!(p.t.proto == LVS_IPPROTO_TCP &&
-			      (p.tcp_flags & (LVS_TCP_SYN | LVS_TCP_RST)) == LVS_TCP_SYN &&
+			if (!(p.t.proto == LVS_IPPROTO_TCP && fl == LVS_TCP_SYN &&
 			      (st == LVS_TCP_TIME_WAIT || st == LVS_TCP_CLOSE)))
 				return lvs_in(skb, &p, c, now);
 			lvs_count(LVS_CNT_CONN_REUSED);
@@ -261,6 +300,14 @@ int lvs_ingress(struct __sk_buff *skb)
  * (a packet may have re-armed the entry since lvsd looked) and only a
  * successful delete decrements. A first header byte of LVS_SWEEP_ALL
  * removes the entries whether they expired or not (a flush).
+ *
+ * With LVS_SWEEP_NAT the keys are NAT reverse keys, and an entry is
+ * removed when its connection no longer owns it (lvs_nat_unlink). The
+ * check is made here, next to the delete, rather than in lvsd: between
+ * lvs_conn_remove and lvs_new of a conn_reuse the connection is briefly
+ * missing, and a check made from user space, long before its delete,
+ * would take the fresh reverse entry for an orphan. lvs_nat_unlink closes
+ * the remaining window by looking again after its delete.
  */
 SEC("tc")
 int lvs_sweep(struct __sk_buff *skb)
@@ -273,6 +320,19 @@ int lvs_sweep(struct __sk_buff *skb)
 		return 0;
 	if (mode == LVS_SWEEP_ALL)
 		now = ~0ULL;
+	if (mode == LVS_SWEEP_NAT) {
+		for (__u32 i = 0; i < LVS_SWEEP_BATCH; i++) {
+			struct lvs_tuple rk;
+			__u32 off = LVS_ETH_HLEN + i * sizeof(rk);
+
+			if (off + sizeof(rk) > skb->len)
+				break;
+			if (bpf_skb_load_bytes(skb, off, &rk, sizeof(rk)))
+				break;
+			removed += lvs_nat_unlink(&rk, 0);
+		}
+		return removed;
+	}
 
 	for (__u32 i = 0; i < LVS_SWEEP_BATCH; i++) {
 		struct lvs_tuple k;

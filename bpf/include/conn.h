@@ -217,6 +217,58 @@ static __always_inline void lvs_nat_reverse(struct lvs_tuple *r, const struct lv
 	r->family = k->family;
 }
 
+/* lvs_nat_owned reports whether conn entry fk exists and is a NAT
+ * connection whose replies carry reverse tuple rk. */
+static __always_inline int lvs_nat_owned(const struct lvs_tuple *rk, const struct lvs_tuple *fk)
+{
+	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, fk);
+	const __u32 *a, *b;
+
+	if (!c || c->method != LVS_METHOD_MASQ || c->rport != rk->sport)
+		return 0;
+	a = (const __u32 *)&c->raddr;
+	b = (const __u32 *)&rk->saddr;
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
+}
+
+/*
+ * lvs_nat_unlink deletes NAT reverse entry rk unless the conn entry it
+ * points at still owns it (lvs_nat_owned). With only set, it touches rk
+ * only while rk points at *only. Returns 1 when rk was deleted for good.
+ *
+ * A hash map has no compare-and-delete, so check and delete race with a
+ * new connection of the same tuple on another CPU: lvs_new inserts its
+ * conn entry first and its reverse entry second, and that reverse entry
+ * may land between our check and our delete (a conn_reuse, an expired
+ * entry replaced, the sweeper meeting either). The delete is therefore
+ * followed by a second look at the conn entry: a connection that owns rk
+ * by then was inserted before its reverse entry, so if we deleted that
+ * reverse entry we see the connection here and put the entry back
+ * (BPF_NOEXIST: if lvs_new writes it after our delete, its write stands).
+ * A reverse entry put back for a connection removed again meanwhile is
+ * only an orphan, which lvs_out ignores and the next sweep deletes.
+ */
+static __always_inline int lvs_nat_unlink(const struct lvs_tuple *rk, const struct lvs_tuple *only)
+{
+	struct lvs_tuple fk, *v;
+
+	v = bpf_map_lookup_elem(&lvs_nat_conns, rk);
+	if (!v)
+		return 0;
+	fk = *v;
+	if (only && !lvs_tuple_eq(&fk, only))
+		return 0;
+	if (lvs_nat_owned(rk, &fk))
+		return 0;
+	if (bpf_map_delete_elem(&lvs_nat_conns, rk))
+		return 0;
+	if (lvs_nat_owned(rk, &fk)) {
+		bpf_map_update_elem(&lvs_nat_conns, rk, &fk, BPF_NOEXIST);
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * lvs_conn_remove deletes entry k (whose value is c) and, when the delete
  * was ours, uncounts it and drops its NAT reverse entry if that still
@@ -225,13 +277,14 @@ static __always_inline void lvs_nat_reverse(struct lvs_tuple *r, const struct lv
  */
 static __always_inline int lvs_conn_remove(const struct lvs_tuple *k, struct lvs_conn *c)
 {
-	/* Copy before the delete: an LRU element is recycled at once. */
+	/* Copy before the delete: a preallocated element goes back to the
+	 * free list at once, and another CPU may reuse it. */
 	union lvs_addr raddr = c->raddr;
 	__be16 rport = c->rport;
 	__u32 state = *(volatile __u32 *)&c->state;
 	__u32 real = c->real;
 	__u8 method = c->method;
-	struct lvs_tuple r, *fk;
+	struct lvs_tuple r;
 
 	if (bpf_map_delete_elem(&lvs_conns, k))
 		return 0;
@@ -239,9 +292,7 @@ static __always_inline int lvs_conn_remove(const struct lvs_tuple *k, struct lvs
 	if (method != LVS_METHOD_MASQ)
 		return 1;
 	lvs_nat_reverse(&r, k, &raddr, rport);
-	fk = bpf_map_lookup_elem(&lvs_nat_conns, &r);
-	if (fk && lvs_tuple_eq(fk, k))
-		bpf_map_delete_elem(&lvs_nat_conns, &r);
+	lvs_nat_unlink(&r, k);
 	return 1;
 }
 

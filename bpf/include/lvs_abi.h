@@ -16,13 +16,14 @@
 
 /* enum lvs_abi: versions and limits shared with Go. */
 enum lvs_abi {
-	LVS_ABI_VERSION = 2,
+	LVS_ABI_VERSION = 3,
 	LVS_MAX_SERVICES = 4096,  /* service ids 1..4095 */
 	LVS_MAX_REALS = 65536,    /* real ids 1..65535 */
 	LVS_MAX_DESTS = 256,      /* lc/wlc walk at most this many reals */
 	LVS_CONN_TABLE_DEFAULT = 262144,
 	LVS_SWEEP_BATCH = 32,     /* conn keys per lvs_sweep run */
 	LVS_SWEEP_ALL = 0xff,     /* lvs_sweep mode: remove live entries too */
+	LVS_SWEEP_NAT = 0xfe,     /* lvs_sweep mode: keys are NAT reverse keys */
 	LVS_FIB_CACHE_MS = 50,    /* how long a conn entry reuses a FIB answer */
 };
 
@@ -65,6 +66,15 @@ enum lvs_tcp_state {
 	LVS_TIMEOUT_SLOTS = 12,
 };
 
+/* enum lvs_real_flags: bits of struct lvs_real.flags. */
+enum lvs_real_flags {
+	/* The real was deleted from its service but its connections live on
+	 * (IPVS's dest trash with expire_nodest_conn=0, ip_vs_ctl.c): their
+	 * client packets are dropped, NAT replies still pass, and no new
+	 * connection is scheduled to it. */
+	LVS_REAL_F_GONE = 1 << 0,
+};
+
 /* enum lvs_conn_flags: bits of struct lvs_conn.flags. */
 enum lvs_conn_flags {
 	/* Only client->server packets pass the director (DR, TUN): TCP uses
@@ -84,9 +94,9 @@ enum lvs_counter {
 	LVS_CNT_PASS_NO_SERVICE = 4, /* no conn, no NAT reply, no service */
 	LVS_CNT_PASS_NOT_SYN = 5,    /* TCP to a service without a conn, not a SYN */
 	LVS_CNT_PASS_NO_DEST = 6,    /* scheduler found no real */
-	LVS_CNT_PASS_TTL = 7,        /* TTL <= 1: the kernel answers */
+	LVS_CNT_PASS_TTL = 7,        /* new flow or NAT reply with TTL <= 1: the kernel answers */
 	LVS_CNT_PASS_FIB = 8,        /* NAT: no FIB answer, kernel routes it */
-	LVS_CNT_PASS_CONN_FULL = 9,  /* conn entry could not be created */
+	LVS_CNT_DROP_CONN_FULL = 9,  /* conn or NAT reverse table full */
 	LVS_CNT_PASS_METHOD = 10,    /* forwarding method not built */
 	LVS_CNT_DROP_FIB = 11,       /* DR: no FIB answer */
 	LVS_CNT_DROP_HELPER = 12,    /* a rewrite helper failed */
@@ -94,6 +104,8 @@ enum lvs_counter {
 	LVS_CNT_FWD_NEIGH = 14,      /* sent with bpf_redirect_neigh */
 	LVS_CNT_CONN_REUSED = 15,    /* SYN replaced a TIME_WAIT/CLOSE entry */
 	LVS_CNT_CONN_EXPIRED = 16,   /* expired entry replaced by a new flow */
+	LVS_CNT_DROP_NODEST = 17,    /* client packet of a connection to a gone real */
+	LVS_CNT_DROP_TTL = 18,       /* client packet of a connection with TTL <= 1 */
 	LVS_CNT_MAX = 32,
 };
 
@@ -130,6 +142,7 @@ struct lvs_real {
 	__u8 method;   /* enum lvs_method */
 	__u8 family;
 	__u32 weight;  /* 0 quiesces the real */
+	__u32 flags;   /* enum lvs_real_flags */
 };
 
 /* struct lvs_real_conns is the real_conns map value: the connection counts
@@ -199,7 +212,7 @@ struct lvs_conn {
 LVS_ASSERT_SIZE(union lvs_addr, 16);
 LVS_ASSERT_SIZE(struct lvs_service_key, 20);
 LVS_ASSERT_SIZE(struct lvs_service, 16);
-LVS_ASSERT_SIZE(struct lvs_real, 24);
+LVS_ASSERT_SIZE(struct lvs_real, 28);
 LVS_ASSERT_SIZE(struct lvs_real_conns, 8);
 LVS_ASSERT_SIZE(struct lvs_stats, 40);
 LVS_ASSERT_SIZE(struct lvs_tuple, 40);

@@ -81,17 +81,24 @@ struct {
 	__type(value, struct lvs_stats);
 } lvs_real_stats SEC(".maps");
 
-/* lvs_conns: client-side tuple -> connection. */
+/*
+ * lvs_conns: client-side tuple -> connection. A plain, preallocated hash,
+ * not an LRU one: an LRU map would evict live connections silently and
+ * without releasing their real's ActiveConn/InActConn. When it is full a
+ * new connection's first packet is dropped, as IPVS drops one when
+ * ip_vs_conn_new fails; entries leave only through lvs_conn_remove.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LVS_CONN_TABLE_DEFAULT);
 	__type(key, struct lvs_tuple);
 	__type(value, struct lvs_conn);
 } lvs_conns SEC(".maps");
 
-/* lvs_nat_conns: real-side tuple of a NAT reply -> client-side tuple. */
+/* lvs_nat_conns: real-side tuple of a NAT reply -> client-side tuple,
+ * sized and kept like lvs_conns. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LVS_CONN_TABLE_DEFAULT);
 	__type(key, struct lvs_tuple);
 	__type(value, struct lvs_tuple);

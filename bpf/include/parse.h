@@ -66,7 +66,7 @@ struct lvs_udphdr {
 struct lvs_pkt {
 	struct lvs_tuple t;
 	__u32 l4_off;     /* from the start of the frame */
-	__u32 ip_len;     /* IP total length, host order: the byte counters */
+	__u32 ip_len;     /* IP packet length, host order: the byte counters */
 	__u8 tcp_flags;
 	__u8 ttl;
 	__u8 pad[2];
@@ -99,12 +99,20 @@ static __always_inline int lvs_linear(struct __sk_buff *skb, __u32 len)
 	return 0;
 }
 
+/*
+ * lvs_parse fills p from the frame. Lengths are checked as ip_rcv_core
+ * and the TCP/UDP receive paths would check them, so that a packet the
+ * kernel would drop is handed to the kernel (LVS_PARSE_MALFORMED) rather
+ * than forwarded: ihl >= 5, ihl*4 <= tot_len <= the bytes after the
+ * Ethernet header, room for the TCP or UDP header within tot_len, and a
+ * TCP data offset of at least 5 words that fits as well.
+ */
 static __always_inline int lvs_parse(struct __sk_buff *skb, struct lvs_pkt *p)
 {
 	struct lvs_ethhdr *eth;
 	struct lvs_iphdr *ip;
 	void *data, *end;
-	__u32 ihl;
+	__u32 ihl, tot, l3_len;
 
 	if (lvs_linear(skb, LVS_ETH_HLEN + sizeof(*ip)))
 		return LVS_PARSE_NOT_IP; /* runt frame: not ours either way */
@@ -123,6 +131,19 @@ static __always_inline int lvs_parse(struct __sk_buff *skb, struct lvs_pkt *p)
 	ihl = (ip->ver_ihl & 0x0f) * 4;
 	if (ihl < sizeof(*ip))
 		return LVS_PARSE_MALFORMED;
+	l3_len = skb->len - LVS_ETH_HLEN; /* lvs_linear made sure skb->len covers the header */
+	tot = bpf_ntohs(ip->tot_len);
+	if (tot == 0) {
+		/* BIG TCP: a GRO aggregate over 64 KiB carries tot_len 0 and
+		 * its length in the skb (iph_totlen); anything else with 0
+		 * is broken. */
+		if (!skb->gso_size)
+			return LVS_PARSE_MALFORMED;
+		tot = l3_len;
+	}
+	/* tot < l3_len is Ethernet padding, which ip_rcv_core trims. */
+	if (tot > l3_len || tot < ihl)
+		return LVS_PARSE_MALFORMED;
 	/* IPVS reassembles; golvs hands every fragment to the kernel, whose
 	 * local stack then owns it (a gap for fragmented UDP services). */
 	if (ip->frag_off & bpf_htons(LVS_IP_MF | LVS_IP_OFFMASK))
@@ -136,12 +157,17 @@ static __always_inline int lvs_parse(struct __sk_buff *skb, struct lvs_pkt *p)
 	p->t.saddr.v4 = ip->saddr;
 	p->t.daddr.v4 = ip->daddr;
 	p->ttl = ip->ttl;
-	p->ip_len = bpf_ntohs(ip->tot_len);
+	/* What IPVS counts: skb->len at L3 once ip_rcv_core has trimmed the
+	 * padding, i.e. tot_len, or the skb's length for BIG TCP. */
+	p->ip_len = tot;
 	p->l4_off = LVS_ETH_HLEN + ihl;
 
 	if (p->t.proto == LVS_IPPROTO_TCP) {
 		struct lvs_tcphdr *th;
+		__u32 doff;
 
+		if (tot < ihl + sizeof(*th))
+			return LVS_PARSE_MALFORMED;
 		if (lvs_linear(skb, p->l4_off + sizeof(*th)))
 			return LVS_PARSE_MALFORMED;
 		data = (void *)(long)skb->data;
@@ -149,12 +175,17 @@ static __always_inline int lvs_parse(struct __sk_buff *skb, struct lvs_pkt *p)
 		th = data + (p->l4_off & 0x7f);
 		if ((void *)(th + 1) > end)
 			return LVS_PARSE_MALFORMED;
+		doff = (th->doff >> 4) * 4;
+		if (doff < sizeof(*th) || ihl + doff > tot)
+			return LVS_PARSE_MALFORMED;
 		p->t.sport = th->source;
 		p->t.dport = th->dest;
 		p->tcp_flags = th->flags;
 	} else {
 		struct lvs_udphdr *uh;
 
+		if (tot < ihl + sizeof(*uh))
+			return LVS_PARSE_MALFORMED;
 		if (lvs_linear(skb, p->l4_off + sizeof(*uh)))
 			return LVS_PARSE_MALFORMED;
 		data = (void *)(long)skb->data;

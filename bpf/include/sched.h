@@ -2,12 +2,20 @@
 /*
  * sched.h picks a real for a new connection. rr and wrr walk a sequence
  * lvsd computed (the table is the algorithm); lc and wlc walk the dest list
- * in IPVS order (newest first) with ip_vs_lc.c / ip_vs_wlc.c's comparisons.
+ * in IPVS order (newest first) with ip_vs_lc.c / ip_vs_wlc.c's comparisons. Reals marked
+ * LVS_REAL_F_GONE are never picked.
  */
 #ifndef LVS_SCHED_H
 #define LVS_SCHED_H
 
 #include "maps.h"
+
+/* lvs_real_available reports whether r may take new connections: not
+ * quiesced (weight 0) and not deleted (IPVS skips both). */
+static __always_inline int lvs_real_available(const struct lvs_real *r)
+{
+	return r->weight > 0 && !(r->flags & LVS_REAL_F_GONE);
+}
 
 /* lvs_sched_seq returns the next real of an rr/wrr sequence of n entries. */
 static __always_inline __u32 lvs_sched_seq(void *tbl, __u32 service, __u32 n)
@@ -18,8 +26,8 @@ static __always_inline __u32 lvs_sched_seq(void *tbl, __u32 service, __u32 n)
 	if (!pos)
 		return 0;
 	idx = __sync_fetch_and_add(pos, 1) % n;
-	/* lvsd leaves weight-0 reals out of the sequence; skipping them here
-	 * too covers a weight change that raced with the table swap. */
+	/* lvsd leaves weight-0 and gone reals out of the sequence; skipping
+	 * them here too covers a change that raced with the table swap. */
 	for (__u32 i = 0; i < LVS_MAX_DESTS; i++) {
 		/* Computed from the loop-invariant idx each time, so that the
 		 * verifier meets one state per iteration, not one per place
@@ -33,7 +41,7 @@ static __always_inline __u32 lvs_sched_seq(void *tbl, __u32 service, __u32 n)
 		if (!id)
 			return 0;
 		r = bpf_map_lookup_elem(&lvs_reals, id);
-		if (r && r->weight > 0)
+		if (r && lvs_real_available(r))
 			return *id;
 	}
 	return 0;
@@ -42,8 +50,8 @@ static __always_inline __u32 lvs_sched_seq(void *tbl, __u32 service, __u32 n)
 /*
  * lvs_sched_lc returns the least loaded real of a dest list of n entries,
  * overhead = active*256 + inactive (ip_vs_dest_conn_overhead, the classic
- * formula). lc: strict < so the first of equals wins. wlc: the first real
- * with weight > 0 is the least so far, then a later one wins when
+ * formula). lc: strict < so the first of equals wins. wlc: the first
+ * available real is the least so far, then a later one wins when
  * loh * w > doh * w_least, in 64 bits as ip_vs_wlc.c does. Weight-0 reals
  * never win either way.
  */
@@ -65,7 +73,7 @@ static __always_inline __u32 lvs_sched_lc(void *tbl, __u32 n, int weighted)
 			break;
 		r = bpf_map_lookup_elem(&lvs_reals, id);
 		rc = bpf_map_lookup_elem(&lvs_conn_counts, id);
-		if (!r || !rc || r->weight == 0)
+		if (!r || !rc || !lvs_real_available(r))
 			continue;
 		w = r->weight;
 		doh = ((__u64)rc->active << 8) + rc->inactive;

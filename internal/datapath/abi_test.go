@@ -68,12 +68,52 @@ func TestABISizes(t *testing.T) {
 	if v := spec.Variables[lvsVarLvsAbiInfo]; v == nil {
 		t.Error("no lvs_abi_info in the object")
 	} else {
-		var info [7]uint32 // one uint32 per enum, version first
+		var info [8]uint32 // one uint32 per enum, version first
 		if err := v.Get(&info); err != nil {
 			t.Errorf("lvs_abi_info: %v", err)
 		} else if int(info[0]) != ABIVersion {
 			t.Errorf("object ABI version %d, Go ABIVersion %d", info[0], ABIVersion)
 		}
+	}
+}
+
+// TestSkbContextLayout checks the hand-written head of struct __sk_buff
+// that BPF_PROG_TEST_RUN takes against the kernel's, from the object's BTF.
+func TestSkbContextLayout(t *testing.T) {
+	spec, err := loadLvs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skb *btf.Struct
+	if err := spec.Types.TypeByName("__sk_buff", &skb); err != nil {
+		t.Fatal(err)
+	}
+	offsets := map[string]uintptr{
+		"len":             unsafe.Offsetof(skbContext{}.Len),
+		"ingress_ifindex": unsafe.Offsetof(skbContext{}.IngressIfindex),
+		"ifindex":         unsafe.Offsetof(skbContext{}.Ifindex),
+		"cb":              unsafe.Offsetof(skbContext{}.CB),
+		"tstamp":          unsafe.Offsetof(skbContext{}.Tstamp),
+		"wire_len":        unsafe.Offsetof(skbContext{}.WireLen),
+		"gso_segs":        unsafe.Offsetof(skbContext{}.GSOSegs),
+		"gso_size":        unsafe.Offsetof(skbContext{}.GSOSize),
+	}
+	seen := 0
+	for _, m := range skb.Members {
+		want, ok := offsets[m.Name]
+		if !ok {
+			continue
+		}
+		seen++
+		if uintptr(m.Offset.Bytes()) != want {
+			t.Errorf("__sk_buff.%s at %d, skbContext has it at %d", m.Name, m.Offset.Bytes(), want)
+		}
+	}
+	if seen != len(offsets) {
+		t.Errorf("found %d of the %d fields in __sk_buff", seen, len(offsets))
+	}
+	if got, want := unsafe.Sizeof(skbContext{}), unsafe.Offsetof(skbContext{}.GSOSize)+4; got != want {
+		t.Errorf("skbContext is %d bytes, want %d (it ends with gso_size)", got, want)
 	}
 }
 

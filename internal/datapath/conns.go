@@ -1,7 +1,6 @@
 package datapath
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -69,8 +68,10 @@ const (
 // returns how many connections it removed. The deletes run in the data
 // plane's lvs_sweep program, which re-checks expiry and decrements a real's
 // counters only for an entry it deleted itself, so the sweeper and the
-// data plane never both release one connection. It also drops NAT reverse
-// entries whose connection is gone (evicted from the LRU table).
+// data plane never both release one connection. It also deletes NAT
+// reverse entries no connection owns any more; lvs_sweep decides that too,
+// next to the delete, because a connection being replaced (conn_reuse) is
+// briefly missing and a check made here would race with it.
 func (d *Datapath) Sweep() (removed int, err error) {
 	var (
 		k       lvsLvsTuple
@@ -87,27 +88,24 @@ func (d *Datapath) Sweep() (removed int, err error) {
 	if err := it.Err(); err != nil {
 		return 0, fmt.Errorf("sweep: %w", err)
 	}
-	removed, err = d.remove(expired, false)
+	removed, err = d.remove(expired, sweepExpired)
 	if err != nil {
 		return removed, fmt.Errorf("sweep: %w", err)
 	}
-	var (
-		rk, fk  lvsLvsTuple
-		orphans []lvsLvsTuple
-	)
+	var rk, fk lvsLvsTuple
+	var reverse []lvsLvsTuple
 	rit := d.objs.LvsNatConns.Iterate()
 	for rit.Next(&rk, &fk) {
-		if err := d.objs.LvsConns.Lookup(&fk, &v); errors.Is(err, ebpf.ErrKeyNotExist) {
-			orphans = append(orphans, rk)
-		}
+		reverse = append(reverse, rk)
 	}
 	if err := rit.Err(); err != nil {
 		return removed, fmt.Errorf("sweep reverse entries: %w", err)
 	}
-	for i := range orphans {
-		if err := d.objs.LvsNatConns.Delete(&orphans[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return removed, fmt.Errorf("sweep reverse entries: %w", err)
-		}
+	if d.sweepPause != nil {
+		d.sweepPause()
+	}
+	if _, err := d.remove(reverse, sweepNAT); err != nil {
+		return removed, fmt.Errorf("sweep reverse entries: %w", err)
 	}
 	return removed, nil
 }
@@ -128,19 +126,25 @@ func (d *Datapath) FlushConns() (int, error) {
 	if err := it.Err(); err != nil {
 		return 0, fmt.Errorf("flush connections: %w", err)
 	}
-	removed, err := d.remove(keys, true)
+	removed, err := d.remove(keys, sweepAll)
 	if err != nil {
 		return removed, fmt.Errorf("flush connections: %w", err)
 	}
 	return removed, nil
 }
 
-// remove runs lvs_sweep over keys, in batches; all removes live entries too.
-func (d *Datapath) remove(keys []lvsLvsTuple, all bool) (int, error) {
+// Modes of lvs_sweep, its first input byte.
+const (
+	sweepExpired = uint8(0)                      // conn keys: remove the expired ones
+	sweepAll     = uint8(lvsLvsAbiLVS_SWEEP_ALL) // conn keys: remove them all
+	sweepNAT     = uint8(lvsLvsAbiLVS_SWEEP_NAT) // NAT reverse keys: remove the orphans
+)
+
+// remove runs lvs_sweep in mode over keys, in batches, and returns how
+// many entries it removed.
+func (d *Datapath) remove(keys []lvsLvsTuple, mode uint8) (int, error) {
 	buf := make([]byte, sweepHeader+sweepBatch*tupleSize)
-	if all {
-		buf[0] = uint8(lvsLvsAbiLVS_SWEEP_ALL)
-	}
+	buf[0] = mode
 	removed := 0
 	for len(keys) > 0 {
 		n := min(len(keys), sweepBatch)

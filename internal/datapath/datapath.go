@@ -87,6 +87,10 @@ type Datapath struct {
 	connSize  int
 	innerSpec *ebpf.MapSpec
 
+	// realMu serializes writes of lvs_reals, so that RetireReal's
+	// read-modify-write does not undo a concurrent SetReal.
+	realMu sync.Mutex
+
 	mu sync.Mutex // protects the fields below
 	// links maps an interface name to what Attach made there.
 	links    map[string]attachment
@@ -94,6 +98,9 @@ type Datapath struct {
 	benchSeq uint32 // next source offset of a NewFlows benchmark
 	// forceClsact makes Attach skip TCX (tests of the fallback).
 	forceClsact bool
+	// sweepPause, when set, runs inside Sweep between listing the NAT
+	// reverse entries and removing orphans (tests of that window).
+	sweepPause func()
 }
 
 // Open loads the data plane. Maps pinned by an earlier lvsd of the same ABI

@@ -141,7 +141,7 @@ func TestPrivilegedSweep(t *testing.T) {
 		t.Errorf("second sweep removed %d, counts %v", removed, counts(1))
 	}
 
-	// A connection that vanished without the sweeper (LRU eviction)
+	// A connection that vanished without lvs_conn_remove
 	// leaves a reverse entry that the sweep drops.
 	must(t, d.DeleteConnForTest(lvs.TCP, cli(50001), vip(80)))
 	if _, err := d.Sweep(); err != nil {
@@ -401,4 +401,44 @@ func TestPrivilegedAttach(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPrivilegedServices lists the services map, including one an earlier
+// lvsd left behind, and checks that DeleteService leaves nothing of a
+// service: neither its key nor its scheduler table.
+func TestPrivilegedServices(t *testing.T) {
+	_, d := smallWorld(t, datapath.Options{})
+	stale := key(lvs.TCP, 99)
+	must(t, d.PutServiceForTest(7, stale))
+	got, err := d.Services()
+	must(t, err)
+	want := map[lvs.ServiceKey]datapath.ServiceID{key(lvs.TCP, 80): 1, key(lvs.UDP, 53): 2, stale: 7}
+	if len(got) != len(want) {
+		t.Errorf("services %v, want %v", got, want)
+	}
+	for k, id := range want {
+		if got[k] != id {
+			t.Errorf("service %s: id %d, want %d", k, got[k], id)
+		}
+	}
+
+	for _, s := range []struct {
+		id datapath.ServiceID
+		k  lvs.ServiceKey
+	}{{7, stale}, {1, key(lvs.TCP, 80)}} {
+		must(t, d.DeleteService(s.id, s.k))
+		if has, err := d.HasTableForTest(s.id); err != nil || has {
+			t.Errorf("service %d: scheduler table left after delete (%v)", s.id, err)
+		}
+	}
+	if has, _ := d.HasTableForTest(2); !has {
+		t.Error("service 2 lost its scheduler table")
+	}
+	got, err = d.Services()
+	must(t, err)
+	if len(got) != 1 || got[key(lvs.UDP, 53)] != 2 {
+		t.Errorf("services after deletes %v, want only UDP :53", got)
+	}
+	// Deleting again is no error: the key is gone already.
+	must(t, d.DeleteService(1, key(lvs.TCP, 80)))
 }

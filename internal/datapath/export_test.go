@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -45,8 +46,8 @@ func (d *Datapath) NATEntriesForTest() (int, error) {
 	return n, it.Err()
 }
 
-// DeleteConnForTest removes a connection without touching counters, as an
-// LRU eviction would.
+// DeleteConnForTest removes a connection without touching its real's
+// counters or its NAT reverse entry, which is left an orphan.
 func (d *Datapath) DeleteConnForTest(proto lvs.Protocol, client, virtual netip.AddrPort) error {
 	k, err := tupleFor(proto, client, virtual)
 	if err != nil {
@@ -85,6 +86,69 @@ func (d *Datapath) SetConnStateForTest(proto lvs.Protocol, client, virtual netip
 	v.State = uint32(state)
 	return d.objs.LvsConns.Update(&k, &v, ebpf.UpdateExist)
 }
+
+// FillNATForTest adds n NAT reverse entries that no connection owns
+// (replies from 198.19.255.1 to ports of 198.19.255.2), and fails when the
+// table takes fewer.
+func (d *Datapath) FillNATForTest(n int) error {
+	for i := range n {
+		var rk, fk lvsLvsTuple
+		rk.Saddr.Bytes = [16]byte{198, 19, 255, 1}
+		rk.Daddr.Bytes = [16]byte{198, 19, 255, 2}
+		rk.Sport, rk.Dport = hton(80), hton(uint16(i+1))
+		rk.Proto, rk.Family = uint8(lvs.TCP), uint8(lvsLvsFamilyLVS_AF_INET)
+		fk = rk
+		fk.Saddr, fk.Daddr = rk.Daddr, rk.Saddr
+		fk.Sport, fk.Dport = rk.Dport, rk.Sport
+		if err := d.objs.LvsNatConns.Update(&rk, &fk, ebpf.UpdateNoExist); err != nil {
+			return fmt.Errorf("reverse entry %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// ConnEntriesForTest returns the number of conn table entries, live or not.
+func (d *Datapath) ConnEntriesForTest() (int, error) {
+	var (
+		k lvsLvsTuple
+		v lvsLvsConn
+	)
+	n := 0
+	it := d.objs.LvsConns.Iterate()
+	for it.Next(&k, &v) {
+		n++
+	}
+	return n, it.Err()
+}
+
+// HasTableForTest reports whether service id's scheduler table slot is set.
+func (d *Datapath) HasTableForTest(id ServiceID) (bool, error) {
+	var inner *ebpf.Map
+	err := d.objs.LvsTables.Lookup(uint32(id), &inner)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	inner.Close()
+	return true, nil
+}
+
+// PutServiceForTest writes a services map entry as an earlier lvsd may
+// have left it, with no scheduler table.
+func (d *Datapath) PutServiceForTest(id ServiceID, k lvs.ServiceKey) error {
+	key, err := serviceKey(k)
+	if err != nil {
+		return err
+	}
+	return d.objs.LvsServices.Put(&key, lvsLvsService{Id: uint32(id), Scheduler: uint32(lvsLvsSchedLVS_SCHED_RR)})
+}
+
+// PauseSweepForTest makes Sweep call fn after it has listed the NAT
+// reverse entries and before it removes orphans among them: the window in
+// which a connection being replaced (conn_reuse) comes back.
+func (d *Datapath) PauseSweepForTest(fn func()) { d.sweepPause = fn }
 
 // ForceClsactForTest makes Attach use the clsact fallback.
 func (d *Datapath) ForceClsactForTest() { d.forceClsact = true }

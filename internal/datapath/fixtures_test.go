@@ -279,6 +279,22 @@ func TestPrivilegedFixtures(t *testing.T) {
 			},
 			Check: state("ESTABLISHED", cli(40001), vip(80), realNAT1),
 		},
+		func() datapathtest.Case {
+			f := w.in(tcp, 40001, vip(80), "A")
+			f.TTL = 1
+			return datapathtest.Case{
+				// Passed on, the kernel would deliver it to the local VIP
+				// and answer with a RST that kills the connection.
+				Name: "TTL 1 on a live connection: counted, state moved, dropped",
+				In:   f.Bytes(), Verdict: datapath.VerdictShot,
+				Want: datapathtest.Delta{
+					Services: map[datapath.ServiceID]lvs.Stats{svcNAT: {InPkts: 1, InBytes: ipLen}},
+					Conns:    conns(realNAT1, [2]int{0, 0}),
+					Verdicts: verdicts("drop_ttl", 1, "pass_ttl", 0),
+				},
+				Check: state("ESTABLISHED", cli(40001), vip(80), realNAT1),
+			}
+		}(),
 		{
 			Name: "NAT client FIN: ESTABLISHED -> CLOSE_WAIT, active -> inactive",
 			In:   fin.Bytes(), Verdict: red, Out: w.toReal(fin, 0, nat1).Bytes(),
@@ -295,6 +311,36 @@ func TestPrivilegedFixtures(t *testing.T) {
 			Name: "NAT last ACK stays TIME_WAIT",
 			In:   ack.Bytes(), Verdict: red, Out: w.toReal(ack, 0, nat1).Bytes(),
 			Check: state("TIME_WAIT", cli(40001), vip(80), 0),
+		},
+		{
+			// is_new_conn: SYN without ACK, FIN or RST.
+			Name: "SYN+ACK on a TIME_WAIT entry follows it: not a new connection's SYN",
+			In:   w.in(tcp, 40001, vip(80), "SA").Bytes(), Verdict: red,
+			Out: w.toReal(w.in(tcp, 40001, vip(80), "SA"), 0, nat1).Bytes(),
+			Want: datapathtest.Delta{
+				Conns:    conns(realNAT1, [2]int{1, -1}, realNAT2, [2]int{0, 0}),
+				Verdicts: verdicts("conn_reused", 0),
+			},
+			Check: state("SYN_RECV", cli(40001), vip(80), realNAT1),
+		},
+		{
+			Name: "SYN+FIN on a TIME_WAIT entry follows it too",
+			Setup: func(t testing.TB, d *datapath.Datapath) {
+				must(t, d.SetConnStateForTest(lvs.TCP, cli(40001), vip(80), lvs.StateTimeWait))
+				must(t, d.SetRealConnsForTest(realNAT1, 0, 1))
+			},
+			In: w.in(tcp, 40001, vip(80), "SF").Bytes(), Verdict: red,
+			Out: w.toReal(w.in(tcp, 40001, vip(80), "SF"), 0, nat1).Bytes(),
+			Want: datapathtest.Delta{
+				Conns:    conns(realNAT1, [2]int{1, -1}),
+				Verdicts: verdicts("conn_reused", 0),
+			},
+			Check: func(t testing.TB, d *datapath.Datapath) {
+				state("SYN_RECV", cli(40001), vip(80), realNAT1)(t, d)
+				// Back to TIME_WAIT for the next case.
+				must(t, d.SetConnStateForTest(lvs.TCP, cli(40001), vip(80), lvs.StateTimeWait))
+				must(t, d.SetRealConnsForTest(realNAT1, 0, 1))
+			},
 		},
 		{
 			Name: "SYN reuses a TIME_WAIT entry: old one released, scheduled afresh (rr: second real)",

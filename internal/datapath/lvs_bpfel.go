@@ -16,13 +16,14 @@ import (
 type lvsLvsAbi uint32
 
 const (
-	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 2
+	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 3
 	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 4096
 	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 65536
 	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
 	lvsLvsAbiLVS_CONN_TABLE_DEFAULT lvsLvsAbi = 262144
 	lvsLvsAbiLVS_SWEEP_BATCH        lvsLvsAbi = 32
 	lvsLvsAbiLVS_SWEEP_ALL          lvsLvsAbi = 255
+	lvsLvsAbiLVS_SWEEP_NAT          lvsLvsAbi = 254
 	lvsLvsAbiLVS_FIB_CACHE_MS       lvsLvsAbi = 50
 )
 
@@ -70,7 +71,7 @@ const (
 	lvsLvsCounterLVS_CNT_PASS_NO_DEST    lvsLvsCounter = 6
 	lvsLvsCounterLVS_CNT_PASS_TTL        lvsLvsCounter = 7
 	lvsLvsCounterLVS_CNT_PASS_FIB        lvsLvsCounter = 8
-	lvsLvsCounterLVS_CNT_PASS_CONN_FULL  lvsLvsCounter = 9
+	lvsLvsCounterLVS_CNT_DROP_CONN_FULL  lvsLvsCounter = 9
 	lvsLvsCounterLVS_CNT_PASS_METHOD     lvsLvsCounter = 10
 	lvsLvsCounterLVS_CNT_DROP_FIB        lvsLvsCounter = 11
 	lvsLvsCounterLVS_CNT_DROP_HELPER     lvsLvsCounter = 12
@@ -78,6 +79,8 @@ const (
 	lvsLvsCounterLVS_CNT_FWD_NEIGH       lvsLvsCounter = 14
 	lvsLvsCounterLVS_CNT_CONN_REUSED     lvsLvsCounter = 15
 	lvsLvsCounterLVS_CNT_CONN_EXPIRED    lvsLvsCounter = 16
+	lvsLvsCounterLVS_CNT_DROP_NODEST     lvsLvsCounter = 17
+	lvsLvsCounterLVS_CNT_DROP_TTL        lvsLvsCounter = 18
 	lvsLvsCounterLVS_CNT_MAX             lvsLvsCounter = 32
 )
 
@@ -106,6 +109,7 @@ type lvsLvsReal struct {
 	Method uint8
 	Family uint8
 	Weight uint32
+	Flags  uint32
 }
 
 type lvsLvsRealConns struct {
@@ -113,6 +117,12 @@ type lvsLvsRealConns struct {
 	Active   uint32
 	Inactive uint32
 }
+
+type lvsLvsRealFlags uint32
+
+const (
+	lvsLvsRealFlagsLVS_REAL_F_GONE lvsLvsRealFlags = 1
+)
 
 type lvsLvsSched uint32
 

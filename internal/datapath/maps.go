@@ -96,8 +96,9 @@ func (d *Datapath) Timeouts() (lvs.Timeouts, error) {
 	return t, nil
 }
 
-// SetReal writes real server id; it also changes its weight or method.
-// Connections already made keep the method they were made with.
+// SetReal writes real server id; it also changes its weight or method,
+// and revives a real RetireReal retired. Connections already made keep
+// the method they were made with.
 func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
 	if err := checkReal(id); err != nil {
 		return fmt.Errorf("set real %d: %w", id, err)
@@ -116,8 +117,34 @@ func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
 		Weight: uint32(r.Weight),
 	}
 	v.Addr.Bytes = a
+	d.realMu.Lock()
+	defer d.realMu.Unlock()
 	if err := d.objs.LvsReals.Put(uint32(id), &v); err != nil {
 		return fmt.Errorf("set real %d: %w", id, err)
+	}
+	return nil
+}
+
+// RetireReal marks real id deleted from its service while its
+// connections live on, as IPVS keeps a deleted dest in its trash with
+// expire_nodest_conn=0: no new connection goes to it, client packets of
+// its connections are dropped (the connections stay until they expire,
+// so a real added back with SetReal in time carries on with them), and
+// NAT replies from it are still translated. The engine removes it from
+// the scheduler tables as well.
+func (d *Datapath) RetireReal(id RealID) error {
+	if err := checkReal(id); err != nil {
+		return fmt.Errorf("retire real %d: %w", id, err)
+	}
+	d.realMu.Lock()
+	defer d.realMu.Unlock()
+	var v lvsLvsReal
+	if err := d.objs.LvsReals.Lookup(uint32(id), &v); err != nil {
+		return fmt.Errorf("retire real %d: %w", id, err)
+	}
+	v.Flags |= uint32(lvsLvsRealFlagsLVS_REAL_F_GONE)
+	if err := d.objs.LvsReals.Put(uint32(id), &v); err != nil {
+		return fmt.Errorf("retire real %d: %w", id, err)
 	}
 	return nil
 }
@@ -236,7 +263,10 @@ func (d *Datapath) SchedPosition(id ServiceID) (uint32, error) {
 }
 
 // DeleteService removes service id with key k: new connections to it are no
-// longer made; existing ones run until they expire, as in IPVS.
+// longer made; existing ones run until they expire, as in IPVS. It also
+// empties id's scheduler table slot and position, so nothing of the service
+// is left for a later user of id, even when k is no longer in the services
+// map (a half-done earlier delete).
 func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
 	if err := checkService(id); err != nil {
 		return fmt.Errorf("delete service %s: %w", k, err)
@@ -245,16 +275,43 @@ func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
 	if err != nil {
 		return fmt.Errorf("delete service %s: %w", k, err)
 	}
+	var errs []error
 	if err := d.objs.LvsServices.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("delete service %s: %w", k, err)
+		errs = append(errs, err)
 	}
 	if err := d.objs.LvsTables.Delete(uint32(id)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("delete service %s: scheduler table: %w", k, err)
+		errs = append(errs, fmt.Errorf("scheduler table: %w", err))
 	}
 	if err := d.objs.LvsSchedPos.Put(uint32(id), uint32(0)); err != nil {
+		errs = append(errs, fmt.Errorf("scheduler position: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete service %s: %w", k, err)
 	}
 	return nil
+}
+
+// Services returns the services map: every service key the data plane
+// schedules for, and its id. After a restart it holds what the last lvsd
+// left in the pinned maps, so lvsd can delete the services its saved
+// configuration does not know.
+func (d *Datapath) Services() (map[lvs.ServiceKey]ServiceID, error) {
+	var (
+		k   lvsLvsServiceKey
+		v   lvsLvsService
+		out = map[lvs.ServiceKey]ServiceID{}
+	)
+	it := d.objs.LvsServices.Iterate()
+	for it.Next(&k, &v) {
+		out[lvs.ServiceKey{
+			Protocol: lvs.Protocol(k.Proto),
+			Addr:     netip.AddrPortFrom(fromAddr(k.Vaddr.Bytes, k.Family), ntoh(k.Vport)),
+		}] = ServiceID(v.Id)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return out, nil
 }
 
 // ClearService zeroes the statistics of service id.
@@ -331,7 +388,7 @@ var counterNames = map[lvsLvsCounter]string{
 	lvsLvsCounterLVS_CNT_PASS_NO_DEST:    "pass_no_dest",
 	lvsLvsCounterLVS_CNT_PASS_TTL:        "pass_ttl",
 	lvsLvsCounterLVS_CNT_PASS_FIB:        "pass_fib",
-	lvsLvsCounterLVS_CNT_PASS_CONN_FULL:  "pass_conn_full",
+	lvsLvsCounterLVS_CNT_DROP_CONN_FULL:  "drop_conn_full",
 	lvsLvsCounterLVS_CNT_PASS_METHOD:     "pass_method",
 	lvsLvsCounterLVS_CNT_DROP_FIB:        "drop_fib",
 	lvsLvsCounterLVS_CNT_DROP_HELPER:     "drop_helper",
@@ -339,6 +396,8 @@ var counterNames = map[lvsLvsCounter]string{
 	lvsLvsCounterLVS_CNT_FWD_NEIGH:       "fwd_neigh",
 	lvsLvsCounterLVS_CNT_CONN_REUSED:     "conn_reused",
 	lvsLvsCounterLVS_CNT_CONN_EXPIRED:    "conn_expired",
+	lvsLvsCounterLVS_CNT_DROP_NODEST:     "drop_nodest",
+	lvsLvsCounterLVS_CNT_DROP_TTL:        "drop_ttl",
 }
 
 // Counters returns the data plane's verdict counters by reason

@@ -22,8 +22,10 @@ const (
 	VerdictRedirect = 7 // TC_ACT_REDIRECT: sent out of another link
 )
 
-// skbContext is the head of struct __sk_buff up to cb[], the part
-// BPF_PROG_TEST_RUN lets a caller set (a shorter context is zero-extended).
+// skbContext is the head of struct __sk_buff up to gso_size, the last
+// field BPF_PROG_TEST_RUN lets a caller set that the tests use (a shorter
+// context is zero-extended; fields it does not let a caller set must be
+// zero).
 type skbContext struct {
 	Len            uint32
 	PktType        uint32
@@ -38,6 +40,12 @@ type skbContext struct {
 	Ifindex        uint32
 	TCIndex        uint32
 	CB             [5]uint32
+	_              [21]uint32 // hash .. data_meta, flow_keys: not settable
+	Tstamp         [2]uint32
+	WireLen        uint32
+	GSOSegs        uint32
+	_              [2]uint32 // sk
+	GSOSize        uint32
 }
 
 // Run passes frame once through the ingress program as if it had arrived
@@ -45,10 +53,23 @@ type skbContext struct {
 // calling thread's network namespace, and returns the verdict and the
 // frame as the program left it.
 func (d *Datapath) Run(frame []byte, ifindex int) (verdict int, out []byte, err error) {
+	return d.run(frame, ifindex, 0)
+}
+
+// RunGSO is Run with the skb marked as a GSO packet of gsoSize-byte
+// segments, as a GRO aggregate (BIG TCP included) reaches TC ingress.
+func (d *Datapath) RunGSO(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
+	if gsoSize <= 0 || gsoSize > 0xffff {
+		return 0, nil, fmt.Errorf("test run: gso size %d", gsoSize)
+	}
+	return d.run(frame, ifindex, gsoSize)
+}
+
+func (d *Datapath) run(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
 	out = make([]byte, len(frame)+256)
 	opts := &ebpf.RunOptions{Data: frame, DataOut: out}
-	if ifindex > 0 {
-		opts.Context = skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex)}
+	if ifindex > 0 || gsoSize > 0 {
+		opts.Context = skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex), GSOSize: uint32(gsoSize)}
 	}
 	ret, err := d.objs.LvsIngress.Run(opts)
 	if err != nil {

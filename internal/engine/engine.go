@@ -28,6 +28,8 @@ type Datapath interface {
 	DeleteService(id datapath.ServiceID, k lvs.ServiceKey) error
 	ClearService(id datapath.ServiceID) error
 	SetTimeouts(t lvs.Timeouts) error
+	RetireReal(id datapath.RealID) error
+	Services() (map[lvs.ServiceKey]datapath.ServiceID, error)
 	RealConns(id datapath.RealID) (active, inactive uint32, err error)
 	ServiceStats(id datapath.ServiceID) (lvs.Stats, error)
 	RealStats(id datapath.RealID) (lvs.Stats, error)
@@ -51,9 +53,11 @@ type Engine struct {
 	services map[lvs.ServiceKey]*serviceState
 	svcIDs   idPool[datapath.ServiceID]
 	realIDs  idPool[datapath.RealID]
-	// retired are reals deleted from the configuration whose id is reused
-	// only once no connection counts against it.
-	retired []datapath.RealID
+	// retired are deleted reals whose slot is reused only once no
+	// connection counts against it; the slot of a deleted service is reused
+	// once none of its reals is retired.
+	retired     []Retired
+	retiredSvcs []datapath.ServiceID
 }
 
 // serviceState is what the engine keeps per service beside its config.
@@ -94,9 +98,9 @@ func (e *Engine) Restore(s Saved) error {
 		return fmt.Errorf("restore timeouts: %w", err)
 	}
 	e.table.Timeouts = s.Timeouts
-	for _, id := range s.Retired {
-		if e.realIDs.take(id) {
-			e.retired = append(e.retired, id)
+	for _, r := range s.Retired {
+		if e.realIDs.take(r.ID) {
+			e.retired = append(e.retired, r)
 		}
 	}
 	slots := map[lvs.ServiceKey]ServiceSlots{}
@@ -107,6 +111,36 @@ func (e *Engine) Restore(s Saved) error {
 		if err := e.restoreService(svc, slots[svc.ServiceKey]); err != nil {
 			e.log.Error("restore service", slog.String("service", svc.String()), slog.Any("err", err))
 		}
+	}
+	for _, r := range e.retired {
+		if e.svcIDs.take(r.ServiceID) {
+			e.retiredSvcs = append(e.retiredSvcs, r.ServiceID)
+		}
+	}
+	return e.prune()
+}
+
+// prune deletes the services the pinned maps hold that the restored
+// configuration does not: left by an lvsd whose state was lost, they would
+// go on balancing traffic that no listing shows.
+func (e *Engine) prune() error {
+	live, err := e.dp.Services()
+	if err != nil {
+		return fmt.Errorf("list data plane services: %w", err)
+	}
+	for k, id := range live {
+		if st, ok := e.services[k]; ok && st.id == id {
+			continue
+		}
+		if _, ok := e.services[k]; ok {
+			// Our key in a stale slot: SetService already points the key
+			// at our slot; nothing reaches the old one.
+			continue
+		}
+		if err := e.dp.DeleteService(id, k); err != nil {
+			return fmt.Errorf("delete stale service %s: %w", k, err)
+		}
+		e.log.Warn("deleted a service the saved configuration does not have", slog.String("service", k.String()))
 	}
 	return nil
 }
@@ -252,17 +286,25 @@ func (e *Engine) sweep() {
 	if n > 0 {
 		e.log.Debug("swept connections", slog.Int("expired", n))
 	}
-	// Reuse the id of a deleted real once nothing counts against it.
+	// Reuse the slot of a deleted real once nothing counts against it, and
+	// that of a deleted service once none of its reals is retired.
 	kept := e.retired[:0]
-	for _, id := range e.retired {
-		a, i, err := e.dp.RealConns(id)
+	for _, r := range e.retired {
+		a, i, err := e.dp.RealConns(r.ID)
 		if err == nil && a == 0 && i == 0 {
-			e.realIDs.put(id)
+			e.realIDs.put(r.ID)
 			continue
 		}
-		kept = append(kept, id)
+		kept = append(kept, r)
 	}
 	e.retired = kept
+	e.retiredSvcs = slices.DeleteFunc(e.retiredSvcs, func(id datapath.ServiceID) bool {
+		if slices.ContainsFunc(e.retired, func(r Retired) bool { return r.ServiceID == id }) {
+			return false
+		}
+		e.svcIDs.put(id)
+		return true
+	})
 }
 
 // AddService adds virtual service s.
@@ -331,10 +373,10 @@ func (e *Engine) deleteService(k lvs.ServiceKey) error {
 	if err := e.dp.DeleteService(st.id, k); err != nil {
 		return fmt.Errorf("delete service %s: %w", k, err)
 	}
-	for _, id := range st.reals {
-		e.retired = append(e.retired, id)
+	for _, r := range e.table.Services[i].Reals {
+		e.retire(k, st, r.Addr)
 	}
-	e.svcIDs.put(st.id)
+	e.retiredSvcs = append(e.retiredSvcs, st.id)
 	delete(e.services, k)
 	e.table.Services = slices.Delete(e.table.Services, i, i+1)
 	return nil
@@ -372,16 +414,30 @@ func (e *Engine) addReal(k lvs.ServiceKey, r lvs.Real) error {
 	if len(svc.Reals) >= datapath.MaxDests {
 		return fmt.Errorf("%w: %d reals in %s", lvs.ErrTableFull, datapath.MaxDests, k)
 	}
-	id, ok := e.realIDs.get()
-	if !ok {
-		return fmt.Errorf("%w: %d reals", lvs.ErrTableFull, datapath.MaxReals-1)
+	// A real deleted from this service while its connections live on
+	// comes back with its slot and counters, as IPVS revives a destination
+	// from its trash.
+	revived := slices.IndexFunc(e.retired, func(x Retired) bool { return x.Service == k && x.Addr == r.Addr })
+	var id datapath.RealID
+	if revived >= 0 {
+		id = e.retired[revived].ID
+	} else {
+		var ok bool
+		if id, ok = e.realIDs.get(); !ok {
+			return fmt.Errorf("%w: %d reals", lvs.ErrTableFull, datapath.MaxReals-1)
+		}
+		if err := e.dp.ClearReal(id); err != nil {
+			e.realIDs.put(id)
+			return fmt.Errorf("add real %s: %w", r.Addr, err)
+		}
 	}
 	fail := func(err error) error {
-		e.realIDs.put(id)
+		if revived >= 0 {
+			e.dp.RetireReal(id)
+		} else {
+			e.realIDs.put(id)
+		}
 		return fmt.Errorf("add real %s: %w", r.Addr, err)
-	}
-	if err := e.dp.ClearReal(id); err != nil {
-		return fail(err)
 	}
 	if err := e.dp.SetReal(id, r); err != nil {
 		return fail(err)
@@ -394,8 +450,24 @@ func (e *Engine) addReal(k lvs.ServiceKey, r lvs.Real) error {
 		delete(st.reals, r.Addr)
 		return fail(err)
 	}
+	if revived >= 0 {
+		e.retired = slices.Delete(e.retired, revived, revived+1)
+	}
 	e.table.Services[i] = next
 	return nil
+}
+
+// retire takes real addr out of service k's state: its slot stays taken,
+// and its connections' packets are dropped, until they expire.
+func (e *Engine) retire(k lvs.ServiceKey, st *serviceState, addr netip.AddrPort) {
+	id := st.reals[addr]
+	if err := e.dp.RetireReal(id); err != nil {
+		// The real is out of every scheduler table already; its open
+		// connections keep being forwarded, which is logged.
+		e.log.Error("retire real", slog.String("real", addr.String()), slog.Any("err", err))
+	}
+	e.retired = append(e.retired, Retired{Service: k, Addr: addr, ID: id, ServiceID: st.id})
+	delete(st.reals, addr)
 }
 
 // EditReal replaces the method and weight of real r.Addr of service k.
@@ -440,9 +512,7 @@ func (e *Engine) DeleteReal(ctx context.Context, k lvs.ServiceKey, addr netip.Ad
 		if err := e.apply(next, false); err != nil {
 			return err
 		}
-		st := e.services[k]
-		e.retired = append(e.retired, st.reals[addr])
-		delete(st.reals, addr)
+		e.retire(k, e.services[k], addr)
 		e.table.Services[i] = next
 		return nil
 	})

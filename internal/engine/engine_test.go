@@ -22,6 +22,8 @@ type fakeDatapath struct {
 	services map[datapath.ServiceID]fakeService
 	pos      map[datapath.ServiceID]uint32
 	conns    map[datapath.RealID][2]uint32
+	gone     map[datapath.RealID]bool
+	cleared  []datapath.RealID
 	failSet  error // returned by the next SetService
 }
 
@@ -38,15 +40,29 @@ func newFake() *fakeDatapath {
 		services: map[datapath.ServiceID]fakeService{},
 		pos:      map[datapath.ServiceID]uint32{},
 		conns:    map[datapath.RealID][2]uint32{},
+		gone:     map[datapath.RealID]bool{},
 	}
 }
 
 func (f *fakeDatapath) ConnTableSize() int { return 4096 }
 func (f *fakeDatapath) SetReal(id datapath.RealID, r lvs.Real) error {
 	f.reals[id] = r
+	delete(f.gone, id)
 	return nil
 }
-func (f *fakeDatapath) ClearReal(id datapath.RealID) error { delete(f.conns, id); return nil }
+func (f *fakeDatapath) ClearReal(id datapath.RealID) error {
+	delete(f.conns, id)
+	f.cleared = append(f.cleared, id)
+	return nil
+}
+func (f *fakeDatapath) RetireReal(id datapath.RealID) error { f.gone[id] = true; return nil }
+func (f *fakeDatapath) Services() (map[lvs.ServiceKey]datapath.ServiceID, error) {
+	out := map[lvs.ServiceKey]datapath.ServiceID{}
+	for id, s := range f.services {
+		out[s.key] = id
+	}
+	return out, nil
+}
 func (f *fakeDatapath) SetService(id datapath.ServiceID, k lvs.ServiceKey, s string, table []datapath.RealID, start uint32) error {
 	if err := f.failSet; err != nil {
 		f.failSet = nil
@@ -291,7 +307,7 @@ func TestRestoreRebuildsTheSavedTable(t *testing.T) {
 	}
 }
 
-func TestDeletedRealIDWaitsForItsConnections(t *testing.T) {
+func TestDeletedRealWaitsForItsConnections(t *testing.T) {
 	dp := newFake()
 	e := startEngine(t, dp, nil)
 	ctx := context.Background()
@@ -300,16 +316,72 @@ func TestDeletedRealIDWaitsForItsConnections(t *testing.T) {
 	id := e.services[vip].reals[rip1]
 	dp.conns[id] = [2]uint32{1, 0}
 	must(t, e.DeleteReal(ctx, vip, rip1))
+	if !dp.gone[id] {
+		t.Fatalf("deleted real %d still forwards its connections (IPVS drops them)", id)
+	}
 	must(t, e.do(ctx, func() error { e.sweep(); return nil }))
 	must(t, e.AddReal(ctx, vip, nat(rip2, 1)))
 	if e.services[vip].reals[rip2] == id {
-		t.Fatalf("id %d reused while a connection still counts against it", id)
+		t.Fatalf("slot %d reused while a connection still counts against it", id)
 	}
 	dp.conns[id] = [2]uint32{}
 	must(t, e.do(ctx, func() error { e.sweep(); return nil }))
 	must(t, e.AddReal(ctx, vip, nat(rip3, 1)))
 	if e.services[vip].reals[rip3] != id {
-		t.Fatalf("id %d not reused after its connections expired", id)
+		t.Fatalf("slot %d not reused after its connections expired", id)
+	}
+}
+
+func TestReaddedRealComesBackWithItsCounters(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "wlc"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	id := e.services[vip].reals[rip1]
+	dp.conns[id] = [2]uint32{3, 1}
+	must(t, e.DeleteReal(ctx, vip, rip1))
+	cleared := len(dp.cleared)
+	must(t, e.AddReal(ctx, vip, nat(rip1, 2)))
+	if got := e.services[vip].reals[rip1]; got != id || dp.gone[id] || len(dp.cleared) != cleared {
+		t.Fatalf("re-added real: slot %d (want %d), gone %v, cleared %v", got, id, dp.gone[id], dp.cleared)
+	}
+	svcs, err := e.Services(ctx)
+	must(t, err)
+	if r := svcs[0].Reals[0]; r.ActiveConns != 3 || r.InActConns != 1 || r.Weight != 2 {
+		t.Fatalf("re-added real lists as %+v, want its 3 active and 1 inactive connections and weight 2", r)
+	}
+}
+
+func TestDeletedServiceSlotWaitsForItsReals(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	old := e.services[vip].id
+	dp.conns[e.services[vip].reals[rip1]] = [2]uint32{0, 1}
+	must(t, e.DeleteService(ctx, vip))
+	must(t, e.do(ctx, func() error { e.sweep(); return nil }))
+	udp := lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: udp, Scheduler: "rr"}))
+	if e.services[udp].id == old {
+		t.Fatalf("service slot %d reused while its connections live", old)
+	}
+}
+
+func TestRestorePrunesServicesItDoesNotKnow(t *testing.T) {
+	dp := newFake()
+	stale := lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort("198.18.0.10:8080")}
+	dp.services[7] = fakeService{key: stale, sched: "rr"}
+	e := New(dp, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	must(t, e.Restore(Saved{Table: lvs.Table{
+		Timeouts: lvs.DefaultTimeouts,
+		Services: []lvs.Service{{ServiceKey: vip, Scheduler: "rr", Reals: []lvs.Real{nat(rip1, 1)}}},
+	}}))
+	live, _ := dp.Services()
+	if _, ok := live[stale]; ok || len(live) != 1 {
+		t.Fatalf("data plane services after restore: %v, want only %s", live, vip)
 	}
 }
 

@@ -21,7 +21,20 @@ type Saved struct {
 	lvs.Table
 	Slots []ServiceSlots `json:"slots,omitempty"`
 	// Retired are slots of deleted reals that connections still count against.
-	Retired []datapath.RealID `json:"retired,omitempty"`
+	Retired []Retired `json:"retired,omitempty"`
+}
+
+// Retired is a deleted real whose slot stays taken while connections count
+// against it, as IPVS keeps a deleted destination in its trash: its
+// packets are dropped (expire_nodest_conn=0), and adding the same real to
+// the same service again revives it with its counters.
+type Retired struct {
+	Service lvs.ServiceKey  `json:"service"`
+	Addr    netip.AddrPort  `json:"addr"`
+	ID      datapath.RealID `json:"id"`
+	// ServiceID is the slot of the service it belonged to, kept taken as
+	// long as the real's connections may still count against it.
+	ServiceID datapath.ServiceID `json:"service_id"`
 }
 
 // ServiceSlots are the slots of one service and its reals.

@@ -7,7 +7,9 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	key := func(p Protocol, ap string) ServiceKey { return ServiceKey{Protocol: p, Addr: netip.MustParseAddrPort(ap)} }
+	key := func(p Protocol, ap string) ServiceKey {
+		return ServiceKey{Protocol: p, Addr: netip.MustParseAddrPort(ap)}
+	}
 	web := key(TCP, "198.18.0.10:80")
 	tests := []struct {
 		name string

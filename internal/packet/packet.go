@@ -145,7 +145,8 @@ func Diff(want, got []byte) string {
 
 // VerifyChecksums recomputes the IPv4 header checksum and the TCP or UDP
 // checksum of frame b and reports any that is wrong. A UDP checksum of 0
-// means none and passes.
+// means none and passes. An IPv4 total length of 0 is BIG TCP's: the
+// packet is the rest of the frame.
 func VerifyChecksums(b []byte) error {
 	if len(b) < 14+20 || binary.BigEndian.Uint16(b[12:]) != 0x0800 {
 		return errors.New("not an IPv4 frame")
@@ -153,6 +154,9 @@ func VerifyChecksums(b []byte) error {
 	ip := b[14:]
 	ihl := int(ip[0]&0x0f) * 4
 	tot := int(binary.BigEndian.Uint16(ip[2:]))
+	if tot == 0 {
+		tot = len(ip)
+	}
 	if ihl < 20 || tot < ihl || tot > len(ip) {
 		return fmt.Errorf("bad IPv4 lengths: ihl %d, total %d, have %d", ihl, tot, len(ip))
 	}
@@ -183,6 +187,18 @@ func VerifyChecksums(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// SetIPChecksum recomputes the IPv4 header checksum of frame b in place,
+// for tests that edit header fields by hand.
+func SetIPChecksum(b []byte) {
+	ip := b[14:]
+	ihl := min(int(ip[0]&0x0f)*4, len(ip))
+	if ihl < 20 {
+		ihl = 20
+	}
+	binary.BigEndian.PutUint16(ip[10:], 0)
+	binary.BigEndian.PutUint16(ip[10:], ^fold(sum(ip[:ihl], 0)))
 }
 
 func sum(b []byte, s uint32) uint32 {

@@ -56,3 +56,24 @@ func TestDiffNamesTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestSetIPChecksum(t *testing.T) {
+	b := frame(TCP).Bytes()
+	b[14+8] = 1 // TTL
+	if err := VerifyChecksums(b); err == nil {
+		t.Fatal("edited TTL: checksum still right")
+	}
+	SetIPChecksum(b)
+	if err := VerifyChecksums(b); err != nil {
+		t.Errorf("after SetIPChecksum: %v", err)
+	}
+}
+
+func TestVerifyChecksumsBigTCP(t *testing.T) {
+	b := frame(TCP).Bytes()[:14+40] // without the Ethernet padding
+	b[14+2], b[14+3] = 0, 0         // tot_len 0: BIG TCP
+	SetIPChecksum(b)
+	if err := VerifyChecksums(b); err != nil {
+		t.Errorf("tot_len 0: %v", err)
+	}
+}

@@ -261,6 +261,8 @@ type Case struct {
 	In    []byte
 	// Ifindex is the link the packet arrives on (default: Client).
 	Ifindex int
+	// GSOSize, when not 0, makes the packet a GSO one (a GRO aggregate).
+	GSOSize int
 	Verdict int
 	// Out is the frame expected after the program; nil means In unchanged.
 	Out  []byte
@@ -343,7 +345,13 @@ func (n *Net) RunCase(t testing.TB, d *datapath.Datapath, c Case) {
 		out     []byte
 		err     error
 	)
-	n.Do(t, func() { verdict, out, err = d.Run(c.In, ifindex) })
+	n.Do(t, func() {
+		if c.GSOSize != 0 {
+			verdict, out, err = d.RunGSO(c.In, ifindex, c.GSOSize)
+		} else {
+			verdict, out, err = d.Run(c.In, ifindex)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
