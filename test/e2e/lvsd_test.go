@@ -140,3 +140,26 @@ func TestPrivilegedLargeDownload(t *testing.T) {
 		})
 	}
 }
+
+// TestPrivilegedLostStateIsPruned restarts lvsd on its pinned maps but
+// without its saved configuration: the services it no longer knows must
+// stop balancing, not linger invisible to lvsadm.
+func TestPrivilegedLostStateIsPruned(t *testing.T) {
+	l := newLab(t, testnet.NAT)
+	l.setup("rr", "-m")
+	l.curls(2)
+	if err := l.lvsd.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	l.lvsd.StateDir = t.TempDir()
+	if err := l.lvsd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if rows := parseList(t, l.adm("-Ln")); len(rows) != 0 {
+		t.Fatalf("lvsadm -Ln with an empty state lists %+v", rows)
+	}
+	out, err := curlFrom(l.Client, vipURL)
+	if err == nil || !strings.Contains(err.Error(), "exit status 7") {
+		t.Fatalf("curl %s after the restart: %q, %v; want the director's own refusal", vipURL, out, err)
+	}
+}

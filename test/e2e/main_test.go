@@ -237,8 +237,11 @@ func (l *lab) get(k *keepAlive) *testnet.Real {
 	return r
 }
 
-func (k *keepAlive) get() (string, error) {
-	if err := k.conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+func (k *keepAlive) get() (string, error) { return k.getWithin(5 * time.Second) }
+
+// getWithin is get with a deadline of d for the whole exchange.
+func (k *keepAlive) getWithin(d time.Duration) (string, error) {
+	if err := k.conn.SetDeadline(time.Now().Add(d)); err != nil {
 		return "", err
 	}
 	defer k.conn.SetDeadline(time.Time{})

@@ -3,6 +3,7 @@ package e2e
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"golvs/internal/testnet"
 )
@@ -175,6 +176,54 @@ func TestPrivilegedQuiesce(t *testing.T) {
 	l.adm("-e", "-t", vipPort, "-r", heldAddr, "-m", "-w", "1")
 	if got := l.curls(4); !slices.Contains(got, heldAddr) {
 		t.Errorf("after -w 1 new connections went to %v, want %s among them", got, heldAddr)
+	}
+}
+
+// TestPrivilegedDeleteReal deletes a real server that has an open
+// connection. As with IPVS (expire_nodest_conn=0) the connection's packets
+// are dropped, not sent elsewhere; adding the real server back revives it
+// with its connection counts, and the connection resumes (TCP retransmits
+// what was dropped).
+func TestPrivilegedDeleteReal(t *testing.T) {
+	l := newLab(t, testnet.NAT)
+	l.setup("rr", "-m")
+	ka := l.openKeepAlive()
+	held := l.get(ka)
+	heldAddr := held.Addr.String() + ":80"
+	other := rs1
+	if heldAddr == rs1 {
+		other = rs2
+	}
+	l.adm("-d", "-t", vipPort, "-r", heldAddr)
+	if rows := parseList(t, l.adm("-Ln")); len(rows) != 1 || rows[other].Forward != "Masq" {
+		t.Fatalf("lvsadm -Ln after -d lists %+v, want only %s", rows, other)
+	}
+	for i, s := range l.curls(3) {
+		if s != other {
+			t.Fatalf("new connection %d went to %s, want %s", i+1, s, other)
+		}
+	}
+	type answer struct {
+		body string
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		body, err := ka.getWithin(15 * time.Second)
+		done <- answer{body, err}
+	}()
+	select {
+	case a := <-done:
+		t.Fatalf("request on a connection to the deleted real answered: %q, %v; want its packets dropped", a.body, a.err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	l.adm("-a", "-t", vipPort, "-r", heldAddr, "-m")
+	if rows := parseList(t, l.adm("-Ln")); rows[heldAddr].Active != 1 {
+		t.Errorf("re-added real lists %+v, want its open connection counted (ActiveConn 1)", rows[heldAddr])
+	}
+	a := <-done
+	if a.err != nil || l.RealByPage(a.body) != held {
+		t.Fatalf("request on the revived connection: %q, %v; want %s's page", a.body, a.err, held.Name)
 	}
 }
 
