@@ -1,8 +1,6 @@
 package datapath
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
 	"unsafe"
 
@@ -117,22 +115,3 @@ func TestSkbContextLayout(t *testing.T) {
 	}
 }
 
-// TestOnlyDatapathImportsEbpf keeps cilium/ebpf behind this package: every
-// other package reaches the data plane through its API.
-func TestOnlyDatapathImportsEbpf(t *testing.T) {
-	out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}} {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}`, "golvs/...").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] == "golvs/internal/datapath" {
-			continue
-		}
-		for _, imp := range f[1:] {
-			if strings.HasPrefix(imp, "github.com/cilium/ebpf") {
-				t.Errorf("%s imports %s; only golvs/internal/datapath may", f[0], imp)
-			}
-		}
-	}
-}

@@ -11,8 +11,8 @@ import (
 	"testing"
 )
 
-// packages returns the parsed non-test files of every package directory
-// under the repository root, keyed by directory.
+// packages returns the Go files, tests included, of every package
+// directory under the repository root, keyed by directory.
 func packages(t *testing.T) map[string][]string {
 	t.Helper()
 	root, err := filepath.Abs("../..")
@@ -27,7 +27,7 @@ func packages(t *testing.T) map[string][]string {
 		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "bin") {
 			return filepath.SkipDir
 		}
-		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+		if !d.IsDir() && strings.HasSuffix(path, ".go") {
 			rel, _ := filepath.Rel(root, filepath.Dir(path))
 			pkgs[rel] = append(pkgs[rel], path)
 		}
@@ -39,8 +39,8 @@ func packages(t *testing.T) map[string][]string {
 	return pkgs
 }
 
-// TestOnlyDatapathImportsEBPF keeps cilium/ebpf behind one package, so map
-// layouts and byte order are handled in one place.
+// TestOnlyDatapathImportsEBPF keeps cilium/ebpf behind one package, tests
+// included, so map layouts and byte order are handled in one place.
 func TestOnlyDatapathImportsEBPF(t *testing.T) {
 	fset := token.NewFileSet()
 	for dir, files := range packages(t) {
@@ -62,7 +62,8 @@ func TestOnlyDatapathImportsEBPF(t *testing.T) {
 	}
 }
 
-// TestEveryPackageSaysWhatItIs checks for a package doc comment.
+// TestEveryPackageSaysWhatItIs checks for a package doc comment (in a test
+// file for packages that are only tests).
 func TestEveryPackageSaysWhatItIs(t *testing.T) {
 	fset := token.NewFileSet()
 	for dir, files := range packages(t) {
