@@ -114,4 +114,3 @@ func TestSkbContextLayout(t *testing.T) {
 		t.Errorf("skbContext is %d bytes, want %d (it ends with gso_size)", got, want)
 	}
 }
-
