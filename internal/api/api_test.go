@@ -165,7 +165,7 @@ func TestUnknownFieldsAreRejected(t *testing.T) {
 	rec := &recorder{}
 	_, sock := serve(t, rec)
 	c := NewClient(sock)
-	req, _ := http.NewRequest(http.MethodPost, "http://lvsd"+pathAddService, strings.NewReader(`{"protocol":6,"addr":"198.18.0.10:80","scheduler":"rr","persistent":300}`))
+	req, _ := http.NewRequest(http.MethodPost, "http://lvsd"+pathAddService, strings.NewReader(`{"protocol":6,"addr":"198.18.0.10:80","scheduler":"rr","persistence_timeout":300}`))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -76,8 +76,37 @@ func (k ServiceKey) String() string { return k.Protocol.String() + " " + k.Addr.
 type Service struct {
 	ServiceKey
 	Scheduler string `json:"scheduler"`
-	Reals     []Real `json:"reals,omitempty"`
+	// SchedFlags are ipvsadm's -b flags: SchedFlag1..3 (IP_VS_SVC_F_SCHED1..3),
+	// named sh-fallback/sh-port for sh and mh-fallback/mh-port for mh.
+	SchedFlags SchedFlags `json:"sched_flags,omitempty"`
+	// OnePacket is -o: every UDP datagram is scheduled on its own.
+	OnePacket bool `json:"one_packet,omitempty"`
+	// Persistent is -p: how long a client keeps its real server after its
+	// last new connection; 0 means the service is not persistent.
+	Persistent time.Duration `json:"persistent,omitempty"`
+	// Netmask is -M: the persistence granularity, an IPv4 mask applied to
+	// the client address (any value ipvsadm accepts, contiguous or not);
+	// the zero Addr means 255.255.255.255.
+	Netmask netip.Addr `json:"netmask,omitzero"`
+	Reals   []Real     `json:"reals,omitempty"`
 }
+
+// SchedFlags are a service's scheduler flags, with IPVS's bit values.
+type SchedFlags uint32
+
+// Scheduler flags.
+const (
+	SchedFlag1 SchedFlags = 0x0008 // sh-fallback, mh-fallback, flag-1
+	SchedFlag2 SchedFlags = 0x0010 // sh-port, mh-port, flag-2
+	SchedFlag3 SchedFlags = 0x0020 // flag-3
+)
+
+// DefaultPersistence is ipvsadm's -p default (IPVS_SVC_PERSISTENT_TIMEOUT,
+// 360 s; the man page's 300 is wrong).
+const DefaultPersistence = 360 * time.Second
+
+// MaxPersistence is ipvsadm's MAX_TIMEOUT for -p and --set (31 days).
+const MaxPersistence = 2678400 * time.Second
 
 // Real is a real server (an IPVS destination) of a service.
 type Real struct {
@@ -85,9 +114,15 @@ type Real struct {
 	Method Method         `json:"method"`
 	// Weight is 0..65535; 0 quiesces the real: no new connections.
 	Weight int `json:"weight"`
+	// UThreshold and LThreshold are -x and -y: above UThreshold
+	// connections the real takes no new ones until it drops below
+	// LThreshold (or 3/4 of UThreshold when LThreshold is 0); 0 means none.
+	UThreshold uint32 `json:"u_threshold,omitempty"`
+	LThreshold uint32 `json:"l_threshold,omitempty"`
 }
 
-// Timeouts are the connection timeouts ipvsadm --set changes.
+// Timeouts are the connection timeouts ipvsadm --set changes. In a change,
+// a zero field leaves that timeout as it is.
 type Timeouts struct {
 	TCP    time.Duration `json:"tcp"`
 	TCPFin time.Duration `json:"tcpfin"`
@@ -147,6 +182,14 @@ func ValidateService(s Service) error {
 	if !slices.Contains(Schedulers, s.Scheduler) {
 		return fmt.Errorf("%w: %q (golvs has %s)", ErrNoScheduler, s.Scheduler, strings.Join(Schedulers, ", "))
 	}
+	switch {
+	case s.Persistent != 0 || s.Netmask.IsValid():
+		return fmt.Errorf("%w: persistence is not built yet", ErrInvalid)
+	case s.OnePacket:
+		return fmt.Errorf("%w: one-packet scheduling is not built yet", ErrInvalid)
+	case s.SchedFlags != 0:
+		return fmt.Errorf("%w: scheduler flags are not built yet", ErrInvalid)
+	}
 	return nil
 }
 
@@ -175,6 +218,9 @@ func ValidateReal(s ServiceKey, r Real) error {
 	}
 	if r.Weight < 0 || r.Weight > 65535 {
 		return fmt.Errorf("%w: weight %d", ErrRange, r.Weight)
+	}
+	if r.UThreshold != 0 || r.LThreshold != 0 {
+		return fmt.Errorf("%w: connection thresholds are not built yet", ErrInvalid)
 	}
 	switch r.Method {
 	case Masq, Route:

@@ -15,10 +15,21 @@ type Stats struct {
 	OutBytes uint64 `json:"outbytes"`
 }
 
+// Rates are the estimator's rates (ip_vs_est.c): connections, packets and
+// bytes per second, averaged over the last few 2-second samples.
+type Rates struct {
+	CPS    uint64 `json:"cps"`
+	InPPS  uint64 `json:"inpps"`
+	OutPPS uint64 `json:"outpps"`
+	InBPS  uint64 `json:"inbps"`
+	OutBPS uint64 `json:"outbps"`
+}
+
 // ServiceStatus is a service with its counters, as ipvsadm -L shows it.
 type ServiceStatus struct {
 	Service
 	Stats Stats        `json:"stats"`
+	Rates Rates        `json:"rates"`
 	Reals []RealStatus `json:"reals"`
 }
 
@@ -29,6 +40,7 @@ type RealStatus struct {
 	InActConns   uint32 `json:"inactconns"`
 	PersistConns uint32 `json:"persistconns"`
 	Stats        Stats  `json:"stats"`
+	Rates        Rates  `json:"rates"`
 }
 
 // Conn is one entry of the connection table, as ipvsadm -Lc shows it.
