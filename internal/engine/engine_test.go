@@ -386,7 +386,7 @@ func TestRestorePrunesServicesItDoesNotKnow(t *testing.T) {
 }
 
 // addrs lets go-cmp compare netip values.
-var addrs = cmpopts.EquateComparable(netip.AddrPort{})
+var addrs = cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{})
 
 func must(t *testing.T, err error) {
 	t.Helper()
