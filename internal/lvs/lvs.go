@@ -58,6 +58,10 @@ func (m Method) String() string {
 // Schedulers this version of golvs implements, by IPVS name.
 var Schedulers = []string{"rr", "wrr", "lc", "wlc"}
 
+// MaxReals is how many real servers a service can have: the
+// least-connection family walks them per new connection in the data plane.
+const MaxReals = 256
+
 // DefaultScheduler is ipvsadm's DEF_SCHED.
 const DefaultScheduler = "wlc"
 
