@@ -44,8 +44,8 @@ func BenchmarkDataplane(b *testing.B) {
 	must(d.SetReal(1, lvs.Real{Addr: real(0, 8080), Method: lvs.Masq, Weight: 1}))
 	must(d.SetReal(2, lvs.Real{Addr: real(1, 8080), Method: lvs.Masq, Weight: 1}))
 	must(d.SetReal(3, lvs.Real{Addr: real(0, 443), Method: lvs.Route, Weight: 1}))
-	must(d.SetService(1, lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(80)}, "rr", []datapath.RealID{1, 2}, 0))
-	must(d.SetService(2, lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(443)}, "rr", []datapath.RealID{3}, 0))
+	must(d.SetService(1, lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(80)}, Scheduler: "rr"}, []datapath.RealID{1, 2}, 0))
+	must(d.SetService(2, lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(443)}, Scheduler: "rr"}, []datapath.RealID{3}, 0))
 	// wlc over 16 reals: the longest scheduler walk of these paths.
 	var wlc []datapath.RealID
 	for i := range 16 {
@@ -53,7 +53,7 @@ func BenchmarkDataplane(b *testing.B) {
 		must(d.SetReal(id, lvs.Real{Addr: real(i%3, uint16(9000+i)), Method: lvs.Masq, Weight: 1 + i%4}))
 		wlc = append(wlc, id)
 	}
-	must(d.SetService(3, lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(84)}, "wlc", wlc, 0))
+	must(d.SetService(3, lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(84)}, Scheduler: "wlc"}, wlc, 0))
 
 	fromClient := func(dst netip.AddrPort, flags string) []byte {
 		return packet.Frame{SrcMAC: datapathtest.ClientMAC, DstMAC: n.Client.MAC, Src: client, Dst: dst, Proto: packet.TCP, Flags: flags}.Bytes()
@@ -67,7 +67,7 @@ func BenchmarkDataplane(b *testing.B) {
 		if _, err := d.FlushConns(); err != nil {
 			b.Fatal(err)
 		}
-		must(d.SetService(1, lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(80)}, "rr", []datapath.RealID{1, 2}, 0))
+		must(d.SetService(1, lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(80)}, Scheduler: "rr"}, []datapath.RealID{1, 2}, 0))
 		n.Do(b, func() {
 			for _, f := range [][]byte{fromClient(vip(80), "S"), fromClient(vip(80), "A"), fromClient(vip(443), "S"), fromClient(vip(443), "A")} {
 				if v, _, err := d.Run(f, n.Client.Index); err != nil || v != datapath.VerdictRedirect {

@@ -36,6 +36,7 @@ const volatile struct {
 	enum lvs_abi version;
 	enum lvs_family family;
 	enum lvs_sched sched;
+	enum lvs_svc_flags svc_flags;
 	enum lvs_method method;
 	enum lvs_real_flags real_flags;
 	enum lvs_tcp_state state;
@@ -139,7 +140,7 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 	struct lvs_conn c = {};
 	struct lvs_conn *live;
 	struct lvs_real *r;
-	__u32 service, real, slot;
+	__u32 service, real, slot, flags;
 	int active;
 
 	sk.vaddr = p->t.daddr;
@@ -167,7 +168,8 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 	if (!now)
 		now = lvs_now();
 	service = svc->id;
-	real = lvs_schedule(service, svc->scheduler);
+	flags = svc->flags;
+	real = lvs_schedule(svc, p->t.saddr.v4, p->t.sport, p->t.daddr.v4);
 	r = real ? bpf_map_lookup_elem(&lvs_reals, &real) : 0;
 	if (!r) {
 		/* ip_vs_leave answers with ICMP port unreachable; the kernel
@@ -195,6 +197,17 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		slot = c.state;
 	}
 	c.expires_ns = now + lvs_timeout(slot);
+
+	if ((flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP) {
+		/* One-packet scheduling (IP_VS_CONN_F_ONE_PACKET): the entry
+		 * IPVS makes is never hashed and expires at once, so it is
+		 * bound and released here (the thresholds see both) and the
+		 * datagram counts as a connection of its own. */
+		lvs_conns_add(real, 0);
+		lvs_conns_release(real, 0);
+		lvs_stats_in(service, real, p->ip_len, 1);
+		return lvs_xmit(skb, p, c.method, c.raddr.v4, c.rport, 0, now);
+	}
 
 	if (bpf_map_update_elem(&lvs_conns, &p->t, &c, BPF_NOEXIST)) {
 		/* Another CPU created it first: follow that entry. */

@@ -113,30 +113,67 @@ static __always_inline __u64 lvs_timeout(__u32 slot)
 	return t ? *t : 0;
 }
 
-/* lvs_conns_add counts a new connection of real in its initial state. */
+/* lvs_set_overload sets or clears real's IP_VS_DEST_F_OVERLOAD. */
+static __always_inline void lvs_set_overload(__u32 real, __u32 on)
+{
+	__u32 *o = bpf_map_lookup_elem(&lvs_overload, &real);
+
+	if (o && *o != on)
+		*o = on;
+}
+
+/*
+ * lvs_conns_add counts a new connection of real in its initial state and
+ * applies ip_vs_bind_dest's threshold rule to the total it made: OVERLOAD
+ * is set when u_threshold != 0 and active + inactive >= u_threshold.
+ */
 static __always_inline void lvs_conns_add(__u32 real, int active)
 {
 	struct lvs_real_conns *rc = bpf_map_lookup_elem(&lvs_conn_counts, &real);
+	struct lvs_real *r;
+	__u64 total;
 
 	if (!rc)
 		return;
 	if (active)
-		__sync_fetch_and_add(&rc->active, 1);
+		total = (__u64)__sync_fetch_and_add(&rc->active, 1) + 1 + *(volatile __u32 *)&rc->inactive;
 	else
-		__sync_fetch_and_add(&rc->inactive, 1);
+		total = (__u64)__sync_fetch_and_add(&rc->inactive, 1) + 1 + *(volatile __u32 *)&rc->active;
+	r = bpf_map_lookup_elem(&lvs_reals, &real);
+	if (r && r->u_threshold && total >= r->u_threshold)
+		lvs_set_overload(real, 1);
 }
 
-/* lvs_conns_release uncounts a removed connection. */
+/*
+ * lvs_conns_release uncounts a removed connection and applies
+ * ip_vs_unbind_dest's rule (the classic one) to the total it left:
+ * OVERLOAD is cleared when total < l_threshold, or without l_threshold
+ * when total * 4 < u_threshold * 3, or without thresholds at all.
+ */
 static __always_inline void lvs_conns_release(__u32 real, int active)
 {
 	struct lvs_real_conns *rc = bpf_map_lookup_elem(&lvs_conn_counts, &real);
+	struct lvs_real *r;
+	__u64 total;
+	int clear;
 
 	if (!rc)
 		return;
 	if (active)
-		__sync_fetch_and_sub(&rc->active, 1);
+		total = (__u64)(__u32)(__sync_fetch_and_sub(&rc->active, 1) - 1) + *(volatile __u32 *)&rc->inactive;
 	else
-		__sync_fetch_and_sub(&rc->inactive, 1);
+		total = (__u64)(__u32)(__sync_fetch_and_sub(&rc->inactive, 1) - 1) + *(volatile __u32 *)&rc->active;
+	r = bpf_map_lookup_elem(&lvs_reals, &real);
+	if (!r)
+		return;
+	if (r->l_threshold)
+		clear = total < r->l_threshold;
+	else if (r->u_threshold)
+		clear = total * 4 < (__u64)r->u_threshold * 3;
+	else
+		clear = 1;
+	if (clear)
+		lvs_set_overload(real, 0);
 }
 
 /* lvs_conns_move moves a connection between ActiveConn and InActConn. */

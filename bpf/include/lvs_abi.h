@@ -13,13 +13,19 @@
 #define LVS_ABI_H
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
 /* enum lvs_abi: versions and limits shared with Go. */
 enum lvs_abi {
-	LVS_ABI_VERSION = 3,
+	LVS_ABI_VERSION = 4,
 	LVS_MAX_SERVICES = 4096,  /* service ids 1..4095 */
 	LVS_MAX_REALS = 65536,    /* real ids 1..65535 */
-	LVS_MAX_DESTS = 256,      /* lc/wlc walk at most this many reals */
+	LVS_MAX_DESTS = 256,      /* walking schedulers see at most this many reals */
+	LVS_SH_TAB_SIZE = 256,    /* sh and dh buckets (IP_VS_SH_TAB_BITS 8) */
+	LVS_MH_TAB_SIZE = 4093,   /* mh lookup table (primes[IP_VS_MH_TAB_INDEX - 8]) */
+	LVS_LBLC_ENTRIES = 65536, /* lblc/lblcr destination-address entries, all services */
+	LVS_LBLCR_SET_MAX = 16,   /* reals an lblcr entry's set holds at most */
+	LVS_LBLC_EXPIRATION_S = 86400, /* lblcr set shrink age (sysctl lblcr_expiration) */
 	LVS_CONN_TABLE_DEFAULT = 262144,
 	LVS_SWEEP_BATCH = 32,     /* conn keys per lvs_sweep run */
 	LVS_SWEEP_ALL = 0xff,     /* lvs_sweep mode: remove live entries too */
@@ -39,6 +45,26 @@ enum lvs_sched {
 	LVS_SCHED_WRR = 2,
 	LVS_SCHED_LC = 3,
 	LVS_SCHED_WLC = 4,
+	LVS_SCHED_SED = 5,
+	LVS_SCHED_NQ = 6,
+	LVS_SCHED_FO = 7,
+	LVS_SCHED_OVF = 8,
+	LVS_SCHED_TWOS = 9,
+	LVS_SCHED_SH = 10,
+	LVS_SCHED_DH = 11,
+	LVS_SCHED_MH = 12,
+	LVS_SCHED_LBLC = 13,
+	LVS_SCHED_LBLCR = 14,
+};
+
+/* enum lvs_svc_flags: bits of struct lvs_service.flags, with IPVS's
+ * IP_VS_SVC_F_* values (include/uapi/linux/ip_vs.h). */
+enum lvs_svc_flags {
+	LVS_SVC_F_PERSISTENT = 0x0001, /* -p */
+	LVS_SVC_F_ONEPACKET = 0x0004,  /* -o */
+	LVS_SVC_F_SCHED1 = 0x0008,     /* sh-fallback, mh-fallback */
+	LVS_SVC_F_SCHED2 = 0x0010,     /* sh-port, mh-port */
+	LVS_SVC_F_SCHED3 = 0x0020,
 };
 
 /* enum lvs_method: forwarding methods, with IPVS's IP_VS_CONN_F_* codes. */
@@ -129,10 +155,11 @@ struct lvs_service_key {
 
 /* struct lvs_service is the services map value. */
 struct lvs_service {
-	__u32 id;        /* ServiceID: index of every per-service map */
-	__u32 scheduler; /* enum lvs_sched */
-	__u32 flags;     /* reserved (persistence) */
-	__u32 pad;
+	__u32 id;         /* ServiceID: index of every per-service map */
+	__u32 scheduler;  /* enum lvs_sched */
+	__u32 flags;      /* enum lvs_svc_flags */
+	__be32 netmask;   /* -M: persistence granularity (IPv4) */
+	__u64 timeout_ns; /* -p: persistence timeout */
 };
 
 /* struct lvs_real is the reals map value, indexed by RealID. */
@@ -143,6 +170,8 @@ struct lvs_real {
 	__u8 family;
 	__u32 weight;  /* 0 quiesces the real */
 	__u32 flags;   /* enum lvs_real_flags */
+	__u32 u_threshold; /* -x: 0 none */
+	__u32 l_threshold; /* -y: 0 means 3/4 of u_threshold */
 };
 
 /* struct lvs_real_conns is the real_conns map value: the connection counts
@@ -150,6 +179,31 @@ struct lvs_real {
 struct lvs_real_conns {
 	__u32 active;
 	__u32 inactive;
+};
+
+/*
+ * struct lvs_lblc_key keys the lvs_lblc map: a service and a packet
+ * destination address (ip_vs_lblc.c / ip_vs_lblcr.c key their per-service
+ * tables by iph->daddr).
+ */
+struct lvs_lblc_key {
+	union lvs_addr addr;
+	__u32 service;
+};
+
+/*
+ * struct lvs_lblc_entry is an lblc or lblcr entry. lblc uses reals[0] only;
+ * lblcr keeps a set of up to LVS_LBLCR_SET_MAX reals, newest first as
+ * ip_vs_dest_set_insert adds at the head. lock guards size, lastmod_ns
+ * and reals (IPVS's svc->sched_lock); lastuse_ns is written without it,
+ * as IPVS does.
+ */
+struct lvs_lblc_entry {
+	struct bpf_spin_lock lock;
+	__u32 size;        /* members in reals */
+	__u64 lastuse_ns;  /* lvs_now() of the last lookup (lblc/lblcr lastuse) */
+	__u64 lastmod_ns;  /* lvs_now() of the last set change (set.lastmod) */
+	__u32 reals[LVS_LBLCR_SET_MAX];
 };
 
 /* struct lvs_stats is one CPU's share of a service's or real's counters.
@@ -211,8 +265,10 @@ struct lvs_conn {
 #define LVS_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), "ABI: sizeof(" #t ") != " #n)
 LVS_ASSERT_SIZE(union lvs_addr, 16);
 LVS_ASSERT_SIZE(struct lvs_service_key, 20);
-LVS_ASSERT_SIZE(struct lvs_service, 16);
-LVS_ASSERT_SIZE(struct lvs_real, 28);
+LVS_ASSERT_SIZE(struct lvs_service, 24);
+LVS_ASSERT_SIZE(struct lvs_real, 36);
+LVS_ASSERT_SIZE(struct lvs_lblc_key, 20);
+LVS_ASSERT_SIZE(struct lvs_lblc_entry, 88);
 LVS_ASSERT_SIZE(struct lvs_real_conns, 8);
 LVS_ASSERT_SIZE(struct lvs_stats, 40);
 LVS_ASSERT_SIZE(struct lvs_tuple, 40);

@@ -66,6 +66,32 @@ struct {
 	__type(value, struct lvs_real_conns);
 } lvs_conn_counts SEC(".maps");
 
+/*
+ * lvs_overload: RealID -> 1 while IPVS's IP_VS_DEST_F_OVERLOAD is set (the
+ * -x/-y thresholds). Set and cleared by the data plane as connections are
+ * bound and released, and recomputed by lvsd when a real is edited. A map
+ * of its own so that lvsd's SetReal never overwrites the data plane's bit.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, __u32);
+} lvs_overload SEC(".maps");
+
+/*
+ * lvs_lblc: (ServiceID, destination address) -> lblc/lblcr entry. One
+ * table for all services; a new entry that does not fit is not made and
+ * the scheduled real is used anyway, as IPVS does when its allocation
+ * fails. lvsd's SweepSchedState expires entries as IPVS's timer does.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LVS_LBLC_ENTRIES);
+	__type(key, struct lvs_lblc_key);
+	__type(value, struct lvs_lblc_entry);
+} lvs_lblc SEC(".maps");
+
 /* lvs_svc_stats, lvs_real_stats: per-CPU IPVS counters. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

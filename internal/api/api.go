@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"golvs/internal/lvs"
@@ -38,7 +39,54 @@ type Director interface {
 	Services(ctx context.Context) ([]lvs.ServiceStatus, error)
 	Conns(ctx context.Context) ([]lvs.Conn, error)
 	Info(ctx context.Context) (Info, error)
+	// SetTimeouts changes the connection timeouts; a zero field leaves
+	// that timeout as it is (ipvsadm --set).
+	SetTimeouts(ctx context.Context, t lvs.Timeouts) error
+	// Zero zeroes the statistics and rates of service k, or of every
+	// service when k is nil (ipvsadm -Z).
+	Zero(ctx context.Context, k *lvs.ServiceKey) error
+	// Apply makes every change of a batch or none of them (ipvsadm -R); a
+	// *ChangeError says which change failed.
+	Apply(ctx context.Context, changes []Change) error
 }
+
+// Op is the kind of a Change, named as ipvsadm names its commands.
+type Op string
+
+// Changes a batch can carry.
+const (
+	OpAddService    Op = "add-service"
+	OpEditService   Op = "edit-service"
+	OpDeleteService Op = "delete-service"
+	OpClear         Op = "flush"
+	OpAddReal       Op = "add-server"
+	OpEditReal      Op = "edit-server"
+	OpDeleteReal    Op = "delete-server"
+	OpSetTimeouts   Op = "set"
+	OpZero          Op = "zero"
+)
+
+// Change is one change of a batch: what one line of ipvsadm -R asks for.
+type Change struct {
+	Op Op `json:"op"`
+	// Service is the service to add or edit; for the other ops only its
+	// key counts (for OpZero an empty key means every service).
+	Service lvs.Service `json:"service"`
+	// Real is the real server of OpAddReal, OpEditReal and OpDeleteReal.
+	Real lvs.Real `json:"real"`
+	// Timeouts are OpSetTimeouts's values.
+	Timeouts lvs.Timeouts `json:"timeouts"`
+}
+
+// ChangeError is the error of a batch whose change number Index (from 0)
+// was refused; nothing of the batch was applied.
+type ChangeError struct {
+	Index int
+	Err   error
+}
+
+func (e *ChangeError) Error() string { return fmt.Sprintf("change %d: %v", e.Index+1, e.Err) }
+func (e *ChangeError) Unwrap() error { return e.Err }
 
 // ErrNotRunning is returned by the client when nothing answers on the socket.
 var ErrNotRunning = errors.New("lvsd is not running")
@@ -54,6 +102,13 @@ type realRequest struct {
 type errorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Index is set for a refused batch: the change that failed.
+	Index *int `json:"index,omitempty"`
+}
+
+// zeroRequest is the body of the zero call; a nil Service means all.
+type zeroRequest struct {
+	Service *lvs.ServiceKey `json:"service,omitempty"`
 }
 
 // codes maps wire codes to lvs's sentinel errors.

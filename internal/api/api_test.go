@@ -58,6 +58,23 @@ func (r *recorder) Services(context.Context) ([]lvs.ServiceStatus, error) {
 func (r *recorder) Conns(context.Context) ([]lvs.Conn, error) {
 	return []lvs.Conn{{Protocol: lvs.TCP, Client: netip.MustParseAddrPort("198.18.0.2:40000"), Virtual: key.Addr, Real: rip, State: "ESTABLISHED", Expires: 899 * time.Second}}, r.rec("conns")
 }
+func (r *recorder) SetTimeouts(_ context.Context, t lvs.Timeouts) error {
+	return r.rec("set %v %v %v", t.TCP, t.TCPFin, t.UDP)
+}
+func (r *recorder) Zero(_ context.Context, k *lvs.ServiceKey) error {
+	if k == nil {
+		return r.rec("zero all")
+	}
+	return r.rec("zero %s", k)
+}
+func (r *recorder) Apply(_ context.Context, changes []Change) error {
+	for i, c := range changes {
+		if err := r.rec("apply %s %s", c.Op, c.Service.ServiceKey); err != nil {
+			return &ChangeError{Index: i, Err: err}
+		}
+	}
+	return nil
+}
 func (r *recorder) Info(context.Context) (Info, error) {
 	return Info{Version: Version, ConnTableSize: 4096, Timeouts: lvs.DefaultTimeouts}, r.rec("info")
 }
@@ -99,6 +116,10 @@ func TestClientCallsReachTheDirector(t *testing.T) {
 		c.DeleteReal(ctx, key, rip),
 		c.DeleteService(ctx, key),
 		c.Clear(ctx),
+		c.SetTimeouts(ctx, lvs.Timeouts{TCP: time.Minute}),
+		c.Zero(ctx, nil),
+		c.Zero(ctx, &key),
+		c.Apply(ctx, []Change{{Op: OpAddService, Service: lvs.Service{ServiceKey: key}}, {Op: OpClear}}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -123,6 +144,11 @@ func TestClientCallsReachTheDirector(t *testing.T) {
 		"delete-real TCP 198.18.0.10:80 198.19.0.11:80",
 		"delete TCP 198.18.0.10:80",
 		"clear",
+		"set 1m0s 0s 0s",
+		"zero all",
+		"zero TCP 198.18.0.10:80",
+		"apply add-service TCP 198.18.0.10:80",
+		"apply flush ? invalid AddrPort",
 		"services",
 		"conns",
 	}
@@ -139,6 +165,15 @@ func TestErrorsKeepTheirMeaning(t *testing.T) {
 		if !errors.Is(err, sentinel) || !strings.Contains(err.Error(), "detail") {
 			t.Errorf("got %v, want %v with its detail", err, sentinel)
 		}
+	}
+}
+
+func TestRefusedBatchNamesItsChange(t *testing.T) {
+	c, _ := serve(t, &recorder{err: fmt.Errorf("%w: detail", lvs.ErrNoService)})
+	err := c.Apply(context.Background(), []Change{{Op: OpDeleteService}})
+	var ce *ChangeError
+	if !errors.As(err, &ce) || ce.Index != 0 || !errors.Is(err, lvs.ErrNoService) || ce.Err.Error() != "no such service: detail" {
+		t.Fatalf("got %#v, want a ChangeError for change 0 wrapping ErrNoService", err)
 	}
 }
 

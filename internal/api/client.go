@@ -88,6 +88,21 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	return out, err
 }
 
+// SetTimeouts changes the connection timeouts; zero fields stay as they are.
+func (c *Client) SetTimeouts(ctx context.Context, t lvs.Timeouts) error {
+	return c.do(ctx, http.MethodPost, pathTimeouts, t, nil)
+}
+
+// Zero zeroes the statistics of service k, or of all services when k is nil.
+func (c *Client) Zero(ctx context.Context, k *lvs.ServiceKey) error {
+	return c.do(ctx, http.MethodPost, pathZero, zeroRequest{Service: k}, nil)
+}
+
+// Apply makes every change or none; a *ChangeError names the one refused.
+func (c *Client) Apply(ctx context.Context, changes []Change) error {
+	return c.do(ctx, http.MethodPost, pathApply, changes, nil)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -115,10 +130,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&eb); err != nil {
 			return fmt.Errorf("lvsd answered %s", resp.Status)
 		}
+		var err error = errors.New(eb.Message)
 		if sentinel, ok := codes[eb.Code]; ok {
-			return &remoteError{msg: eb.Message, sentinel: sentinel}
+			err = &remoteError{msg: eb.Message, sentinel: sentinel}
 		}
-		return errors.New(eb.Message)
+		if eb.Index != nil {
+			err = &ChangeError{Index: *eb.Index, Err: err}
+		}
+		return err
 	}
 	if out == nil {
 		return nil

@@ -31,6 +31,9 @@ const (
 	pathServices      = "/v1/services"
 	pathConns         = "/v1/conns"
 	pathInfo          = "/v1/info"
+	pathTimeouts      = "/v1/timeouts"
+	pathZero          = "/v1/zero"
+	pathApply         = "/v1/apply"
 )
 
 // Listen creates the API socket at path, mode 0600, replacing a stale
@@ -104,6 +107,15 @@ func Handler(d Director, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+pathInfo, call(log, func(ctx context.Context, _ struct{}) (any, error) {
 		return d.Info(ctx)
 	}))
+	mux.HandleFunc("POST "+pathTimeouts, call(log, func(ctx context.Context, t lvs.Timeouts) (any, error) {
+		return nil, d.SetTimeouts(ctx, t)
+	}))
+	mux.HandleFunc("POST "+pathZero, call(log, func(ctx context.Context, z zeroRequest) (any, error) {
+		return nil, d.Zero(ctx, z.Service)
+	}))
+	mux.HandleFunc("POST "+pathApply, call(log, func(ctx context.Context, changes []Change) (any, error) {
+		return nil, d.Apply(ctx, changes)
+	}))
 	return mux
 }
 
@@ -147,7 +159,13 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, lvs.ErrServiceExists), errors.Is(err, lvs.ErrRealExists):
 		status = http.StatusConflict
 	}
+	body := errorBody{Code: code, Message: err.Error()}
+	var ce *ChangeError
+	if errors.As(err, &ce) {
+		body.Index = &ce.Index
+		body.Message = ce.Err.Error()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(errorBody{Code: code, Message: err.Error()})
+	json.NewEncoder(w).Encode(body)
 }

@@ -26,6 +26,8 @@ func TestABISizes(t *testing.T) {
 		{"lvs_stats", unsafe.Sizeof(lvsLvsStats{})},
 		{"lvs_tuple", unsafe.Sizeof(lvsLvsTuple{})},
 		{"lvs_conn", unsafe.Sizeof(lvsLvsConn{})},
+		{"lvs_lblc_key", unsafe.Sizeof(lvsLvsLblcKey{})},
+		{"lvs_lblc_entry", unsafe.Sizeof(lvsLvsLblcEntry{})},
 	} {
 		typ, err := spec.Types.AnyTypeByName(c.name)
 		if err != nil {
@@ -53,6 +55,8 @@ func TestABISizes(t *testing.T) {
 		{lvsMapLvsConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsConn{})},
 		{lvsMapLvsNatConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTuple{})},
 		{lvsMapLvsTimeouts, 4, 8},
+		{lvsMapLvsOverload, 4, 4},
+		{lvsMapLvsLblc, unsafe.Sizeof(lvsLvsLblcKey{}), unsafe.Sizeof(lvsLvsLblcEntry{})},
 	} {
 		ms := spec.Maps[m.name]
 		if ms == nil {
@@ -66,7 +70,7 @@ func TestABISizes(t *testing.T) {
 	if v := spec.Variables[lvsVarLvsAbiInfo]; v == nil {
 		t.Error("no lvs_abi_info in the object")
 	} else {
-		var info [8]uint32 // one uint32 per enum, version first
+		var info [9]uint32 // one uint32 per enum, version first
 		if err := v.Get(&info); err != nil {
 			t.Errorf("lvs_abi_info: %v", err)
 		} else if int(info[0]) != ABIVersion {

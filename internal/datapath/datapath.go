@@ -5,7 +5,8 @@
 // Map layouts come from bpf/include/lvs_abi.h through bpf2go (gen.go);
 // nothing here mirrors a C struct by hand.
 //
-// Kernel: 5.12 or later with BTF (atomic fetch-add and cmpxchg 5.12,
+// Kernel: 5.17 or later with BTF (bpf_loop for the schedulers' walks 5.17,
+// atomic fetch-add and cmpxchg 5.12,
 // bpf_ktime_get_coarse_ns and bpf_redirect_neigh with a next hop 5.11,
 // BPF_F_INNER_MAP 5.10); TCX from 6.6, a clsact qdisc before that. The
 // FIB lookup is the forwarding kind, so the links the data plane is
@@ -90,6 +91,12 @@ type Datapath struct {
 	// realMu serializes writes of lvs_reals, so that RetireReal's
 	// read-modify-write does not undo a concurrent SetReal.
 	realMu sync.Mutex
+
+	schedMu sync.Mutex // protects the two fields below
+	// schedLast is when SweepSchedState last ran (Now), schedRuns the
+	// lblc/lblcr timer's run counter (IPVS's tbl->counter).
+	schedLast time.Duration
+	schedRuns int
 
 	mu sync.Mutex // protects the fields below
 	// links maps an interface name to what Attach made there.

@@ -46,8 +46,8 @@ func smallWorld(t *testing.T, opts datapath.Options) (*datapathtest.Net, *datapa
 	d := datapathtest.Open(t, opts)
 	must(t, d.SetReal(1, lvs.Real{Addr: rip(0, 8080), Method: lvs.Masq, Weight: 1}))
 	must(t, d.SetReal(2, lvs.Real{Addr: rip(1, 53), Method: lvs.Route, Weight: 1}))
-	must(t, d.SetService(1, key(lvs.TCP, 80), "wlc", []datapath.RealID{1}, 0))
-	must(t, d.SetService(2, key(lvs.UDP, 53), "rr", []datapath.RealID{2}, 0))
+	must(t, d.SetService(1, lvs.Service{ServiceKey: key(lvs.TCP, 80), Scheduler: "wlc"}, []datapath.RealID{1}, 0))
+	must(t, d.SetService(2, lvs.Service{ServiceKey: key(lvs.UDP, 53), Scheduler: "rr"}, []datapath.RealID{2}, 0))
 	return n, d
 }
 
@@ -220,7 +220,7 @@ func TestPrivilegedTimeouts(t *testing.T) {
 func TestPrivilegedServiceTables(t *testing.T) {
 	n, d := smallWorld(t, datapath.Options{})
 	must(t, d.SetReal(3, lvs.Real{Addr: rip(1, 8080), Method: lvs.Masq, Weight: 1}))
-	must(t, d.SetService(1, key(lvs.TCP, 80), "rr", []datapath.RealID{1, 3}, 1))
+	must(t, d.SetService(1, lvs.Service{ServiceKey: key(lvs.TCP, 80), Scheduler: "rr"}, []datapath.RealID{1, 3}, 1))
 	pos, err := d.SchedPosition(1)
 	must(t, err)
 	if pos != 1 {
@@ -237,7 +237,7 @@ func TestPrivilegedServiceTables(t *testing.T) {
 	}
 
 	// Swap in a table without real 3.
-	must(t, d.SetService(1, key(lvs.TCP, 80), "rr", []datapath.RealID{1}, 0))
+	must(t, d.SetService(1, lvs.Service{ServiceKey: key(lvs.TCP, 80), Scheduler: "rr"}, []datapath.RealID{1}, 0))
 	send(t, n, d, synFrom(n, packet.TCP, 50001, vip(80), "S"), synFrom(n, packet.TCP, 50002, vip(80), "S"))
 	for _, p := range []uint16{50001, 50002} {
 		c, err := datapathtest.FindConn(d, cli(p), vip(80))
@@ -279,17 +279,17 @@ func TestPrivilegedBadArguments(t *testing.T) {
 	_, d := smallWorld(t, datapath.Options{})
 	k := key(lvs.TCP, 80)
 	for name, err := range map[string]error{
-		"service id 0":         d.SetService(0, k, "rr", nil, 0),
-		"service id too big":   d.SetService(datapath.ServiceID(datapath.MaxServices), k, "rr", nil, 0),
+		"service id 0":         d.SetService(0, lvs.Service{ServiceKey: k, Scheduler: "rr"}, nil, 0),
+		"service id too big":   d.SetService(datapath.ServiceID(datapath.MaxServices), lvs.Service{ServiceKey: k, Scheduler: "rr"}, nil, 0),
 		"real id 0":            d.SetReal(0, lvs.Real{Addr: rip(0, 80), Weight: 1}),
-		"real id in a table":   d.SetService(1, k, "rr", []datapath.RealID{0}, 0),
+		"real id in a table":   d.SetService(1, lvs.Service{ServiceKey: k, Scheduler: "rr"}, []datapath.RealID{0}, 0),
 		"real id out of range": d.ClearReal(datapath.RealID(datapath.MaxReals)),
 	} {
 		if !errors.Is(err, datapath.ErrRange) {
 			t.Errorf("%s: %v, want ErrRange", name, err)
 		}
 	}
-	if err := d.SetService(1, k, "sh", nil, 0); !errors.Is(err, lvs.ErrNoScheduler) {
+	if err := d.SetService(1, lvs.Service{ServiceKey: k, Scheduler: "nosuch"}, nil, 0); !errors.Is(err, lvs.ErrNoScheduler) {
 		t.Errorf("unknown scheduler: %v", err)
 	}
 	if err := d.SetReal(1, lvs.Real{Addr: netip.MustParseAddrPort("[2001:db8::1]:80"), Weight: 1}); !errors.Is(err, lvs.ErrFamily) {
@@ -307,7 +307,7 @@ func TestPrivilegedRestartAdoptsPinnedMaps(t *testing.T) {
 	d, err := datapath.Open(datapath.Options{Logger: quiet, PinDir: dir, ConnTableSize: 2048})
 	must(t, err)
 	must(t, d.SetReal(1, lvs.Real{Addr: rip(0, 8080), Method: lvs.Masq, Weight: 1}))
-	must(t, d.SetService(1, key(lvs.TCP, 80), "rr", []datapath.RealID{1}, 0))
+	must(t, d.SetService(1, lvs.Service{ServiceKey: key(lvs.TCP, 80), Scheduler: "rr"}, []datapath.RealID{1}, 0))
 	must(t, d.SetTimeouts(lvs.Timeouts{UDP: time.Minute}))
 	send(t, n, d, synFrom(n, packet.TCP, 50000, vip(80), "S"))
 	must(t, d.Close())

@@ -155,3 +155,71 @@ func (d *Datapath) ForceClsactForTest() { d.forceClsact = true }
 
 // Spec sizes for the ABI test.
 var LoadSpecForTest = loadLvs
+
+// SetOverloadForTest sets or clears real id's overload flag.
+func (d *Datapath) SetOverloadForTest(id RealID, on bool) error {
+	v := uint32(0)
+	if on {
+		v = 1
+	}
+	return d.objs.LvsOverload.Put(uint32(id), v)
+}
+
+// LBLCForTest returns the lblc/lblcr entry of service id for destination
+// address a: its reals, newest first (nil when there is none).
+func (d *Datapath) LBLCForTest(id ServiceID, a netip.Addr) ([]RealID, error) {
+	var k lvsLvsLblcKey
+	b, _, err := addr(a)
+	if err != nil {
+		return nil, err
+	}
+	k.Addr.Bytes, k.Service = b, uint32(id)
+	var v lvsLvsLblcEntry
+	if err := d.objs.LvsLblc.Lookup(&k, &v); errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	out := []RealID{}
+	for i := 0; i < int(v.Size) && i < len(v.Reals); i++ {
+		out = append(out, RealID(v.Reals[i]))
+	}
+	return out, nil
+}
+
+// AgeLBLCForTest moves the last use and last change of every lblc/lblcr
+// entry back by by.
+func (d *Datapath) AgeLBLCForTest(by time.Duration) error {
+	var (
+		k    lvsLvsLblcKey
+		v    lvsLvsLblcEntry
+		keys []lvsLvsLblcKey
+	)
+	it := d.objs.LvsLblc.Iterate()
+	for it.Next(&k, &v) {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if err := d.objs.LvsLblc.Lookup(&k, &v); err != nil {
+			return err
+		}
+		// Wrapping like jiffies: the data plane and the sweep compare
+		// differences, so an age beyond the uptime works too.
+		v.LastuseNs -= uint64(by)
+		v.LastmodNs -= uint64(by)
+		if err := d.objs.LvsLblc.Put(&k, &v); err != nil {
+			return err
+		}
+	}
+	return it.Err()
+}
+
+// SweepSchedStateForTest runs the lblc/lblcr timer once at time now,
+// without SweepSchedState's 60 s rate limit; runs sets its run counter
+// first (a multiple of 30 makes it the full scan).
+func (d *Datapath) SweepSchedStateForTest(now time.Duration, runs int) error {
+	d.schedMu.Lock()
+	defer d.schedMu.Unlock()
+	d.schedRuns = runs
+	return d.sweepSchedState(now)
+}

@@ -97,7 +97,7 @@ func newWorld(t *testing.T) *world {
 		{svcDROdd, key(lvs.TCP, 88), "rr", []datapath.RealID{realDRUnr}},
 		{svcDRUDP, key(lvs.UDP, 54), "rr", []datapath.RealID{realDRUDP}},
 	} {
-		must(t, w.d.SetService(s.id, s.k, s.sched, s.table, 0))
+		must(t, w.d.SetService(s.id, lvs.Service{ServiceKey: s.k, Scheduler: s.sched}, s.table, 0))
 	}
 	return w
 }

@@ -16,10 +16,15 @@ import (
 type lvsLvsAbi uint32
 
 const (
-	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 3
+	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 4
 	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 4096
 	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 65536
 	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
+	lvsLvsAbiLVS_SH_TAB_SIZE        lvsLvsAbi = 256
+	lvsLvsAbiLVS_MH_TAB_SIZE        lvsLvsAbi = 4093
+	lvsLvsAbiLVS_LBLC_ENTRIES       lvsLvsAbi = 65536
+	lvsLvsAbiLVS_LBLCR_SET_MAX      lvsLvsAbi = 16
+	lvsLvsAbiLVS_LBLC_EXPIRATION_S  lvsLvsAbi = 86400
 	lvsLvsAbiLVS_CONN_TABLE_DEFAULT lvsLvsAbi = 262144
 	lvsLvsAbiLVS_SWEEP_BATCH        lvsLvsAbi = 32
 	lvsLvsAbiLVS_SWEEP_ALL          lvsLvsAbi = 255
@@ -91,6 +96,27 @@ const (
 	lvsLvsFamilyLVS_AF_INET6 lvsLvsFamily = 10
 )
 
+type lvsLvsLblcEntry struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Size      uint32
+	LastuseNs uint64
+	LastmodNs uint64
+	Reals     [16]uint32
+}
+
+type lvsLvsLblcKey struct {
+	_    structs.HostLayout
+	Addr struct {
+		_     structs.HostLayout
+		Bytes [16]uint8
+	}
+	Service uint32
+}
+
 type lvsLvsMethod uint32
 
 const (
@@ -105,11 +131,13 @@ type lvsLvsReal struct {
 		_     structs.HostLayout
 		Bytes [16]uint8
 	}
-	Port   uint16
-	Method uint8
-	Family uint8
-	Weight uint32
-	Flags  uint32
+	Port        uint16
+	Method      uint8
+	Family      uint8
+	Weight      uint32
+	Flags       uint32
+	U_threshold uint32
+	L_threshold uint32
 }
 
 type lvsLvsRealConns struct {
@@ -127,18 +155,63 @@ const (
 type lvsLvsSched uint32
 
 const (
-	lvsLvsSchedLVS_SCHED_RR  lvsLvsSched = 1
-	lvsLvsSchedLVS_SCHED_WRR lvsLvsSched = 2
-	lvsLvsSchedLVS_SCHED_LC  lvsLvsSched = 3
-	lvsLvsSchedLVS_SCHED_WLC lvsLvsSched = 4
+	lvsLvsSchedLVS_SCHED_RR    lvsLvsSched = 1
+	lvsLvsSchedLVS_SCHED_WRR   lvsLvsSched = 2
+	lvsLvsSchedLVS_SCHED_LC    lvsLvsSched = 3
+	lvsLvsSchedLVS_SCHED_WLC   lvsLvsSched = 4
+	lvsLvsSchedLVS_SCHED_SED   lvsLvsSched = 5
+	lvsLvsSchedLVS_SCHED_NQ    lvsLvsSched = 6
+	lvsLvsSchedLVS_SCHED_FO    lvsLvsSched = 7
+	lvsLvsSchedLVS_SCHED_OVF   lvsLvsSched = 8
+	lvsLvsSchedLVS_SCHED_TWOS  lvsLvsSched = 9
+	lvsLvsSchedLVS_SCHED_SH    lvsLvsSched = 10
+	lvsLvsSchedLVS_SCHED_DH    lvsLvsSched = 11
+	lvsLvsSchedLVS_SCHED_MH    lvsLvsSched = 12
+	lvsLvsSchedLVS_SCHED_LBLC  lvsLvsSched = 13
+	lvsLvsSchedLVS_SCHED_LBLCR lvsLvsSched = 14
 )
+
+type lvsLvsSchedScratch struct {
+	_ structs.HostLayout
+	W struct {
+		_       structs.HostLayout
+		Service uint32
+		Mode    uint32
+		Best    uint32
+		Arg     uint32
+		Acc     uint32
+		Pad     uint32
+		Boh     uint64
+		Bw      uint64
+	}
+	Key     lvsLvsLblcKey
+	Size    uint32
+	Soh     uint64
+	Sw      uint64
+	Moh     uint64
+	Mw      uint64
+	Now     uint64
+	Lastmod uint64
+	D       [3]struct {
+		_        structs.HostLayout
+		Id       uint32
+		Weight   uint32
+		Active   uint32
+		Inactive uint32
+		Overload uint32
+		Gone     uint32
+	}
+	Set   [16]uint32
+	Fresh [88]uint8
+}
 
 type lvsLvsService struct {
 	_         structs.HostLayout
 	Id        uint32
 	Scheduler uint32
 	Flags     uint32
-	Pad       uint32
+	Netmask   uint32
+	TimeoutNs uint64
 }
 
 type lvsLvsServiceKey struct {
@@ -160,6 +233,16 @@ type lvsLvsStats struct {
 	Inbytes  uint64
 	Outbytes uint64
 }
+
+type lvsLvsSvcFlags uint32
+
+const (
+	lvsLvsSvcFlagsLVS_SVC_F_PERSISTENT lvsLvsSvcFlags = 1
+	lvsLvsSvcFlagsLVS_SVC_F_ONEPACKET  lvsLvsSvcFlags = 4
+	lvsLvsSvcFlagsLVS_SVC_F_SCHED1     lvsLvsSvcFlags = 8
+	lvsLvsSvcFlagsLVS_SVC_F_SCHED2     lvsLvsSvcFlags = 16
+	lvsLvsSvcFlagsLVS_SVC_F_SCHED3     lvsLvsSvcFlags = 32
+)
 
 type lvsLvsTcpState uint32
 
@@ -200,20 +283,23 @@ type lvsLvsTuple struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	lvsMapLvsConnCounts = "lvs_conn_counts"
-	lvsMapLvsConns      = "lvs_conns"
-	lvsMapLvsCounters   = "lvs_counters"
-	lvsMapLvsNatConns   = "lvs_nat_conns"
-	lvsMapLvsRealStats  = "lvs_real_stats"
-	lvsMapLvsReals      = "lvs_reals"
-	lvsMapLvsSchedPos   = "lvs_sched_pos"
-	lvsMapLvsServices   = "lvs_services"
-	lvsMapLvsSvcStats   = "lvs_svc_stats"
-	lvsMapLvsTables     = "lvs_tables"
-	lvsMapLvsTimeouts   = "lvs_timeouts"
-	lvsProgLvsIngress   = "lvs_ingress"
-	lvsProgLvsSweep     = "lvs_sweep"
-	lvsVarLvsAbiInfo    = "lvs_abi_info"
+	lvsMapLvsConnCounts   = "lvs_conn_counts"
+	lvsMapLvsConns        = "lvs_conns"
+	lvsMapLvsCounters     = "lvs_counters"
+	lvsMapLvsLblc         = "lvs_lblc"
+	lvsMapLvsNatConns     = "lvs_nat_conns"
+	lvsMapLvsOverload     = "lvs_overload"
+	lvsMapLvsRealStats    = "lvs_real_stats"
+	lvsMapLvsReals        = "lvs_reals"
+	lvsMapLvsSchedPos     = "lvs_sched_pos"
+	lvsMapLvsSchedScratch = "lvs_sched_scratch"
+	lvsMapLvsServices     = "lvs_services"
+	lvsMapLvsSvcStats     = "lvs_svc_stats"
+	lvsMapLvsTables       = "lvs_tables"
+	lvsMapLvsTimeouts     = "lvs_timeouts"
+	lvsProgLvsIngress     = "lvs_ingress"
+	lvsProgLvsSweep       = "lvs_sweep"
+	lvsVarLvsAbiInfo      = "lvs_abi_info"
 )
 
 // loadLvs returns the embedded CollectionSpec for lvs.
@@ -266,17 +352,20 @@ type lvsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lvsMapSpecs struct {
-	LvsConnCounts *ebpf.MapSpec `ebpf:"lvs_conn_counts"`
-	LvsConns      *ebpf.MapSpec `ebpf:"lvs_conns"`
-	LvsCounters   *ebpf.MapSpec `ebpf:"lvs_counters"`
-	LvsNatConns   *ebpf.MapSpec `ebpf:"lvs_nat_conns"`
-	LvsRealStats  *ebpf.MapSpec `ebpf:"lvs_real_stats"`
-	LvsReals      *ebpf.MapSpec `ebpf:"lvs_reals"`
-	LvsSchedPos   *ebpf.MapSpec `ebpf:"lvs_sched_pos"`
-	LvsServices   *ebpf.MapSpec `ebpf:"lvs_services"`
-	LvsSvcStats   *ebpf.MapSpec `ebpf:"lvs_svc_stats"`
-	LvsTables     *ebpf.MapSpec `ebpf:"lvs_tables"`
-	LvsTimeouts   *ebpf.MapSpec `ebpf:"lvs_timeouts"`
+	LvsConnCounts   *ebpf.MapSpec `ebpf:"lvs_conn_counts"`
+	LvsConns        *ebpf.MapSpec `ebpf:"lvs_conns"`
+	LvsCounters     *ebpf.MapSpec `ebpf:"lvs_counters"`
+	LvsLblc         *ebpf.MapSpec `ebpf:"lvs_lblc"`
+	LvsNatConns     *ebpf.MapSpec `ebpf:"lvs_nat_conns"`
+	LvsOverload     *ebpf.MapSpec `ebpf:"lvs_overload"`
+	LvsRealStats    *ebpf.MapSpec `ebpf:"lvs_real_stats"`
+	LvsReals        *ebpf.MapSpec `ebpf:"lvs_reals"`
+	LvsSchedPos     *ebpf.MapSpec `ebpf:"lvs_sched_pos"`
+	LvsSchedScratch *ebpf.MapSpec `ebpf:"lvs_sched_scratch"`
+	LvsServices     *ebpf.MapSpec `ebpf:"lvs_services"`
+	LvsSvcStats     *ebpf.MapSpec `ebpf:"lvs_svc_stats"`
+	LvsTables       *ebpf.MapSpec `ebpf:"lvs_tables"`
+	LvsTimeouts     *ebpf.MapSpec `ebpf:"lvs_timeouts"`
 }
 
 // lvsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -306,17 +395,20 @@ func (o *lvsObjects) Close() error {
 //
 // It can be passed to loadLvsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lvsMaps struct {
-	LvsConnCounts *ebpf.Map `ebpf:"lvs_conn_counts"`
-	LvsConns      *ebpf.Map `ebpf:"lvs_conns"`
-	LvsCounters   *ebpf.Map `ebpf:"lvs_counters"`
-	LvsNatConns   *ebpf.Map `ebpf:"lvs_nat_conns"`
-	LvsRealStats  *ebpf.Map `ebpf:"lvs_real_stats"`
-	LvsReals      *ebpf.Map `ebpf:"lvs_reals"`
-	LvsSchedPos   *ebpf.Map `ebpf:"lvs_sched_pos"`
-	LvsServices   *ebpf.Map `ebpf:"lvs_services"`
-	LvsSvcStats   *ebpf.Map `ebpf:"lvs_svc_stats"`
-	LvsTables     *ebpf.Map `ebpf:"lvs_tables"`
-	LvsTimeouts   *ebpf.Map `ebpf:"lvs_timeouts"`
+	LvsConnCounts   *ebpf.Map `ebpf:"lvs_conn_counts"`
+	LvsConns        *ebpf.Map `ebpf:"lvs_conns"`
+	LvsCounters     *ebpf.Map `ebpf:"lvs_counters"`
+	LvsLblc         *ebpf.Map `ebpf:"lvs_lblc"`
+	LvsNatConns     *ebpf.Map `ebpf:"lvs_nat_conns"`
+	LvsOverload     *ebpf.Map `ebpf:"lvs_overload"`
+	LvsRealStats    *ebpf.Map `ebpf:"lvs_real_stats"`
+	LvsReals        *ebpf.Map `ebpf:"lvs_reals"`
+	LvsSchedPos     *ebpf.Map `ebpf:"lvs_sched_pos"`
+	LvsSchedScratch *ebpf.Map `ebpf:"lvs_sched_scratch"`
+	LvsServices     *ebpf.Map `ebpf:"lvs_services"`
+	LvsSvcStats     *ebpf.Map `ebpf:"lvs_svc_stats"`
+	LvsTables       *ebpf.Map `ebpf:"lvs_tables"`
+	LvsTimeouts     *ebpf.Map `ebpf:"lvs_timeouts"`
 }
 
 func (m *lvsMaps) Close() error {
@@ -324,10 +416,13 @@ func (m *lvsMaps) Close() error {
 		m.LvsConnCounts,
 		m.LvsConns,
 		m.LvsCounters,
+		m.LvsLblc,
 		m.LvsNatConns,
+		m.LvsOverload,
 		m.LvsRealStats,
 		m.LvsReals,
 		m.LvsSchedPos,
+		m.LvsSchedScratch,
 		m.LvsServices,
 		m.LvsSvcStats,
 		m.LvsTables,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -96,9 +97,14 @@ func (d *Datapath) Timeouts() (lvs.Timeouts, error) {
 	return t, nil
 }
 
-// SetReal writes real server id; it also changes its weight or method,
-// and revives a real RetireReal retired. Connections already made keep
-// the method they were made with.
+// SetReal writes real server id; it also changes its weight, method or
+// thresholds, and revives a real RetireReal retired. Connections already
+// made keep the method they were made with. The overload flag (IPVS's
+// IP_VS_DEST_F_OVERLOAD) is recomputed from the real's connections at
+// once: set when UThreshold != 0 and ActiveConn+InActConn >= UThreshold,
+// cleared when UThreshold is 0 or the total is below the lower threshold
+// (LThreshold, or 3/4 of UThreshold when it is 0), and otherwise left as
+// it is. From then on the data plane keeps it as connections come and go.
 func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
 	if err := checkReal(id); err != nil {
 		return fmt.Errorf("set real %d: %w", id, err)
@@ -106,15 +112,20 @@ func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
 	if r.Weight < 0 || r.Weight > 65535 {
 		return fmt.Errorf("set real %d: weight %d: %w", id, r.Weight, lvs.ErrRange)
 	}
+	if r.UThreshold > math.MaxInt32 || r.LThreshold > math.MaxInt32 {
+		return fmt.Errorf("set real %d: thresholds %d/%d: %w", id, r.UThreshold, r.LThreshold, lvs.ErrInvalid)
+	}
 	a, fam, err := addr(r.Addr.Addr())
 	if err != nil {
 		return fmt.Errorf("set real %d: %w", id, err)
 	}
 	v := lvsLvsReal{
-		Port:   hton(r.Addr.Port()),
-		Method: uint8(r.Method),
-		Family: fam,
-		Weight: uint32(r.Weight),
+		Port:        hton(r.Addr.Port()),
+		Method:      uint8(r.Method),
+		Family:      fam,
+		Weight:      uint32(r.Weight),
+		U_threshold: r.UThreshold,
+		L_threshold: r.LThreshold,
 	}
 	v.Addr.Bytes = a
 	d.realMu.Lock()
@@ -122,7 +133,55 @@ func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
 	if err := d.objs.LvsReals.Put(uint32(id), &v); err != nil {
 		return fmt.Errorf("set real %d: %w", id, err)
 	}
+	if err := d.recomputeOverload(id, r.UThreshold, r.LThreshold); err != nil {
+		return fmt.Errorf("set real %d: %w", id, err)
+	}
 	return nil
+}
+
+// recomputeOverload applies SetReal's overload rule to real id.
+func (d *Datapath) recomputeOverload(id RealID, u, l uint32) error {
+	var c lvsLvsRealConns
+	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &c); err != nil {
+		return fmt.Errorf("overload: %w", err)
+	}
+	total := uint64(c.Active) + uint64(c.Inactive)
+	var set, clear bool
+	switch {
+	case u == 0:
+		clear = true
+	case total >= uint64(u):
+		set = true
+	case l != 0:
+		clear = total < uint64(l)
+	default:
+		clear = total*4 < uint64(u)*3
+	}
+	if !set && !clear {
+		return nil
+	}
+	on := uint32(0)
+	if set {
+		on = 1
+	}
+	if err := d.objs.LvsOverload.Put(uint32(id), on); err != nil {
+		return fmt.Errorf("overload: %w", err)
+	}
+	return nil
+}
+
+// Overloaded reports whether real id has IPVS's overload flag set: it
+// reached its upper connection threshold and has not yet dropped below
+// the lower one. No new connection is scheduled to it meanwhile.
+func (d *Datapath) Overloaded(id RealID) (bool, error) {
+	if err := checkReal(id); err != nil {
+		return false, fmt.Errorf("overload of real %d: %w", id, err)
+	}
+	var v uint32
+	if err := d.objs.LvsOverload.Lookup(uint32(id), &v); err != nil {
+		return false, fmt.Errorf("overload of real %d: %w", id, err)
+	}
+	return v != 0, nil
 }
 
 // RetireReal marks real id deleted from its service while its
@@ -158,6 +217,9 @@ func (d *Datapath) ClearReal(id RealID) error {
 	if err := d.objs.LvsConnCounts.Put(uint32(id), lvsLvsRealConns{}); err != nil {
 		return fmt.Errorf("clear real %d: %w", id, err)
 	}
+	if err := d.objs.LvsOverload.Put(uint32(id), uint32(0)); err != nil {
+		return fmt.Errorf("clear real %d: %w", id, err)
+	}
 	if err := d.objs.LvsRealStats.Put(uint32(id), make([]lvsLvsStats, ebpf.MustPossibleCPU())); err != nil {
 		return fmt.Errorf("clear real %d: %w", id, err)
 	}
@@ -165,36 +227,103 @@ func (d *Datapath) ClearReal(id RealID) error {
 }
 
 var schedulers = map[string]lvsLvsSched{
-	"rr":  lvsLvsSchedLVS_SCHED_RR,
-	"wrr": lvsLvsSchedLVS_SCHED_WRR,
-	"lc":  lvsLvsSchedLVS_SCHED_LC,
-	"wlc": lvsLvsSchedLVS_SCHED_WLC,
+	"rr":    lvsLvsSchedLVS_SCHED_RR,
+	"wrr":   lvsLvsSchedLVS_SCHED_WRR,
+	"lc":    lvsLvsSchedLVS_SCHED_LC,
+	"wlc":   lvsLvsSchedLVS_SCHED_WLC,
+	"sed":   lvsLvsSchedLVS_SCHED_SED,
+	"nq":    lvsLvsSchedLVS_SCHED_NQ,
+	"fo":    lvsLvsSchedLVS_SCHED_FO,
+	"ovf":   lvsLvsSchedLVS_SCHED_OVF,
+	"twos":  lvsLvsSchedLVS_SCHED_TWOS,
+	"sh":    lvsLvsSchedLVS_SCHED_SH,
+	"dh":    lvsLvsSchedLVS_SCHED_DH,
+	"mh":    lvsLvsSchedLVS_SCHED_MH,
+	"lblc":  lvsLvsSchedLVS_SCHED_LBLC,
+	"lblcr": lvsLvsSchedLVS_SCHED_LBLCR,
 }
 
-// SetService adds or changes service id with key k. table is the
-// scheduler's table: the rr/wrr sequence of reals, or for lc and wlc the
-// reals in IPVS list order (newest first, at most MaxDests). It replaces the
-// live table with one map write, so a packet sees the old or the new table,
-// never a mix. The rr/wrr position is set to rrStart.
-func (d *Datapath) SetService(id ServiceID, k lvs.ServiceKey, scheduler string, table []RealID, rrStart uint32) error {
+// Table sizes of the hashing schedulers.
+const (
+	// ShTableSize is the number of sh and dh buckets (IPVS's 1 << 8).
+	ShTableSize = int(lvsLvsAbiLVS_SH_TAB_SIZE)
+	// MhTableSize is the mh lookup table size (IPVS's default prime 4093).
+	MhTableSize = int(lvsLvsAbiLVS_MH_TAB_SIZE)
+)
+
+// tableShape returns how long a table of scheduler s must be: fixed for
+// the hashing schedulers (0 means any length up to max).
+func tableShape(s lvsLvsSched) (fixed, max int) {
+	switch s {
+	case lvsLvsSchedLVS_SCHED_RR, lvsLvsSchedLVS_SCHED_WRR:
+		return 0, MaxTable
+	case lvsLvsSchedLVS_SCHED_SH, lvsLvsSchedLVS_SCHED_DH:
+		return ShTableSize, ShTableSize
+	case lvsLvsSchedLVS_SCHED_MH:
+		return MhTableSize, MhTableSize
+	}
+	return 0, MaxDests
+}
+
+// SetService adds or changes service id with key svc.ServiceKey and the
+// scheduler, scheduler flags (-b), one-packet (-o) and persistence (-p,
+// -M; stored for the data plane, not acted on yet) of svc; svc.Reals is
+// ignored. table is what internal/sched's Table computes, mapped to
+// RealIDs:
+//
+//   - rr, wrr: the pick sequence; the position is set to rrStart;
+//   - lc, wlc, sed, nq, fo, ovf, twos, lblc, lblcr: the reals in IPVS
+//     list order (newest first), at most MaxDests;
+//   - sh, dh: exactly ShTableSize buckets, mh: exactly MhTableSize slots,
+//     RealID 0 for an empty one (an empty table, no reals, is allowed too).
+//
+// It replaces the live table with one map write, so a packet sees the old
+// or the new table, never a mix. lblc/lblcr state survives a change of the
+// table (IPVS keeps it across dest changes) but not of the scheduler.
+func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrStart uint32) error {
+	k := svc.ServiceKey
 	if err := checkService(id); err != nil {
 		return fmt.Errorf("set service %s: %w", k, err)
 	}
-	sched, ok := schedulers[scheduler]
+	sched, ok := schedulers[svc.Scheduler]
 	if !ok {
-		return fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, scheduler)
+		return fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, svc.Scheduler)
 	}
 	key, err := serviceKey(k)
 	if err != nil {
 		return fmt.Errorf("set service %s: %w", k, err)
 	}
-	if len(table) > MaxTable {
-		return fmt.Errorf("set service %s: table of %d entries (at most %d): %w", k, len(table), MaxTable, lvs.ErrRange)
+	fixed, most := tableShape(sched)
+	if len(table) > most || (fixed != 0 && len(table) != 0 && len(table) != fixed) {
+		return fmt.Errorf("set service %s: %s table of %d entries (%s): %w", k, svc.Scheduler, len(table), shapeText(fixed, most), lvs.ErrRange)
 	}
 	for _, r := range table {
+		if r == 0 && fixed != 0 {
+			continue // an empty bucket
+		}
 		if err := checkReal(r); err != nil {
 			return fmt.Errorf("set service %s: real %d: %w", k, r, err)
 		}
+	}
+	if svc.SchedFlags&^(lvs.SchedFlag1|lvs.SchedFlag2|lvs.SchedFlag3) != 0 {
+		return fmt.Errorf("set service %s: scheduler flags %#x: %w", k, uint32(svc.SchedFlags), lvs.ErrInvalid)
+	}
+	v := lvsLvsService{Id: uint32(id), Scheduler: uint32(sched), Flags: uint32(svc.SchedFlags)}
+	if svc.OnePacket {
+		v.Flags |= uint32(lvsLvsSvcFlagsLVS_SVC_F_ONEPACKET)
+	}
+	if svc.Persistent > 0 {
+		v.Flags |= uint32(lvsLvsSvcFlagsLVS_SVC_F_PERSISTENT)
+		v.TimeoutNs = uint64(svc.Persistent)
+		mask := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+		if svc.Netmask.IsValid() {
+			mask = svc.Netmask
+		}
+		if !mask.Is4() {
+			return fmt.Errorf("set service %s: netmask %s: %w", k, mask, lvs.ErrFamily)
+		}
+		m := mask.As4()
+		v.Netmask = binary.NativeEndian.Uint32(m[:])
 	}
 
 	inner, err := d.newTable(table)
@@ -202,13 +331,19 @@ func (d *Datapath) SetService(id ServiceID, k lvs.ServiceKey, scheduler string, 
 		return fmt.Errorf("set service %s: scheduler table: %w", k, err)
 	}
 	defer inner.Close() // the outer map holds its own reference
+	var old lvsLvsService
+	if err := d.objs.LvsServices.Lookup(&key, &old); err == nil && old.Id == uint32(id) && old.Scheduler != v.Scheduler {
+		// -E to another scheduler destroys the old one's state.
+		if err := d.dropSchedState(id); err != nil {
+			return fmt.Errorf("set service %s: %w", k, err)
+		}
+	}
 	if err := d.objs.LvsSchedPos.Put(uint32(id), rrStart); err != nil {
 		return fmt.Errorf("set service %s: %w", k, err)
 	}
 	if err := d.objs.LvsTables.Put(uint32(id), inner); err != nil {
 		return fmt.Errorf("set service %s: swap scheduler table: %w", k, err)
 	}
-	v := lvsLvsService{Id: uint32(id), Scheduler: uint32(sched)}
 	if err := d.objs.LvsServices.Put(&key, &v); err != nil {
 		if errors.Is(err, unix.E2BIG) { // hash map full
 			return fmt.Errorf("set service %s: %w", k, lvs.ErrTableFull)
@@ -216,6 +351,13 @@ func (d *Datapath) SetService(id ServiceID, k lvs.ServiceKey, scheduler string, 
 		return fmt.Errorf("set service %s: %w", k, err)
 	}
 	return nil
+}
+
+func shapeText(fixed, most int) string {
+	if fixed != 0 {
+		return fmt.Sprintf("exactly %d, or none", fixed)
+	}
+	return fmt.Sprintf("at most %d", most)
 }
 
 // newTable builds a scheduler table: [n, table...].
@@ -284,6 +426,9 @@ func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
 	}
 	if err := d.objs.LvsSchedPos.Put(uint32(id), uint32(0)); err != nil {
 		errs = append(errs, fmt.Errorf("scheduler position: %w", err))
+	}
+	if err := d.dropSchedState(id); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete service %s: %w", k, err)

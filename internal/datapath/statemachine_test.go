@@ -72,8 +72,8 @@ func TestPrivilegedTCPStateMachine(t *testing.T) {
 	natReal := netip.AddrPortFrom(datapathtest.RealAddrs[0], 8080)
 	must(t, d.SetReal(realNAT, lvs.Real{Addr: natReal, Method: lvs.Masq, Weight: 1}))
 	must(t, d.SetReal(realDR, lvs.Real{Addr: netip.AddrPortFrom(datapathtest.RealAddrs[1], 91), Method: lvs.Route, Weight: 1}))
-	must(t, d.SetService(svcNAT, key(lvs.TCP, 90), "rr", []datapath.RealID{realNAT}, 0))
-	must(t, d.SetService(svcDR, key(lvs.TCP, 91), "rr", []datapath.RealID{realDR}, 0))
+	must(t, d.SetService(svcNAT, lvs.Service{ServiceKey: key(lvs.TCP, 90), Scheduler: "rr"}, []datapath.RealID{realNAT}, 0))
+	must(t, d.SetService(svcDR, lvs.Service{ServiceKey: key(lvs.TCP, 91), Scheduler: "rr"}, []datapath.RealID{realDR}, 0))
 
 	events := []string{"S", "F", "A", "R"}
 	dirs := []string{"INPUT", "OUTPUT", "INPUT-ONLY"}

@@ -8,10 +8,12 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"golvs/internal/api"
 	"golvs/internal/datapath"
 	"golvs/internal/lvs"
 )
@@ -63,12 +65,12 @@ func (f *fakeDatapath) Services() (map[lvs.ServiceKey]datapath.ServiceID, error)
 	}
 	return out, nil
 }
-func (f *fakeDatapath) SetService(id datapath.ServiceID, k lvs.ServiceKey, s string, table []datapath.RealID, start uint32) error {
+func (f *fakeDatapath) SetService(id datapath.ServiceID, svc lvs.Service, table []datapath.RealID, start uint32) error {
 	if err := f.failSet; err != nil {
 		f.failSet = nil
 		return err
 	}
-	f.services[id] = fakeService{k, s, slices.Clone(table), start}
+	f.services[id] = fakeService{svc.ServiceKey, svc.Scheduler, slices.Clone(table), start}
 	f.pos[id] = start
 	return nil
 }
@@ -87,6 +89,7 @@ func (f *fakeDatapath) ServiceStats(datapath.ServiceID) (lvs.Stats, error) { ret
 func (f *fakeDatapath) RealStats(datapath.RealID) (lvs.Stats, error)       { return lvs.Stats{}, nil }
 func (f *fakeDatapath) Conns() ([]datapath.Conn, error)                    { return nil, nil }
 func (f *fakeDatapath) Sweep() (int, error)                                { return 0, nil }
+func (f *fakeDatapath) SweepSchedState() error                             { return nil }
 
 // schedule plays the data plane's rr/wrr pick n times.
 func (f *fakeDatapath) schedule(id datapath.ServiceID, n int) []lvs.Real {
@@ -134,7 +137,7 @@ func TestRealsAreListedNewestFirst(t *testing.T) {
 	if want := []netip.AddrPort{rip2, rip1}; !slices.Equal(got, want) {
 		t.Fatalf("reals %v, want %v", got, want)
 	}
-	id := e.services[vip].id
+	id := e.slots.services[vip].id
 	picks := dp.schedule(id, 4)
 	if picks[0].Addr != rip2 || picks[1].Addr != rip1 || picks[2].Addr != rip2 {
 		t.Fatalf("rr order %v, want .12 .11 .12 ...", picks)
@@ -148,7 +151,7 @@ func TestRoundRobinPositionSurvivesAnAdd(t *testing.T) {
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
 	must(t, e.AddReal(ctx, vip, nat(rip2, 1)))
-	id := e.services[vip].id
+	id := e.slots.services[vip].id
 	if got := dp.schedule(id, 1)[0].Addr; got != rip2 {
 		t.Fatalf("first pick %v, want %v", got, rip2)
 	}
@@ -172,7 +175,7 @@ func TestWRRTableFollowsWeights(t *testing.T) {
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
 	must(t, e.AddReal(ctx, vip, nat(rip2, 3)))
 	counts := map[netip.AddrPort]int{}
-	for _, r := range dp.schedule(e.services[vip].id, 8) {
+	for _, r := range dp.schedule(e.slots.services[vip].id, 8) {
 		counts[r.Addr]++
 	}
 	if counts[rip2] != 6 || counts[rip1] != 2 {
@@ -180,7 +183,7 @@ func TestWRRTableFollowsWeights(t *testing.T) {
 	}
 	// Weight 0 quiesces: the real leaves the table.
 	must(t, e.EditReal(ctx, vip, nat(rip2, 0)))
-	for _, r := range dp.schedule(e.services[vip].id, 4) {
+	for _, r := range dp.schedule(e.slots.services[vip].id, 4) {
 		if r.Addr == rip2 {
 			t.Fatalf("quiesced real %v still scheduled", rip2)
 		}
@@ -252,7 +255,7 @@ func TestDataPlaneFailureLeavesTheTable(t *testing.T) {
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
 	before, _ := e.Table(ctx)
-	table := slices.Clone(dp.services[e.services[vip].id].table)
+	table := slices.Clone(dp.services[e.slots.services[vip].id].table)
 	dp.failSet = lvs.ErrTableFull
 	if err := e.AddReal(ctx, vip, nat(rip2, 1)); !errors.Is(err, lvs.ErrTableFull) {
 		t.Fatalf("error %v, want ErrTableFull", err)
@@ -261,7 +264,7 @@ func TestDataPlaneFailureLeavesTheTable(t *testing.T) {
 	if diff := cmp.Diff(before, after, addrs); diff != "" {
 		t.Fatalf("table changed:\n%s", diff)
 	}
-	if got := dp.services[e.services[vip].id].table; !slices.Equal(got, table) {
+	if got := dp.services[e.slots.services[vip].id].table; !slices.Equal(got, table) {
 		t.Fatalf("data plane table %v, want %v", got, table)
 	}
 	// The real can be added once the data plane accepts it.
@@ -289,19 +292,19 @@ func TestRestoreRebuildsTheSavedTable(t *testing.T) {
 	must(t, err)
 	e2 := New(newFake(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	must(t, e2.Restore(saved))
-	if diff := cmp.Diff(want, e2.table, addrs); diff != "" {
+	if diff := cmp.Diff(want, e2.table, addrs, cmpopts.EquateEmpty()); diff != "" {
 		t.Fatalf("restored table differs (-want +got):\n%s", diff)
 	}
 	// Every service and real is back in its data-plane slot, so its
 	// counters and the connections pointing at it carry over.
-	for k, st := range e.services {
-		st2 := e2.services[k]
+	for k, st := range e.slots.services {
+		st2 := e2.slots.services[k]
 		if st2.id != st.id {
 			t.Errorf("%s: slot %d after restore, was %d", k, st2.id, st.id)
 		}
-		for a, id := range st.reals {
-			if st2.reals[a] != id {
-				t.Errorf("%s %s: slot %d after restore, was %d", k, a, st2.reals[a], id)
+		for a, rs := range st.reals {
+			if st2.reals[a].id != rs.id {
+				t.Errorf("%s %s: slot %d after restore, was %d", k, a, st2.reals[a].id, rs.id)
 			}
 		}
 	}
@@ -313,7 +316,7 @@ func TestDeletedRealWaitsForItsConnections(t *testing.T) {
 	ctx := context.Background()
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
-	id := e.services[vip].reals[rip1]
+	id := e.slots.services[vip].reals[rip1].id
 	dp.conns[id] = [2]uint32{1, 0}
 	must(t, e.DeleteReal(ctx, vip, rip1))
 	if !dp.gone[id] {
@@ -321,13 +324,13 @@ func TestDeletedRealWaitsForItsConnections(t *testing.T) {
 	}
 	must(t, e.do(ctx, func() error { e.sweep(); return nil }))
 	must(t, e.AddReal(ctx, vip, nat(rip2, 1)))
-	if e.services[vip].reals[rip2] == id {
+	if e.slots.services[vip].reals[rip2].id == id {
 		t.Fatalf("slot %d reused while a connection still counts against it", id)
 	}
 	dp.conns[id] = [2]uint32{}
 	must(t, e.do(ctx, func() error { e.sweep(); return nil }))
 	must(t, e.AddReal(ctx, vip, nat(rip3, 1)))
-	if e.services[vip].reals[rip3] != id {
+	if e.slots.services[vip].reals[rip3].id != id {
 		t.Fatalf("slot %d not reused after its connections expired", id)
 	}
 }
@@ -338,12 +341,12 @@ func TestReaddedRealComesBackWithItsCounters(t *testing.T) {
 	ctx := context.Background()
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "wlc"}))
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
-	id := e.services[vip].reals[rip1]
+	id := e.slots.services[vip].reals[rip1].id
 	dp.conns[id] = [2]uint32{3, 1}
 	must(t, e.DeleteReal(ctx, vip, rip1))
 	cleared := len(dp.cleared)
 	must(t, e.AddReal(ctx, vip, nat(rip1, 2)))
-	if got := e.services[vip].reals[rip1]; got != id || dp.gone[id] || len(dp.cleared) != cleared {
+	if got := e.slots.services[vip].reals[rip1].id; got != id || dp.gone[id] || len(dp.cleared) != cleared {
 		t.Fatalf("re-added real: slot %d (want %d), gone %v, cleared %v", got, id, dp.gone[id], dp.cleared)
 	}
 	svcs, err := e.Services(ctx)
@@ -359,13 +362,13 @@ func TestDeletedServiceSlotWaitsForItsReals(t *testing.T) {
 	ctx := context.Background()
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
-	old := e.services[vip].id
-	dp.conns[e.services[vip].reals[rip1]] = [2]uint32{0, 1}
+	old := e.slots.services[vip].id
+	dp.conns[e.slots.services[vip].reals[rip1].id] = [2]uint32{0, 1}
 	must(t, e.DeleteService(ctx, vip))
 	must(t, e.do(ctx, func() error { e.sweep(); return nil }))
 	udp := lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: udp, Scheduler: "rr"}))
-	if e.services[udp].id == old {
+	if e.slots.services[udp].id == old {
 		t.Fatalf("service slot %d reused while its connections live", old)
 	}
 }
@@ -392,5 +395,99 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestBatchIsAllOrNothing(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	before, _ := e.Table(ctx)
+	udp := lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}, Scheduler: "wlc"}
+	err := e.Apply(ctx, []api.Change{
+		{Op: api.OpAddService, Service: udp},
+		{Op: api.OpAddReal, Service: udp, Real: nat(rip1, 1)},
+		{Op: api.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: time.Minute}},
+		{Op: api.OpAddReal, Service: udp, Real: nat(rip1, 2)}, // already there
+	})
+	ce, ok := errors.AsType[*api.ChangeError](err)
+	if !ok || ce.Index != 3 || !errors.Is(err, lvs.ErrRealExists) {
+		t.Fatalf("error %v, want change 3 refused as a duplicate real", err)
+	}
+	after, _ := e.Table(ctx)
+	if diff := cmp.Diff(before, after, addrs); diff != "" {
+		t.Fatalf("a refused batch changed the table:\n%s", diff)
+	}
+	if len(dp.services) != 1 {
+		t.Fatalf("a refused batch reached the data plane: %d services", len(dp.services))
+	}
+	// The same batch without the bad change is applied whole.
+	must(t, e.Apply(ctx, []api.Change{
+		{Op: api.OpAddService, Service: udp},
+		{Op: api.OpAddReal, Service: udp, Real: nat(rip1, 1)},
+		{Op: api.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: time.Minute}},
+	}))
+	after, _ = e.Table(ctx)
+	if len(after.Services) != 2 || len(after.Services[1].Reals) != 1 || after.Timeouts.TCP != time.Minute || after.Timeouts.UDP != lvs.DefaultTimeouts.UDP {
+		t.Fatalf("table after the batch: %+v", after)
+	}
+}
+
+// statsFake is a fake data plane whose counters a test sets.
+type statsFake struct {
+	*fakeDatapath
+	svc  map[datapath.ServiceID]lvs.Stats
+	real map[datapath.RealID]lvs.Stats
+}
+
+func (f *statsFake) ServiceStats(id datapath.ServiceID) (lvs.Stats, error) { return f.svc[id], nil }
+func (f *statsFake) RealStats(id datapath.RealID) (lvs.Stats, error)       { return f.real[id], nil }
+
+func TestZeroAndRates(t *testing.T) {
+	dp := &statsFake{newFake(), map[datapath.ServiceID]lvs.Stats{}, map[datapath.RealID]lvs.Stats{}}
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	sid, rid := e.slots.services[vip].id, e.slots.services[vip].reals[rip1].id
+	// 2 s samples of 100 connections and 1000 packets per second.
+	for i := range 30 {
+		s := lvs.Stats{Conns: uint64(200 * i), InPkts: uint64(2000 * i)}
+		dp.svc[sid], dp.real[rid] = s, s
+		must(t, e.do(ctx, func() error { e.sampleRates(); return nil }))
+	}
+	svcs, err := e.Services(ctx)
+	must(t, err)
+	if r := svcs[0].Rates; r.CPS != 100 || r.InPPS != 1000 || svcs[0].Reals[0].Rates != r {
+		t.Fatalf("rates %+v and %+v, want cps 100, inpps 1000", r, svcs[0].Reals[0].Rates)
+	}
+	must(t, e.Zero(ctx, &vip))
+	svcs, err = e.Services(ctx)
+	must(t, err)
+	if svcs[0].Stats != (lvs.Stats{}) || svcs[0].Reals[0].Stats != (lvs.Stats{}) || svcs[0].Rates != (lvs.Rates{}) {
+		t.Fatalf("after -Z: %+v", svcs[0])
+	}
+	dp.svc[sid] = lvs.Stats{Conns: 200*29 + 7}
+	svcs, _ = e.Services(ctx)
+	if svcs[0].Stats.Conns != 7 {
+		t.Fatalf("conns after -Z and 7 more: %d", svcs[0].Stats.Conns)
+	}
+	other := lvs.ServiceKey{Protocol: lvs.UDP, Addr: vip.Addr}
+	if err := e.Zero(ctx, &other); !errors.Is(err, lvs.ErrNoService) {
+		t.Fatalf("-Z of a missing service: %v", err)
+	}
+}
+
+func TestSetTimeouts(t *testing.T) {
+	e := startEngine(t, newFake(), nil)
+	ctx := context.Background()
+	must(t, e.SetTimeouts(ctx, lvs.Timeouts{TCPFin: 30 * time.Second}))
+	info, _ := e.Info(ctx)
+	if want := (lvs.Timeouts{TCP: 900 * time.Second, TCPFin: 30 * time.Second, UDP: 300 * time.Second}); info.Timeouts != want {
+		t.Fatalf("timeouts %+v, want %+v", info.Timeouts, want)
+	}
+	if err := e.SetTimeouts(ctx, lvs.Timeouts{UDP: -time.Second}); !errors.Is(err, lvs.ErrInvalid) {
+		t.Fatalf("negative timeout: %v", err)
 	}
 }

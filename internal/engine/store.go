@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"golvs/internal/datapath"
 	"golvs/internal/lvs"
@@ -24,6 +26,24 @@ type Saved struct {
 	Retired []Retired `json:"retired,omitempty"`
 }
 
+// ServiceSlots are the slots of one service and its reals.
+type ServiceSlots struct {
+	Service lvs.ServiceKey     `json:"service"`
+	ID      datapath.ServiceID `json:"id"`
+	// Zero is the zero point of the statistics (ipvsadm -Z).
+	Zero  lvs.Stats  `json:"zero"`
+	Reals []RealSlot `json:"reals"`
+}
+
+// RealSlot is the slot of one real.
+type RealSlot struct {
+	Addr netip.AddrPort  `json:"addr"`
+	ID   datapath.RealID `json:"id"`
+	Zero lvs.Stats       `json:"zero"`
+	// LastWeight is the last weight above zero the real had (for mh).
+	LastWeight int `json:"last_weight,omitempty"`
+}
+
 // Retired is a deleted real whose slot stays taken while connections count
 // against it, as IPVS keeps a deleted destination in its trash: its
 // packets are dropped (expire_nodest_conn=0), and adding the same real to
@@ -34,20 +54,96 @@ type Retired struct {
 	ID      datapath.RealID `json:"id"`
 	// ServiceID is the slot of the service it belonged to, kept taken as
 	// long as the real's connections may still count against it.
-	ServiceID datapath.ServiceID `json:"service_id"`
+	ServiceID  datapath.ServiceID `json:"service_id"`
+	Zero       lvs.Stats          `json:"zero"`
+	LastWeight int                `json:"last_weight,omitempty"`
 }
 
-// ServiceSlots are the slots of one service and its reals.
-type ServiceSlots struct {
-	Service lvs.ServiceKey     `json:"service"`
-	ID      datapath.ServiceID `json:"id"`
-	Reals   []RealSlot         `json:"reals"`
+// Restore applies a saved state, before Run starts. Services and reals
+// keep their data-plane slots, so counters and connections carry over.
+// What the saved table holds that is no longer valid is logged and left
+// out; services the pinned maps hold that the state does not are deleted.
+func (e *Engine) Restore(s Saved) error {
+	next := lvs.Table{Timeouts: e.table.Timeouts}
+	if err := next.SetTimeouts(s.Timeouts); err != nil {
+		e.log.Error("restore timeouts", slog.Any("err", err))
+	}
+	for _, svc := range s.Services {
+		if err := next.AddService(svc); err != nil {
+			e.log.Error("restore service", slog.String("service", svc.String()), slog.Any("err", err))
+			continue
+		}
+		// Reals were saved in list order (newest first): add oldest first.
+		for _, r := range slices.Backward(svc.Reals) {
+			if err := next.AddReal(svc.ServiceKey, r); err != nil {
+				e.log.Error("restore real", slog.String("service", svc.String()), slog.String("real", r.Addr.String()), slog.Any("err", err))
+			}
+		}
+	}
+	e.slots.hints = map[lvs.ServiceKey]ServiceSlots{}
+	for _, sl := range s.Slots {
+		e.slots.hints[sl.Service] = sl
+	}
+	defer func() { e.slots.hints = nil }()
+	// Retired reals keep their slots first: the restored services must not
+	// be given them.
+	for _, r := range s.Retired {
+		if e.slots.realIDs.take(r.ID) {
+			e.slots.retired = append(e.slots.retired, r)
+		}
+	}
+	if err := e.commit(next); err != nil {
+		return fmt.Errorf("restore configuration: %w", err)
+	}
+	for _, r := range e.slots.retired {
+		if e.slots.svcIDs.take(r.ServiceID) {
+			e.slots.retiredSvcs = append(e.slots.retiredSvcs, r.ServiceID)
+		}
+	}
+	return e.prune()
 }
 
-// RealSlot is the slot of one real.
-type RealSlot struct {
-	Addr netip.AddrPort  `json:"addr"`
-	ID   datapath.RealID `json:"id"`
+// prune deletes the services the pinned maps hold that the configuration
+// does not: left by an lvsd whose state was lost, they would go on
+// balancing traffic that no listing shows.
+func (e *Engine) prune() error {
+	live, err := e.dp.Services()
+	if err != nil {
+		return fmt.Errorf("list data plane services: %w", err)
+	}
+	for k, id := range live {
+		if _, ok := e.slots.services[k]; ok {
+			// Ours; SetService pointed the key at our slot.
+			continue
+		}
+		if err := e.dp.DeleteService(id, k); err != nil {
+			return fmt.Errorf("delete stale service %s: %w", k, err)
+		}
+		e.log.Warn("deleted a service the saved configuration does not have", slog.String("service", k.String()))
+	}
+	return nil
+}
+
+// save writes the configuration and its slots to the store.
+func (e *Engine) save() {
+	if e.store == nil {
+		return
+	}
+	saved := Saved{Table: e.table, Retired: e.slots.retired}
+	for _, svc := range e.table.Services {
+		st := e.slots.services[svc.ServiceKey]
+		sl := ServiceSlots{Service: svc.ServiceKey, ID: st.id, Zero: st.zero}
+		for _, r := range svc.Reals {
+			rs := st.reals[r.Addr]
+			sl.Reals = append(sl.Reals, RealSlot{Addr: r.Addr, ID: rs.id, Zero: rs.zero, LastWeight: rs.lastWeight})
+		}
+		saved.Slots = append(saved.Slots, sl)
+	}
+	if err := e.store.Save(saved); err != nil {
+		// The change is live; losing it at the next restart is worth a
+		// loud log, not a refusal of a change that already took effect.
+		e.log.Error("save configuration", slog.Any("err", err))
+	}
 }
 
 // Store keeps the configuration in a JSON file in lvsd's state directory.

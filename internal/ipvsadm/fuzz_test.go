@@ -1,8 +1,12 @@
 package ipvsadm
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // FuzzCommandLine feeds lvsadm arbitrary command lines. Whatever they are,
@@ -23,17 +27,30 @@ func FuzzCommandLine(f *testing.F) {
 		"-A -t [2001:db8::1]:80 -p 60 -M 255.255.255.0",
 		"-a -t 198.18.0.10:80 -r 198.19.0.11 -x 10 -y 20 --tun-type gue",
 		"--set 1 2 3",
+		"--set 0 0 2678400",
 		"-C",
 		"-Z",
+		"-Z -t 0.0.0.0:0",
 		"-R",
+		"-A -t 198.18.0.10:443 -p -M 255.255.255.0 -s sh -b sh-fallback,sh-port",
+		"-E -u 198.18.0.10:53 -o -p 1 -b flag-1,,flag-3",
+		"-A -t [2001:db8::1]:443 -p 60 -M 64",
+		"-A -M 24 -t 198.18.0.10 -p",
+		"-e -t 198.18.0.10:80 -r 198.18.1.1 -x 100 -y 50 -m",
+		"-Ln --rate --exact",
+		"-Ln --thresholds -t 198.18.0.10:80",
+		"-Lnc --persistent-conn",
+		"-L --timeout",
+		"-Sn",
+		"-A -f 1 -6",
+		"-a -t 198.18.0.10:80 -r 198.18.1.1 -i --tun-type gue --tun-port 1",
+		"--start-daemon master --syncid 3",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		args := append([]string{"lvsadm"}, strings.Fields(line)...)
-		if len(args) > 1 && (args[1] == "-R" || args[1] == "--restore") {
-			return // reads stdin
-		}
+		// -R reads an empty standard input.
 		d := &fakeDirector{}
 		// Fake names: fuzzed host names must never reach a real resolver.
 		r := runArgv(t, d, args)
@@ -44,12 +61,66 @@ func FuzzCommandLine(f *testing.F) {
 			t.Fatalf("lvsadm %q exited %d", line, status)
 		}
 		for _, c := range d.calls {
-			if status != 0 && !strings.HasPrefix(c, "Services") && !strings.HasPrefix(c, "Conns") && !strings.HasPrefix(c, "Info") {
+			if status != 0 && !strings.HasPrefix(c, "Services") && !strings.HasPrefix(c, "Conns") && !strings.HasPrefix(c, "Info") && c != "Apply 0" {
 				t.Fatalf("lvsadm %q exited %d but sent %q\nstderr: %s", line, status, c, stderr)
 			}
 		}
 		if status != 0 && stderr == "" {
 			t.Fatalf("lvsadm %q exited %d without a message", line, status)
+		}
+	})
+}
+
+// FuzzRestore feeds lvsadm -R arbitrary input against a director that
+// carries out batches as IPVS would. Whatever the input, the restore is all
+// or nothing: lvsd hears of it only when every line parsed (then in one
+// Apply call), a failed restore leaves the table as it was, and every
+// failure says which line it was.
+func FuzzRestore(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"-C\n-A -t 198.18.0.10:80 -s rr\n-a -t 198.18.0.10:80 -r 198.18.1.1 -m -w 2\n",
+		"ipvsadm -A -u 198.18.0.53:53 -o\r\nipvsadm -a -u 198.18.0.53:53 -r 198.18.1.3\r\n",
+		"-A -t 198.18.0.10:443 -s wlc -p 360 -M 255.255.255.0\n-a -t 198.18.0.10:443 -r 198.18.1.1:443 -g -w 1\n",
+		"-A -t 198.18.0.10:80 -s sh -b sh-fallback,sh-port\n-E -t 198.18.0.10:80 -s mh -b mh-port\n",
+		"--set 900 120 300\n-Z\n-Z -t 198.18.0.10:443\n",
+		"-D -t 198.18.0.10:443\n-a -t 198.18.0.10:443 -r 198.18.1.9\n",
+		"# comment\n-C\n",
+		"-C  ",
+		"-R\n",
+		"-Ln\n",
+		"-A -f 1\n",
+		"-a -t 198.18.0.10:443 -r 198.18.1.1 -x 1 -y 2\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		d := featureDirector()
+		before := cloneServices(d.services)
+		beforeTimeouts := d.info.Timeouts
+		r := runStdin(t, d, script, []string{"lvsadm", "-R"})
+		switch r.Status {
+		case 0, 2, 255:
+		default:
+			t.Fatalf("lvsadm -R <<< %q exited %d", script, r.Status)
+		}
+		if (r.Status == 0) != (r.Stderr == "") || r.Stdout != "" {
+			t.Fatalf("lvsadm -R <<< %q = %+v", script, r)
+		}
+		if r.Status == 0 {
+			if len(d.calls) != 1 || !strings.HasPrefix(d.calls[0], "Apply ") {
+				t.Fatalf("lvsadm -R <<< %q succeeded with calls %q", script, d.calls)
+			}
+			return
+		}
+		if !strings.HasPrefix(r.Stderr, "line ") {
+			t.Fatalf("lvsadm -R <<< %q: error names no line: %q", script, r.Stderr)
+		}
+		if len(d.calls) > 1 || len(d.calls) == 1 && (r.Status != 255 || !strings.HasPrefix(d.calls[0], "Apply ")) {
+			t.Fatalf("lvsadm -R <<< %q exited %d after calls %q", script, r.Status, d.calls)
+		}
+		if !cmp.Equal(before, d.services, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})) || d.info.Timeouts != beforeTimeouts {
+			t.Fatalf("lvsadm -R <<< %q failed (%q) but changed the table", script, r.Stderr)
 		}
 	})
 }

@@ -8,8 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -20,6 +23,8 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // fakeDirector records the calls lvsadm makes and answers from its fields.
+// Apply also carries out its batch on services, all or nothing, with the
+// errors IPVS would give, so restores can be checked by listing.
 type fakeDirector struct {
 	calls    []string
 	err      error            // returned by every call when set
@@ -27,6 +32,7 @@ type fakeDirector struct {
 	info     api.Info
 	services []lvs.ServiceStatus
 	conns    []lvs.Conn
+	applied  [][]api.Change // every batch Apply was given
 }
 
 func (f *fakeDirector) record(format string, args ...any) error {
@@ -39,12 +45,43 @@ func (f *fakeDirector) record(format string, args ...any) error {
 	return f.errs[method]
 }
 
+// describeService is a service as the fake records it: key and scheduler,
+// then whatever else is not a default.
+func describeService(s lvs.Service) string {
+	d := fmt.Sprintf("%s %s", s.ServiceKey, s.Scheduler)
+	if s.SchedFlags != 0 {
+		d += fmt.Sprintf(" flags=%#x", uint32(s.SchedFlags))
+	}
+	if s.Persistent != 0 {
+		d += fmt.Sprintf(" persistent=%v", s.Persistent)
+	}
+	if s.Netmask.IsValid() {
+		d += fmt.Sprintf(" mask=%s", s.Netmask)
+	}
+	if s.OnePacket {
+		d += " ops"
+	}
+	return d
+}
+
+// describeReal is a real server as the fake records it.
+func describeReal(r lvs.Real) string {
+	d := fmt.Sprintf("%s %s %d", r.Addr, r.Method, r.Weight)
+	if r.UThreshold != 0 {
+		d += fmt.Sprintf(" x=%d", r.UThreshold)
+	}
+	if r.LThreshold != 0 {
+		d += fmt.Sprintf(" y=%d", r.LThreshold)
+	}
+	return d
+}
+
 func (f *fakeDirector) AddService(_ context.Context, s lvs.Service) error {
-	return f.record("AddService %s %s", s.ServiceKey, s.Scheduler)
+	return f.record("AddService %s", describeService(s))
 }
 
 func (f *fakeDirector) EditService(_ context.Context, s lvs.Service) error {
-	return f.record("EditService %s %s", s.ServiceKey, s.Scheduler)
+	return f.record("EditService %s", describeService(s))
 }
 
 func (f *fakeDirector) DeleteService(_ context.Context, k lvs.ServiceKey) error {
@@ -54,15 +91,130 @@ func (f *fakeDirector) DeleteService(_ context.Context, k lvs.ServiceKey) error 
 func (f *fakeDirector) Clear(context.Context) error { return f.record("Clear") }
 
 func (f *fakeDirector) AddReal(_ context.Context, k lvs.ServiceKey, r lvs.Real) error {
-	return f.record("AddReal %s %s %s %d", k, r.Addr, r.Method, r.Weight)
+	return f.record("AddReal %s %s", k, describeReal(r))
 }
 
 func (f *fakeDirector) EditReal(_ context.Context, k lvs.ServiceKey, r lvs.Real) error {
-	return f.record("EditReal %s %s %s %d", k, r.Addr, r.Method, r.Weight)
+	return f.record("EditReal %s %s", k, describeReal(r))
 }
 
 func (f *fakeDirector) DeleteReal(_ context.Context, k lvs.ServiceKey, a netip.AddrPort) error {
 	return f.record("DeleteReal %s %s", k, a)
+}
+
+func (f *fakeDirector) SetTimeouts(_ context.Context, t lvs.Timeouts) error {
+	return f.record("SetTimeouts %v %v %v", t.TCP, t.TCPFin, t.UDP)
+}
+
+func (f *fakeDirector) Zero(_ context.Context, k *lvs.ServiceKey) error {
+	if k == nil {
+		return f.record("Zero all")
+	}
+	return f.record("Zero %s", *k)
+}
+
+func (f *fakeDirector) Apply(_ context.Context, changes []api.Change) error {
+	f.applied = append(f.applied, changes)
+	if err := f.record("Apply %d", len(changes)); err != nil {
+		return err
+	}
+	svcs, timeouts := cloneServices(f.services), f.info.Timeouts
+	for i, ch := range changes {
+		if err := applyChange(&svcs, &timeouts, ch); err != nil {
+			return &api.ChangeError{Index: i, Err: err}
+		}
+	}
+	f.services, f.info.Timeouts = svcs, timeouts
+	return nil
+}
+
+// applyChange is one change as IPVS makes it, with IPVS's errors.
+func applyChange(svcs *[]lvs.ServiceStatus, t *lvs.Timeouts, ch api.Change) error {
+	k := ch.Service.ServiceKey
+	i := slices.IndexFunc(*svcs, func(s lvs.ServiceStatus) bool { return s.ServiceKey == k })
+	var s *lvs.ServiceStatus
+	if i >= 0 {
+		s = &(*svcs)[i]
+	}
+	j := -1
+	if s != nil {
+		j = slices.IndexFunc(s.Reals, func(r lvs.RealStatus) bool { return r.Addr == ch.Real.Addr })
+	}
+	switch ch.Op {
+	case api.OpAddService:
+		if s != nil {
+			return lvs.ErrServiceExists
+		}
+		*svcs = append(*svcs, lvs.ServiceStatus{Service: ch.Service})
+		return nil
+	case api.OpClear:
+		*svcs = nil
+		return nil
+	case api.OpSetTimeouts:
+		for _, p := range []struct{ dst, src *time.Duration }{{&t.TCP, &ch.Timeouts.TCP}, {&t.TCPFin, &ch.Timeouts.TCPFin}, {&t.UDP, &ch.Timeouts.UDP}} {
+			if *p.src != 0 {
+				*p.dst = *p.src
+			}
+		}
+		return nil
+	case api.OpZero:
+		for n := range *svcs {
+			if k == (lvs.ServiceKey{}) || n == i {
+				zeroCounters(&(*svcs)[n])
+			}
+		}
+		if k != (lvs.ServiceKey{}) && s == nil {
+			return lvs.ErrNoService
+		}
+		return nil
+	}
+	if s == nil {
+		return lvs.ErrNoService
+	}
+	switch ch.Op {
+	case api.OpEditService:
+		s.Service = ch.Service
+	case api.OpDeleteService:
+		*svcs = slices.Delete(*svcs, i, i+1)
+	case api.OpAddReal:
+		if j >= 0 {
+			return lvs.ErrRealExists
+		}
+		// IPVS puts a new destination at the head of the list.
+		s.Reals = slices.Insert(s.Reals, 0, lvs.RealStatus{Real: ch.Real})
+	case api.OpEditReal:
+		if j < 0 {
+			return lvs.ErrNoReal
+		}
+		s.Reals[j].Real = ch.Real
+	case api.OpDeleteReal:
+		if j < 0 {
+			return lvs.ErrNoReal
+		}
+		s.Reals = slices.Delete(s.Reals, j, j+1)
+	default:
+		return fmt.Errorf("%w: op %q", lvs.ErrInvalid, ch.Op)
+	}
+	return nil
+}
+
+func zeroCounters(s *lvs.ServiceStatus) {
+	s.Stats, s.Rates = lvs.Stats{}, lvs.Rates{}
+	for i := range s.Reals {
+		s.Reals[i].Stats, s.Reals[i].Rates = lvs.Stats{}, lvs.Rates{}
+	}
+}
+
+func cloneServices(in []lvs.ServiceStatus) []lvs.ServiceStatus {
+	if in == nil {
+		return nil
+	}
+	out := make([]lvs.ServiceStatus, len(in))
+	for i, s := range in {
+		s.Reals = slices.Clone(s.Reals)
+		out[i] = s
+	}
+	return out
 }
 
 func (f *fakeDirector) Services(context.Context) ([]lvs.ServiceStatus, error) {
@@ -70,10 +222,9 @@ func (f *fakeDirector) Services(context.Context) ([]lvs.ServiceStatus, error) {
 		return nil, err
 	}
 	// Hand out a copy, as the real client does, so sorting cannot leak.
-	out := make([]lvs.ServiceStatus, len(f.services))
-	for i, s := range f.services {
-		s.Reals = append([]lvs.RealStatus(nil), s.Reals...)
-		out[i] = s
+	out := cloneServices(f.services)
+	if out == nil {
+		out = []lvs.ServiceStatus{}
 	}
 	return out, nil
 }
@@ -94,13 +245,22 @@ type fakeNames struct {
 	db    *serviceDB
 }
 
+// testServices is testdata/services, parsed once (fuzzing makes many runs).
+var testServices = sync.OnceValues(func() (*serviceDB, error) {
+	f, err := os.Open(filepath.Join("testdata", "services"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseServices(f), nil
+})
+
 func newFakeNames(t testing.TB) *fakeNames {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "services"))
+	db, err := testServices()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	return &fakeNames{
 		addrs: map[string]netip.Addr{
 			"www.example.net":       netip.MustParseAddr("198.18.0.10"),
@@ -113,7 +273,7 @@ func newFakeNames(t testing.TB) *fakeNames {
 			netip.MustParseAddr("198.19.0.200"): "mail-gateway-with-a-long-name.example.net",
 			netip.MustParseAddr("2001:db8::1"):  "v6.example.net",
 		},
-		db: parseServices(f),
+		db: db,
 	}
 }
 
@@ -149,8 +309,15 @@ func runLvsadm(t testing.TB, d Director, args ...string) result {
 // runArgv runs lvsadm with a whole argv against d with fake names.
 func runArgv(t testing.TB, d Director, argv []string) result {
 	t.Helper()
+	return runStdin(t, d, "", argv)
+}
+
+// runStdin runs lvsadm with a whole argv and standard input against d with
+// fake names.
+func runStdin(t testing.TB, d Director, stdin string, argv []string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
-	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, d: d, names: newFakeNames(t)}
+	c := &cli{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, d: d, names: newFakeNames(t)}
 	status := c.run(argv)
 	return result{Stdout: out.String(), Stderr: errb.String(), Status: status}
 }

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	"golvs/internal/api"
@@ -77,12 +76,10 @@ func (c *cli) run(args []string) int {
 		fmt.Fprint(c.stdout, versionLine)
 		return 0
 	}
-	if len(r.unsupported) > 0 {
-		u := r.unsupported[0]
-		fmt.Fprintf(c.stderr, "%s: %s %s is not supported by golvs yet\n", filepath.Base(args[0]), u.what, u.name)
-		return 2
+	if err := r.refusal(args[0]); err != nil {
+		return c.exit(err)
 	}
-	return c.do(ctx, r)
+	return c.do(ctx, r, args[0])
 }
 
 // exit prints an exitError and returns its status.
@@ -98,40 +95,31 @@ func (c *cli) exit(err error) int {
 	return e.status
 }
 
-// do carries out a checked request.
-func (c *cli) do(ctx context.Context, r *request) int {
-	key := lvs.ServiceKey{Protocol: lvs.Protocol(r.svc.protocol), Addr: netip.AddrPortFrom(r.svc.addr, r.svc.port)}
-	dst := lvs.Real{Addr: netip.AddrPortFrom(r.dest.addr, r.dest.port), Method: lvs.Method(r.dest.method), Weight: r.dest.weight}
-	var err error
+// do carries out a checked request; prog is argv[0].
+func (c *cli) do(ctx context.Context, r *request, prog string) int {
 	switch r.cmd {
 	case cmdList:
 		switch {
 		case r.has(optConnection):
 			return c.listConns(ctx, r.format)
 		case r.has(optService):
-			return c.listService(ctx, key, r.format)
+			return c.listService(ctx, r.serviceKey(), r.format)
+		case r.has(optTimeout):
+			return c.listTimeout(ctx)
 		}
 		return c.listAll(ctx, r.format)
-	case cmdFlush:
-		err = c.d.Clear(ctx)
-	case cmdAdd:
-		err = c.d.AddService(ctx, lvs.Service{ServiceKey: key, Scheduler: r.svc.sched})
-	case cmdEdit:
-		err = c.d.EditService(ctx, lvs.Service{ServiceKey: key, Scheduler: r.svc.sched})
-	case cmdDel:
-		err = c.d.DeleteService(ctx, key)
-	case cmdAddDest:
-		err = c.d.AddReal(ctx, key, dst)
-	case cmdEditDest:
-		err = c.d.EditReal(ctx, key, dst)
-	case cmdDelDest:
-		err = c.d.DeleteReal(ctx, key, dst.Addr)
-	default:
-		// Unsupported commands were refused before getting here.
-		fmt.Fprintf(c.stderr, "%s is not supported by golvs yet\n", r.cmd)
+	case cmdSave:
+		return c.listAll(ctx, r.format|fmtRule)
+	case cmdRestore:
+		return c.restore(ctx, prog)
+	}
+	ch, ok := r.change()
+	if !ok {
+		// Refused before getting here (the sync daemon commands).
+		fmt.Fprintf(c.stderr, "%s is not supported by golvs\n", r.cmd)
 		return 2
 	}
-	if err != nil {
+	if err := c.send(ctx, ch); err != nil {
 		if status, ok := c.unreachable(err); ok {
 			return status
 		}
@@ -139,6 +127,138 @@ func (c *cli) do(ctx context.Context, r *request) int {
 		return 255
 	}
 	return 0
+}
+
+// send makes one change with the director call of its own.
+func (c *cli) send(ctx context.Context, ch api.Change) error {
+	k := ch.Service.ServiceKey
+	switch ch.Op {
+	case api.OpAddService:
+		return c.d.AddService(ctx, ch.Service)
+	case api.OpEditService:
+		return c.d.EditService(ctx, ch.Service)
+	case api.OpDeleteService:
+		return c.d.DeleteService(ctx, k)
+	case api.OpClear:
+		return c.d.Clear(ctx)
+	case api.OpAddReal:
+		return c.d.AddReal(ctx, k, ch.Real)
+	case api.OpEditReal:
+		return c.d.EditReal(ctx, k, ch.Real)
+	case api.OpDeleteReal:
+		return c.d.DeleteReal(ctx, k, ch.Real.Addr)
+	case api.OpSetTimeouts:
+		return c.d.SetTimeouts(ctx, ch.Timeouts)
+	case api.OpZero:
+		if k == (lvs.ServiceKey{}) {
+			return c.d.Zero(ctx, nil)
+		}
+		return c.d.Zero(ctx, &k)
+	}
+	return fmt.Errorf("unknown change %q", ch.Op)
+}
+
+// serviceKey is the service a request names (-t/-u).
+func (r *request) serviceKey() lvs.ServiceKey {
+	return lvs.ServiceKey{Protocol: lvs.Protocol(r.svc.protocol), Addr: netip.AddrPortFrom(r.svc.addr, r.svc.port)}
+}
+
+// service is the whole virtual service -A and -E send: like ipvsadm, every
+// option left out takes its default, so -E resets it.
+func (r *request) service() lvs.Service {
+	s := lvs.Service{
+		ServiceKey: r.serviceKey(),
+		Scheduler:  r.svc.sched,
+		SchedFlags: r.svc.schedFlags,
+		OnePacket:  r.svc.onePacket,
+	}
+	if r.svc.persistent {
+		s.Persistent = time.Duration(r.svc.timeout) * time.Second
+	}
+	// The kernel keeps -M even for a service that is not persistent, so it
+	// is sent as given; the default (/32, /128) is the zero Addr.
+	if r.svc.af == afInet6 {
+		if r.svc.netmask != 128 {
+			s.Netmask = prefixMask6(int(r.svc.netmask))
+		}
+	} else if r.svc.netmask != 0xffffffff {
+		m := r.svc.netmask
+		s.Netmask = netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
+	}
+	return s
+}
+
+// real is the real server -a, -e and -d name; as with -E, -e sends every
+// field, defaults included.
+func (r *request) real() lvs.Real {
+	return lvs.Real{
+		Addr:       netip.AddrPortFrom(r.dest.addr, r.dest.port),
+		Method:     lvs.Method(r.dest.method),
+		Weight:     r.dest.weight,
+		UThreshold: uint32(r.dest.uThresh),
+		LThreshold: uint32(r.dest.lThresh),
+	}
+}
+
+// change is the change to the table a request asks for; ok is false for
+// commands that change nothing in it (listings, -S, -R, the daemons).
+func (r *request) change() (ch api.Change, ok bool) {
+	key := lvs.Service{ServiceKey: r.serviceKey()}
+	switch r.cmd {
+	case cmdAdd:
+		return api.Change{Op: api.OpAddService, Service: r.service()}, true
+	case cmdEdit:
+		return api.Change{Op: api.OpEditService, Service: r.service()}, true
+	case cmdDel:
+		return api.Change{Op: api.OpDeleteService, Service: key}, true
+	case cmdFlush:
+		return api.Change{Op: api.OpClear}, true
+	case cmdAddDest:
+		return api.Change{Op: api.OpAddReal, Service: key, Real: r.real()}, true
+	case cmdEditDest:
+		return api.Change{Op: api.OpEditReal, Service: key, Real: r.real()}, true
+	case cmdDelDest:
+		return api.Change{Op: api.OpDeleteReal, Service: key, Real: lvs.Real{Addr: r.real().Addr}}, true
+	case cmdTimeout:
+		return api.Change{Op: api.OpSetTimeouts, Timeouts: lvs.Timeouts{
+			TCP:    time.Duration(r.timeouts[0]) * time.Second,
+			TCPFin: time.Duration(r.timeouts[1]) * time.Second,
+			UDP:    time.Duration(r.timeouts[2]) * time.Second,
+		}}, true
+	case cmdZero:
+		// libipvs's ipvs_zero_service zeroes every service unless it is
+		// given a mark, an address other than the any address, or a port:
+		// -Z alone, and also -Z -t 0.0.0.0:0.
+		if !r.svc.addr.IsValid() || r.svc.addr.IsUnspecified() && r.svc.port == 0 {
+			return api.Change{Op: api.OpZero}, true
+		}
+		return api.Change{Op: api.OpZero, Service: key}, true
+	}
+	return api.Change{}, false
+}
+
+// prefixMask6 is the IPv6 netmask of a prefix length, how an IPv6 -M
+// travels in lvs.Service.Netmask.
+func prefixMask6(bits int) netip.Addr {
+	var b [16]byte
+	for i := 0; i < bits && i < 128; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom16(b)
+}
+
+// maskBits counts the leading one bits of a netmask.
+func maskBits(a netip.Addr) int {
+	n := 0
+	for _, x := range a.AsSlice() {
+		for bit := byte(0x80); bit != 0 && x&bit != 0; bit >>= 1 {
+			n++
+		}
+		if x != 0xff {
+			break
+		}
+	}
+	return n
 }
 
 // unreachable prints ipvsadm's "Can't initialize ipvs" shape (exit status

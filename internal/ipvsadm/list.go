@@ -8,21 +8,24 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golvs/internal/lvs"
 )
 
 // listAll is ipvsadm's list_all: the version line, the title and every
-// service with its reals.
+// service with its reals; with fmtRule (-S) the rules alone, always sorted.
 func (c *cli) listAll(ctx context.Context, format int) int {
-	info, err := c.d.Info(ctx)
-	if err != nil {
-		return c.listFailed(err)
-	}
 	w := c.newOut()
-	// The kernel's IPVS version, which ipvsadm prints, is always 1.2.1.
-	fmt.Fprintf(w, "IP Virtual Server version 1.2.1 (size=%d)\n", info.ConnTableSize)
+	if format&fmtRule == 0 {
+		info, err := c.d.Info(ctx)
+		if err != nil {
+			return c.listFailed(err)
+		}
+		// The kernel's IPVS version, which ipvsadm prints, is always 1.2.1.
+		fmt.Fprintf(w, "IP Virtual Server version 1.2.1 (size=%d)\n", info.ConnTableSize)
+	}
 	svcs, err := c.d.Services(ctx)
 	if err != nil {
 		w.Flush()
@@ -36,6 +39,18 @@ func (c *cli) listAll(ctx context.Context, format int) int {
 		c.printService(w, &svcs[i], format)
 	}
 	w.Flush()
+	return 0
+}
+
+// listTimeout is ipvsadm's list_timeout.
+func (c *cli) listTimeout(ctx context.Context) int {
+	info, err := c.d.Info(ctx)
+	if err != nil {
+		return c.listFailed(err)
+	}
+	t := info.Timeouts
+	fmt.Fprintf(c.stdout, "Timeout (tcp tcpfin udp): %d %d %d\n",
+		int64(t.TCP/time.Second), int64(t.TCPFin/time.Second), int64(t.UDP/time.Second))
 	return 0
 }
 
@@ -65,7 +80,11 @@ func (c *cli) listConns(ctx context.Context, format int) int {
 	}
 	w := c.newOut()
 	fmt.Fprintf(w, "IPVS connection entries\n")
-	fmt.Fprintf(w, "pro expire %-11s %-18s %-18s %s\n", "state", "source", "virtual", "destination")
+	if format&fmtPersistentConn != 0 {
+		fmt.Fprintf(w, "pro expire %-11s %-18s %-18s %-18s %-16s %s\n", "state", "source", "virtual", "destination", "pe name", "pe_data")
+	} else {
+		fmt.Fprintf(w, "pro expire %-11s %-18s %-18s %s\n", "state", "source", "virtual", "destination")
+	}
 	for _, cn := range conns {
 		// /proc/net/ip_vs_conn shows whole seconds left, rounded down.
 		secs := int64(cn.Expires / time.Second)
@@ -73,7 +92,9 @@ func (c *cli) listConns(ctx context.Context, format int) int {
 			secs = 0
 		}
 		expire := fmt.Sprintf("%02d:%02d", secs/60, secs%60)
-		fmt.Fprintf(w, "%-3s %-6s %-11s %-18s %-18s %s\n", cn.Protocol, expire, cn.State,
+		// Rows with persistence-engine data get the wide form under
+		// --persistent-conn; golvs has no persistence engine, so none has.
+		fmt.Fprintf(w, "%-3s %-6s %-11s %-18s %-18s %s\n", connProtoName(cn.Protocol), expire, cn.State,
 			c.addrPort(cn.Client, cn.Protocol, format),
 			c.addrPort(cn.Virtual, cn.Protocol, format),
 			c.addrPort(cn.Real, cn.Protocol, format))
@@ -92,28 +113,82 @@ func (c *cli) listFailed(err error) int {
 	return 1
 }
 
-// printTitle is ipvsadm's print_title for the formats golvs lists.
+// printTitle is ipvsadm's print_title; -S has none.
 func printTitle(w *bufio.Writer, format int) {
-	if format&fmtStats != 0 {
-		fmt.Fprintf(w, "%-33s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n",
+	const remote = "\n  -> RemoteAddress:Port\n"
+	switch {
+	case format&fmtStats != 0:
+		fmt.Fprintf(w, "%-33s %8s %8s %8s %8s %8s"+remote,
 			"Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes")
-		return
+	case format&fmtRate != 0:
+		fmt.Fprintf(w, "%-33s %8s %8s %8s %8s %8s"+remote,
+			"Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+	case format&fmtThresholds != 0:
+		fmt.Fprintf(w, "%-33s %-10s %-10s %-10s %-10s"+remote,
+			"Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
+	case format&fmtPersistentConn != 0:
+		fmt.Fprintf(w, "%-33s %-9s %-11s %-10s %-10s"+remote,
+			"Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
+	case format&fmtRule == 0:
+		fmt.Fprint(w, "Prot LocalAddress:Port Scheduler Flags\n"+
+			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 	}
-	fmt.Fprint(w, "Prot LocalAddress:Port Scheduler Flags\n"+
-		"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 }
 
-// printService is ipvsadm's print_service_entry for the formats golvs lists.
+// printService is ipvsadm's print_service_entry: the service line, then its
+// reals, in the format's columns (or as -S rules).
 func (c *cli) printService(w *bufio.Writer, s *lvs.ServiceStatus, format int) {
-	svcName := fmt.Sprintf("%-4s %s", s.Protocol, c.addrPort(s.Addr, s.Protocol, format))
-	if s.Addr.Addr().Is4() {
-		svcName = truncate(svcName, 33)
+	vname := c.addrPort(s.Addr, s.Protocol, format)
+	var svcName string
+	if format&fmtRule != 0 {
+		svcName = ruleSwitch(s.Protocol) + " " + vname
+	} else {
+		svcName = fmt.Sprintf("%-4s %s", s.Protocol, vname)
+		if s.Addr.Addr().Is4() {
+			svcName = truncate(svcName, 33)
+		}
 	}
-	if format&fmtStats != 0 {
+	v6 := !s.Addr.Addr().Is4()
+	switch {
+	case format&fmtRule != 0:
+		fmt.Fprintf(w, "-A %s -s %s", svcName, s.Scheduler)
+		if s.Persistent != 0 {
+			fmt.Fprintf(w, " -p %d", persistSeconds(s.Persistent))
+			if m, ok := maskString(s.Netmask, v6); ok {
+				fmt.Fprintf(w, " -M %s", m)
+			}
+		}
+		if s.OnePacket {
+			w.WriteString(" -o")
+		}
+		if s.SchedFlags&(lvs.SchedFlag1|lvs.SchedFlag2|lvs.SchedFlag3) != 0 {
+			w.WriteString(" -b " + schedFlagNames(s.Scheduler, s.SchedFlags))
+		}
+		w.WriteByte('\n')
+	case format&fmtStats != 0:
 		fmt.Fprintf(w, "%-33s", svcName)
 		printStats(w, s.Stats, format)
-	} else {
-		fmt.Fprintf(w, "%s %s\n", svcName, s.Scheduler)
+	case format&fmtRate != 0:
+		fmt.Fprintf(w, "%-33s", svcName)
+		for _, n := range [...]uint64{s.Rates.CPS, s.Rates.InPPS, s.Rates.OutPPS, s.Rates.InBPS, s.Rates.OutBPS} {
+			w.WriteString(largenum(n, format))
+		}
+		w.WriteByte('\n')
+	default:
+		fmt.Fprintf(w, "%s %s", svcName, s.Scheduler)
+		if s.SchedFlags&(lvs.SchedFlag1|lvs.SchedFlag2|lvs.SchedFlag3) != 0 {
+			w.WriteString(" (" + schedFlagNames(s.Scheduler, s.SchedFlags) + ")")
+		}
+		if s.Persistent != 0 {
+			fmt.Fprintf(w, " persistent %d", persistSeconds(s.Persistent))
+			if m, ok := maskString(s.Netmask, v6); ok {
+				fmt.Fprintf(w, " mask %s", m)
+			}
+		}
+		if s.OnePacket {
+			w.WriteString(" ops")
+		}
+		w.WriteByte('\n')
 	}
 
 	reals := slices.Clone(s.Reals)
@@ -123,16 +198,124 @@ func (c *cli) printService(w *bufio.Writer, s *lvs.ServiceStatus, format int) {
 	for i := range reals {
 		r := &reals[i]
 		dname := c.addrPort(r.Addr, s.Protocol, format)
-		if r.Addr.Addr().Is4() {
+		if format&fmtRule == 0 && r.Addr.Addr().Is4() {
 			dname = truncate(dname, 28)
 		}
-		if format&fmtStats != 0 {
+		switch {
+		case format&fmtRule != 0:
+			// Thresholds are not saved: ipvsadm -S leaves out -x and -y.
+			fmt.Fprintf(w, "-a %s -r %s %s -w %d", svcName, dname, fwdSwitch(r.Method), r.Weight)
+			if r.Method == connTunnel {
+				// golvs has IP-in-IP tunnels only, ipvsadm's default type.
+				w.WriteString(" --tun-type ipip")
+			}
+			w.WriteByte('\n')
+		case format&fmtStats != 0:
 			fmt.Fprintf(w, "  -> %-28s", dname)
 			printStats(w, r.Stats, format)
-			continue
+		case format&fmtRate != 0:
+			// ipvsadm prints CPS and the packet rates unscaled.
+			fmt.Fprintf(w, "  -> %-28s %8d %8d %8d", dname, r.Rates.CPS, r.Rates.InPPS, r.Rates.OutPPS)
+			w.WriteString(largenum(r.Rates.InBPS, format))
+			w.WriteString(largenum(r.Rates.OutBPS, format))
+			w.WriteByte('\n')
+		case format&fmtThresholds != 0:
+			fmt.Fprintf(w, "  -> %-28s %-10d %-10d %-10d %-10d\n", dname, r.UThreshold, r.LThreshold, r.ActiveConns, r.InActConns)
+		case format&fmtPersistentConn != 0:
+			fmt.Fprintf(w, "  -> %-28s %-9d %-11d %-10d %-10d\n", dname, uint32(r.Weight), r.PersistConns, r.ActiveConns, r.InActConns)
+		default:
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, fwdName(r.Method), r.Weight, r.ActiveConns, r.InActConns)
 		}
-		fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, fwdName(r.Method), r.Weight, r.ActiveConns, r.InActConns)
 	}
+}
+
+// persistSeconds is a persistence timeout as ipvsadm prints it (%u seconds).
+func persistSeconds(d time.Duration) uint32 { return uint32(d / time.Second) }
+
+// maskString is a persistent service's netmask as ipvsadm prints it after
+// "mask" or "-M": dotted for IPv4, a prefix length for IPv6; ok is false
+// for the default (/32, /128), which ipvsadm leaves out.
+func maskString(m netip.Addr, v6 bool) (string, bool) {
+	if !m.IsValid() {
+		return "", false
+	}
+	if v6 {
+		bits := maskBits(m)
+		return strconv.Itoa(bits), bits != 128
+	}
+	if !m.Is4() {
+		m = m.Unmap()
+	}
+	return m.String(), m != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// schedFlagNames is ipvsadm's print_sched_flags: the flags comma-joined,
+// named for sh and mh, flag-N for other schedulers. Like ipvsadm it has no
+// name for flag-3 under sh or mh, so that flag alone prints as nothing.
+func schedFlagNames(sched string, f lvs.SchedFlags) string {
+	var names []string
+	add := func(bit lvs.SchedFlags, name string) {
+		if f&bit != 0 {
+			names = append(names, name)
+		}
+	}
+	switch sched {
+	case "sh", "mh":
+		add(lvs.SchedFlag1, sched+"-fallback")
+		add(lvs.SchedFlag2, sched+"-port")
+	default:
+		add(lvs.SchedFlag1, "flag-1")
+		add(lvs.SchedFlag2, "flag-2")
+		add(lvs.SchedFlag3, "flag-3")
+	}
+	return strings.Join(names, ",")
+}
+
+// ruleSwitch is ipvsadm's option_from_protocol for -S.
+func ruleSwitch(p lvs.Protocol) string {
+	switch p {
+	case protoTCP:
+		return "-t"
+	case protoUDP:
+		return "-u"
+	case protoSCTP:
+		return "--sctp-service"
+	}
+	return "--xxx-service"
+}
+
+// fwdSwitch is ipvsadm's fwd_switch.
+func fwdSwitch(m lvs.Method) string {
+	switch m {
+	case connMasq:
+		return "-m"
+	case connTunnel:
+		return "-i"
+	case connLocalNode, connDRoute:
+		return "-g"
+	}
+	return "(null)"
+}
+
+// connProtoName is the protocol column of /proc/net/ip_vs_conn, which
+// ipvsadm -Lc copies (the kernel's ip_vs_proto_name): "IP" for protocol 0,
+// as firewall-mark templates have.
+func connProtoName(p lvs.Protocol) string {
+	switch p {
+	case 0:
+		return "IP"
+	case protoTCP:
+		return "TCP"
+	case protoUDP:
+		return "UDP"
+	case protoSCTP:
+		return "SCTP"
+	case 1:
+		return "ICMP"
+	case 58:
+		return "ICMPv6"
+	}
+	return "ERR!"
 }
 
 func printStats(w *bufio.Writer, st lvs.Stats, format int) {

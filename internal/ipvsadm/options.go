@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
+
+	"golvs/internal/lvs"
 )
 
 // command is ipvsadm's CMD_*; the order is that of its commands_v_options rows.
@@ -182,7 +185,7 @@ type service struct {
 	netmask    uint32
 	onePacket  bool
 	pe         string
-	schedFlags []string
+	schedFlags lvs.SchedFlags
 }
 
 // dest is the real server a command line describes (ipvs_dest_t).
@@ -209,15 +212,12 @@ type request struct {
 	format  int
 	svc     service
 	dest    dest
+	// timeouts are --set's tcp, tcpfin and udp values in seconds.
+	timeouts [3]int
 
-	// unsupported lists, in command-line order, the commands and options
-	// golvs parses but cannot carry out yet.
-	unsupported []unsupported
-}
-
-type unsupported struct {
-	what string // "option" or "command"
-	name string // "-p (--persistent)", "--rate"
+	// refused lists, in command-line order, the commands and options golvs
+	// parses (so that ipvsadm's checks still apply) but does not carry out.
+	refused []int
 }
 
 func (r *request) has(opt int) bool { return r.options&(1<<opt) != 0 }
@@ -240,13 +240,50 @@ func tryHelp(prog string) error {
 	return &exitError{status: 255, msg: fmt.Sprintf("Try `%s -h' or '%s --help' for more information.", prog, prog)}
 }
 
-// supportedVals are the commands and options golvs carries out; every other
-// one is parsed for ipvsadm's checks and then refused.
-var supportedVals = map[int]bool{
-	'A': true, 'E': true, 'D': true, 'C': true, 'a': true, 'e': true, 'd': true,
-	'L': true, 'l': true, 'h': true, 'v': true,
-	'n': true, 'c': true, tagStats: true, 'X': true, tagSort: true, tagNoSort: true,
-	't': true, 'u': true, 's': true, 'r': true, 'g': true, 'm': true, 'w': true,
+// Why golvs refuses the commands and options it parses but does not carry
+// out.
+const (
+	whyFwmark = "firewall marks are set by netfilter after golvs's data plane has seen the packet (TC ingress); use -t/-u services"
+	whySCTP   = "SCTP services are not supported by golvs yet"
+	whyIPv6FW = "IPv6 firewall-mark services are not supported by golvs"
+	whyTunnel = "tunnel forwarding (IP-in-IP, GUE, GRE) is not supported by golvs yet"
+	whyPE     = "the SIP persistence engine is not built in golvs"
+	whySync   = "connection synchronisation (the sync daemon) is not built in golvs"
+)
+
+// refusals maps each command or option golvs refuses to the reason it
+// gives; every other one is carried out.
+var refusals = map[int]string{
+	'f':                  whyFwmark,
+	tagSCTPService:       whySCTP,
+	'6':                  whyIPv6FW,
+	'i':                  whyTunnel,
+	tagTunType:           whyTunnel,
+	tagTunPort:           whyTunnel,
+	tagTunNoCsum:         whyTunnel,
+	tagTunCsum:           whyTunnel,
+	tagTunRemCsum:        whyTunnel,
+	tagTunInfo:           whyTunnel,
+	tagPersistenceEngine: whyPE,
+	tagStartDaemon:       whySync,
+	tagStopDaemon:        whySync,
+	tagDaemon:            whySync,
+	tagMcastInterface:    whySync,
+	'I':                  whySync,
+	tagMcastGroup:        whySync,
+	tagMcastPort:         whySync,
+	tagMcastTTL:          whySync,
+	tagSyncMaxlen:        whySync,
+}
+
+// refusal is the error for the first refused command or option of r, or
+// nil: "lvsadm: -f (--fwmark-service): <why>", exit status 2.
+func (r *request) refusal(prog string) error {
+	if len(r.refused) == 0 {
+		return nil
+	}
+	c := r.refused[0]
+	return &exitError{status: 2, msg: fmt.Sprintf("%s: %s: %s", filepath.Base(prog), optionName(c), refusals[c])}
 }
 
 // optionName names an option as the user may write it: "-p (--persistent)"
@@ -324,8 +361,8 @@ func parseArgs(argv []string, nm names) (*request, error) {
 	default:
 		return nil, tryHelp(prog)
 	}
-	if !supportedVals[c] {
-		r.unsupported = append(r.unsupported, unsupported{"command", optionName(c)})
+	if _, ok := refusals[c]; ok {
+		r.refused = append(r.refused, c)
 	}
 
 	var schedFlagsArg string
@@ -340,8 +377,8 @@ func parseArgs(argv []string, nm names) (*request, error) {
 			}
 			return nil, err
 		}
-		if !supportedVals[c] {
-			r.unsupported = append(r.unsupported, unsupported{"option", optionName(c)})
+		if _, ok := refusals[c]; ok {
+			r.refused = append(r.refused, c)
 		}
 	}
 	if c < poptEnd {
@@ -357,10 +394,12 @@ func parseArgs(argv []string, nm names) (*request, error) {
 			}
 			vals[i] = v
 		}
-		for _, v := range vals {
-			if _, err := parseTimeout(v, true, 0, maxTimeout); err != nil {
+		for i, v := range vals {
+			t, err := parseTimeout(v, true, 0, maxTimeout)
+			if err != nil {
 				return nil, err
 			}
+			r.timeouts[i] = t
 		}
 	}
 	if w, ok := p.leftover(); ok {
@@ -686,11 +725,11 @@ func parseTimeout(s string, given bool, min, max int64) (int, error) {
 
 // parseSchedFlags is ipvsadm's parse_sched_flags, run after all options
 // against the final scheduler (wlc when -s is absent).
-func parseSchedFlags(sched, arg string) ([]string, error) {
+func parseSchedFlags(sched, arg string) (lvs.SchedFlags, error) {
 	if sched == "" {
 		sched = "wlc"
 	}
-	var flags []string
+	var flags lvs.SchedFlags
 	// strtok skips empty fields. (ipvsadm crashes when there are none at
 	// all, as in -b ","; here that is no flags.)
 	for _, f := range strings.Split(arg, ",") {
@@ -698,19 +737,24 @@ func parseSchedFlags(sched, arg string) ([]string, error) {
 			continue
 		}
 		switch f {
-		case "flag-1", "flag-2", "flag-3":
-		case "sh-fallback", "sh-port":
-			if sched != "sh" {
-				return nil, fail("incompatible scheduler flag `%s'", f)
+		case "flag-1":
+			flags |= lvs.SchedFlag1
+		case "flag-2":
+			flags |= lvs.SchedFlag2
+		case "flag-3":
+			flags |= lvs.SchedFlag3
+		case "sh-fallback", "sh-port", "mh-fallback", "mh-port":
+			if sched != f[:2] {
+				return 0, fail("incompatible scheduler flag `%s'", f)
 			}
-		case "mh-fallback", "mh-port":
-			if sched != "mh" {
-				return nil, fail("incompatible scheduler flag `%s'", f)
+			if strings.HasSuffix(f, "-fallback") {
+				flags |= lvs.SchedFlag1
+			} else {
+				flags |= lvs.SchedFlag2
 			}
 		default:
-			return nil, fail("invalid scheduler flag `%s'", f)
+			return 0, fail("invalid scheduler flag `%s'", f)
 		}
-		flags = append(flags, f)
 	}
 	return flags, nil
 }

@@ -100,6 +100,39 @@ func TestUsageErrors(t *testing.T) {
 		{"incompatible sched flag", "-A -t " + vip + " -b sh-port", "incompatible scheduler flag `sh-port'\n", 2},
 		{"sched flag checked before legality", "-L -b mh-port", "incompatible scheduler flag `mh-port'\n", 2},
 		{"invalid sched flag", "-A -t " + vip + " -s sh -b sh-port,bogus", "invalid scheduler flag `bogus'\n", 2},
+		{"sched flag checked against the final scheduler", "-A -t " + vip + " -b sh-port -s mh", "incompatible scheduler flag `sh-port'\n", 2},
+		{"mh flag with sh", "-A -t " + vip + " -s sh -b mh-fallback", "incompatible scheduler flag `mh-fallback'\n", 2},
+		{"first bad sched flag wins", "-A -t " + vip + " -s sh -b bogus,mh-port", "invalid scheduler flag `bogus'\n", 2},
+		{"sched flag name is case-sensitive", "-A -t " + vip + " -b FLAG-1", "invalid scheduler flag `FLAG-1'\n", 2},
+		{"sched flags with add-server", "-a -t " + vip + " -r 198.18.1.1 -b flag-1", "Illegal 'sched-flags' option with the 'add-server' command\n", 2},
+		{"persistence timeout negative", "-A -t " + vip + " -p=-1", "invalid timeout value `-1' specified\n", 2},
+		{"persistence timeout not a number", "-A -t " + vip + " -p 5m", "invalid timeout value `5m' specified\n", 2},
+		{"persistence with add-server", "-a -t " + vip + " -r 198.18.1.1 -p", "Illegal 'persistent' option with the 'add-server' command\n", 2},
+		{"persistence twice", "-A -t " + vip + " -p -p 5", "multiple 'persistent' options specified\n", 2},
+		{"netmask not an address", "-A -t " + vip + " -p -M 255.255.255.0/24", "illegal virtual server persistent mask specified\n", 2},
+		{"netmask empty", "-A -t " + vip + " -M ''", "illegal virtual server persistent mask specified\n", 2},
+		{"ipv6 netmask zero", "-A -t [2001:db8::1]:80 -p -M 0", "illegal ipv6 netmask specified\n", 2},
+		{"ipv6 netmask not a number", "-A -t [2001:db8::1]:80 -p -M ffff::", "illegal ipv6 netmask specified\n", 2},
+		{"netmask with delete", "-D -t " + vip + " -M 255.255.255.0", "Illegal 'netmask' option with the 'delete-service' command\n", 2},
+		{"ops on tcp with persistence", "-E -t " + vip + " -p -o", "One-Packet Scheduling is only for UDP virtual services\n", 2},
+		{"ops with add-server", "-a -u 198.18.0.10:53 -r 198.18.1.1 -o", "Illegal 'ops' option with the 'add-server' command\n", 2},
+		{"u-threshold negative", "-a -t " + vip + " -r 198.18.1.1 -x -1", "illegal u_threshold specified\n", 2},
+		{"l-threshold too large", "-e -t " + vip + " -r 198.18.1.1 -y 2147483648", "illegal l_threshold specified\n", 2},
+		{"thresholds with add-service", "-A -t " + vip + " -x 10", "Illegal 'u-threshold' option with the 'add-service' command\n", 2},
+		{"thresholds with delete-server", "-d -t " + vip + " -r 198.18.1.1 -y 10", "Illegal 'l-threshold' option with the 'delete-server' command\n", 2},
+		{"set needs three values, none", "--set", "--set option requires 3 timeout values\n", 2},
+		{"set value negative", "--set 900 -- -1 300", "invalid timeout value `-1' specified\n", 2},
+		{"set value too long", "--set 2678401 0 0", "invalid timeout value `2678401' specified\n", 2},
+		{"set values checked in order", "--set x y z", "invalid timeout value `x' specified\n", 2},
+		{"set fourth value", "--set 1 2 3 4", "unexpected argument 4\n", 2},
+		{"set takes no options", "--set 1 2 3 -n", "Illegal 'numeric' option with the 'set' command\n", 2},
+		{"zero takes no real server", "-Z -t " + vip + " -r 198.18.1.1", "Illegal 'real-server' option with the 'zero' command\n", 2},
+		{"save takes no service", "-S -t " + vip, "Illegal 'service-address' option with the 'save' command\n", 2},
+		{"save twice numeric", "-Snn", "multiple 'numeric' options specified\n", 2},
+		{"restore takes no options", "-R -n", "Illegal 'numeric' option with the 'restore' command\n", 2},
+		{"list rate with connections", "-L -c --rate", "options conflicts in the list command\n", 2},
+		{"list thresholds with timeout", "-L --timeout --thresholds", "options conflicts in the list command\n", 2},
+		{"list timeout with service", "-L --timeout -t " + vip, "The option 'timeout' conflicts with the 'service-address' option in the 'list' command\n", 2},
 
 		// commands_v_options.
 		{"service missing", "-A -s rr", "You need to supply the 'service-address' option for the 'add-service' command\n", 2},
@@ -146,51 +179,39 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// TestUnsupported checks that what golvs cannot do yet is parsed (so
-// ipvsadm's checks still apply), then refused by name before lvsd hears of
-// it.
-func TestUnsupported(t *testing.T) {
+// TestRefused checks that what golvs does not carry out is parsed (so
+// ipvsadm's checks still apply), then refused with the reason before lvsd
+// hears of it.
+func TestRefused(t *testing.T) {
 	const vip = "198.18.0.10:80"
 	tests := []struct {
 		args   string
 		stderr string
 	}{
-		{"-A -t " + vip + " -p", "option -p (--persistent)"},
-		{"-A -t 198.18.0.10 -p 600", "option -p (--persistent)"},
-		{"-A -t " + vip + " -p -s rr", "option -p (--persistent)"},
-		{"-A -t " + vip + " -M 255.255.255.0", "option -M (--netmask)"},
-		{"-A -t " + vip + " --pe sip", "option --pe"},
-		{"-A -t " + vip + " -s sh -b sh-port", "option -b (--sched-flags)"},
-		{"-A -t " + vip + " -b ''", "option -b (--sched-flags)"},
-		{"-A -u 198.18.0.10:53 -o", "option -o (--ops)"},
-		{"-A -f 1", "option -f (--fwmark-service)"},
-		{"-A -f 1 -6", "option -f (--fwmark-service)"},
-		{"-A --sctp-service " + vip, "option --sctp-service"},
-		{"-a -t " + vip + " -r 198.18.1.1 -i", "option -i (--ipip)"},
-		{"-a -t " + vip + " -r 198.18.1.1 -i --tun-type gue --tun-port 6080", "option -i (--ipip)"},
-		{"-a -t " + vip + " -r 198.18.1.1 -x 100", "option -x (--u-threshold)"},
-		{"-e -t " + vip + " -r 198.18.1.1 -y 10", "option -y (--l-threshold)"},
-		{"-L --rate", "option --rate"},
-		{"-Ln --thresholds", "option --thresholds"},
-		{"-L --persistent-conn", "option --persistent-conn"},
-		{"-L --tun-info", "option --tun-info"},
-		{"-L --timeout", "option --timeout"},
-		{"-L --daemon", "option --daemon"},
-		{"-Lc --persistent-conn", "option --persistent-conn"},
-		{"-Z", "command -Z (--zero)"},
-		{"-Z -t " + vip, "command -Z (--zero)"},
-		{"-S -n", "command -S (--save)"},
-		{"--save", "command -S (--save)"},
-		{"-R", "command -R (--restore)"},
-		{"--set 900 120 300", "command --set"},
-		{"--start-daemon master --mcast-interface eth0 --syncid 3", "command --start-daemon"},
-		{"--stop-daemon backup", "command --stop-daemon"},
+		{"-A -f 1", "-f (--fwmark-service): " + whyFwmark},
+		{"-A -f 1 -6", "-f (--fwmark-service): " + whyFwmark},
+		{"-A -f 1 -s sh -b sh-port", "-f (--fwmark-service): " + whyFwmark},
+		{"-a -f 1 -r 198.18.1.1", "-f (--fwmark-service): " + whyFwmark},
+		{"-D -f 4294967295", "-f (--fwmark-service): " + whyFwmark},
+		{"-Z -f 1", "-f (--fwmark-service): " + whyFwmark},
+		{"-L -f 1", "-f (--fwmark-service): " + whyFwmark},
+		{"-A --sctp-service " + vip, "--sctp-service: " + whySCTP},
+		{"-A -t " + vip + " --pe sip", "--pe: " + whyPE},
+		{"-A -t " + vip + " -p --pe sip", "--pe: " + whyPE},
+		{"-a -t " + vip + " -r 198.18.1.1 -i", "-i (--ipip): " + whyTunnel},
+		{"-a -t " + vip + " -r 198.18.1.1 -i --tun-type gue --tun-port 6080", "-i (--ipip): " + whyTunnel},
+		{"-e -t " + vip + " -r 198.18.1.1 --ipip --tun-type gre --tun-csum", "-i (--ipip): " + whyTunnel},
+		{"-L --tun-info", "--tun-info: " + whyTunnel},
+		{"-L --daemon", "--daemon: " + whySync},
+		{"--start-daemon master --mcast-interface eth0 --syncid 3", "--start-daemon: " + whySync},
+		{"--stop-daemon backup", "--stop-daemon: " + whySync},
+		{"--stop-daemon master --syncid 2", "--stop-daemon: " + whySync},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {
 			d := &fakeDirector{}
 			got := runLvsadm(t, d, argv(tt.args)...)
-			want := result{Stderr: "lvsadm: " + tt.stderr + " is not supported by golvs yet\n", Status: 2}
+			want := result{Stderr: "lvsadm: " + tt.stderr + "\n", Status: 2}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("lvsadm %s (-want +got):\n%s", tt.args, diff)
 			}
@@ -198,6 +219,12 @@ func TestUnsupported(t *testing.T) {
 				t.Errorf("lvsadm %s called lvsd: %q", tt.args, d.calls)
 			}
 		})
+	}
+	// The exact words the issue and the README promise for -f.
+	got := runArgv(t, &fakeDirector{}, []string{"/usr/sbin/lvsadm", "-A", "-f", "1"})
+	want := "lvsadm: -f (--fwmark-service): firewall marks are set by netfilter after golvs's data plane has seen the packet (TC ingress); use -t/-u services\n"
+	if got.Stderr != want || got.Status != 2 {
+		t.Errorf("lvsadm -A -f 1 = %+v, want stderr %q, status 2", got, want)
 	}
 }
 
@@ -210,6 +237,43 @@ func TestCommands(t *testing.T) {
 	}{
 		{"add with default scheduler", "-A -t 198.18.0.10:80", "AddService TCP 198.18.0.10:80 wlc"},
 		{"add udp", "-A -u 198.18.0.10:53 -s rr", "AddService UDP 198.18.0.10:53 rr"},
+		{"persistent default timeout", "-A -t 198.18.0.10:443 -p", "AddService TCP 198.18.0.10:443 wlc persistent=6m0s"},
+		{"persistent default before an option", "-A -t 198.18.0.10:443 -p -s rr", "AddService TCP 198.18.0.10:443 rr persistent=6m0s"},
+		{"persistent timeout", "-A -t 198.18.0.10:443 -p 600", "AddService TCP 198.18.0.10:443 wlc persistent=10m0s"},
+		{"persistent glued timeout", "-A -t 198.18.0.10:443 -p1", "AddService TCP 198.18.0.10:443 wlc persistent=1s"},
+		{"persistent longest timeout", "-A -t 198.18.0.10:443 --persistent=2678400", "AddService TCP 198.18.0.10:443 wlc persistent=744h0m0s"},
+		{"persistent port zero", "-A -t 198.18.0.10 -p", "AddService TCP 198.18.0.10:0 wlc persistent=6m0s"},
+		{"netmask", "-A -t 198.18.0.10:443 -p -M 255.255.255.0", "AddService TCP 198.18.0.10:443 wlc persistent=6m0s mask=255.255.255.0"},
+		{"netmask not contiguous", "-A -t 198.18.0.10:443 -p -M 255.0.255.0", "AddService TCP 198.18.0.10:443 wlc persistent=6m0s mask=255.0.255.0"},
+		{"netmask inet_aton short form", "-A -t 198.18.0.10:443 -p -M 24", "AddService TCP 198.18.0.10:443 wlc persistent=6m0s mask=0.0.0.24"},
+		{"netmask all ones is the default", "-A -t 198.18.0.10:443 -p -M 255.255.255.255", "AddService TCP 198.18.0.10:443 wlc persistent=6m0s"},
+		{"netmask before the service", "-A -M 255.255.0.0 -t 198.18.0.10:443 -p", "AddService TCP 198.18.0.10:443 wlc persistent=6m0s mask=255.255.0.0"},
+		{"netmask by host name", "-A -t 198.18.0.10:443 -p -M www.example.net", "AddService TCP 198.18.0.10:443 wlc persistent=6m0s mask=198.18.0.10"},
+		{"netmask without persistence is kept", "-A -t 198.18.0.10:443 -M 255.255.255.0", "AddService TCP 198.18.0.10:443 wlc mask=255.255.255.0"},
+		{"ipv6 netmask", "-A -t [2001:db8::1]:443 -p -M 64", "AddService TCP [2001:db8::1]:443 wlc persistent=6m0s mask=ffff:ffff:ffff:ffff::"},
+		{"ipv6 netmask atoi", "-A -t [2001:db8::1]:443 -p -M 48xyz", "AddService TCP [2001:db8::1]:443 wlc persistent=6m0s mask=ffff:ffff:ffff::"},
+		{"ipv6 service resets an earlier netmask", "-A -M 255.255.255.0 -t [2001:db8::1]:443 -p", "AddService TCP [2001:db8::1]:443 wlc persistent=6m0s"},
+		{"one-packet", "-A -u 198.18.0.10:53 -o", "AddService UDP 198.18.0.10:53 wlc ops"},
+		{"one-packet long", "-E -u 198.18.0.10:53 --ops -s rr", "EditService UDP 198.18.0.10:53 rr ops"},
+		{"sh flags", "-A -t 198.18.0.10:80 -s sh -b sh-fallback,sh-port", "AddService TCP 198.18.0.10:80 sh flags=0x18"},
+		{"mh flags before the scheduler", "-A -t 198.18.0.10:80 -b mh-port -s mh", "AddService TCP 198.18.0.10:80 mh flags=0x10"},
+		{"generic flags", "-A -t 198.18.0.10:80 -b flag-1,flag-2,flag-3", "AddService TCP 198.18.0.10:80 wlc flags=0x38"},
+		{"flag-3 with sh", "-A -t 198.18.0.10:80 -s sh -b flag-3", "AddService TCP 198.18.0.10:80 sh flags=0x20"},
+		{"empty flag list", "-A -t 198.18.0.10:80 -b ''", "AddService TCP 198.18.0.10:80 wlc"},
+		{"empty flags skipped", "-A -t 198.18.0.10:80 -b ,flag-2,,", "AddService TCP 198.18.0.10:80 wlc flags=0x10"},
+		{"edit resets what is left out", "-E -t 198.18.0.10:80 -s sh -b sh-port -p 60", "EditService TCP 198.18.0.10:80 sh flags=0x10 persistent=1m0s"},
+		{"thresholds", "-a -t 198.18.0.10:80 -r 198.18.1.1 -x 100 -y 50", "AddReal TCP 198.18.0.10:80 198.18.1.1:80 Route 1 x=100 y=50"},
+		{"thresholds largest", "-e -t 198.18.0.10:80 -r 198.18.1.1 -m -x 2147483647", "EditReal TCP 198.18.0.10:80 198.18.1.1:80 Masq 1 x=2147483647"},
+		{"lower above upper goes to lvsd", "-a -t 198.18.0.10:80 -r 198.18.1.1 -x 1 -y 2", "AddReal TCP 198.18.0.10:80 198.18.1.1:80 Route 1 x=1 y=2"},
+		{"set timeouts", "--set 900 120 300", "SetTimeouts 15m0s 2m0s 5m0s"},
+		{"set zero leaves unchanged", "--set 0 60 0", "SetTimeouts 0s 1m0s 0s"},
+		{"set values around options", "--set 1 -- 2 3", "SetTimeouts 1s 2s 3s"},
+		{"set longest", "--set 2678400 2678400 2678400", "SetTimeouts 744h0m0s 744h0m0s 744h0m0s"},
+		{"zero all", "-Z", "Zero all"},
+		{"zero long", "--zero", "Zero all"},
+		{"zero one service", "-Z -t 198.18.0.10:80", "Zero TCP 198.18.0.10:80"},
+		{"zero any address means all", "-Z -t 0.0.0.0:0", "Zero all"},
+		{"zero any address with a port", "-Z -u 0.0.0.0:53", "Zero UDP 0.0.0.0:53"},
 		{"long options", "--add-service --tcp-service 198.18.0.10:80 --scheduler wrr", "AddService TCP 198.18.0.10:80 wrr"},
 		{"long option with =", "--add-service --tcp-service=198.18.0.10:80 --scheduler=lc", "AddService TCP 198.18.0.10:80 lc"},
 		{"bundled command and service", "-At 198.18.0.10:80", "AddService TCP 198.18.0.10:80 wlc"},

@@ -6,6 +6,7 @@ package lvs
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -56,7 +57,7 @@ func (m Method) String() string {
 }
 
 // Schedulers this version of golvs implements, by IPVS name.
-var Schedulers = []string{"rr", "wrr", "lc", "wlc"}
+var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
 
 // MaxReals is how many real servers a service can have: the
 // least-connection family walks them per new connection in the data plane.
@@ -186,13 +187,13 @@ func ValidateService(s Service) error {
 	if !slices.Contains(Schedulers, s.Scheduler) {
 		return fmt.Errorf("%w: %q (golvs has %s)", ErrNoScheduler, s.Scheduler, strings.Join(Schedulers, ", "))
 	}
-	switch {
-	case s.Persistent != 0 || s.Netmask.IsValid():
+	if s.Persistent != 0 || s.Netmask.IsValid() {
 		return fmt.Errorf("%w: persistence is not built yet", ErrInvalid)
-	case s.OnePacket:
-		return fmt.Errorf("%w: one-packet scheduling is not built yet", ErrInvalid)
-	case s.SchedFlags != 0:
-		return fmt.Errorf("%w: scheduler flags are not built yet", ErrInvalid)
+	}
+	// The kernel takes any combination of the three scheduler flags, for
+	// any scheduler; ipvsadm checks their names.
+	if s.SchedFlags&^(SchedFlag1|SchedFlag2|SchedFlag3) != 0 {
+		return fmt.Errorf("%w: scheduler flags %#x", ErrInvalid, uint32(s.SchedFlags))
 	}
 	return nil
 }
@@ -223,8 +224,13 @@ func ValidateReal(s ServiceKey, r Real) error {
 	if r.Weight < 0 || r.Weight > 65535 {
 		return fmt.Errorf("%w: weight %d", ErrRange, r.Weight)
 	}
-	if r.UThreshold != 0 || r.LThreshold != 0 {
-		return fmt.Errorf("%w: connection thresholds are not built yet", ErrInvalid)
+	// ip_vs_ctl.c: an upper threshold above INT_MAX is EINVAL, a lower one
+	// above the upper ERANGE.
+	if r.UThreshold > math.MaxInt32 || r.LThreshold > math.MaxInt32 {
+		return fmt.Errorf("%w: threshold above %d", ErrInvalid, math.MaxInt32)
+	}
+	if r.LThreshold > r.UThreshold {
+		return fmt.Errorf("%w: lower threshold %d above upper threshold %d", ErrRange, r.LThreshold, r.UThreshold)
 	}
 	switch r.Method {
 	case Masq, Route:

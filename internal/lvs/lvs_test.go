@@ -18,7 +18,19 @@ func TestValidate(t *testing.T) {
 	}{
 		{"tcp service", ValidateService(Service{ServiceKey: web, Scheduler: "wlc"}), nil},
 		{"udp service", ValidateService(Service{ServiceKey: key(UDP, "198.18.0.10:53"), Scheduler: "rr"}), nil},
-		{"unknown scheduler", ValidateService(Service{ServiceKey: web, Scheduler: "lblc"}), ErrNoScheduler},
+		{"unknown scheduler", ValidateService(Service{ServiceKey: web, Scheduler: "nosuch"}), ErrNoScheduler},
+		{"every IPVS scheduler", errors.Join(func() (errs []error) {
+			for _, s := range []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"} {
+				errs = append(errs, ValidateService(Service{ServiceKey: web, Scheduler: s}))
+			}
+			return errs
+		}()...), nil},
+		{"scheduler flags", ValidateService(Service{ServiceKey: web, Scheduler: "sh", SchedFlags: SchedFlag1 | SchedFlag2}), nil},
+		{"unknown scheduler flag", ValidateService(Service{ServiceKey: web, Scheduler: "sh", SchedFlags: 0x40}), ErrInvalid},
+		{"one-packet", ValidateService(Service{ServiceKey: key(UDP, "198.18.0.10:53"), Scheduler: "rr", OnePacket: true}), nil},
+		{"thresholds", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: 1, UThreshold: 100, LThreshold: 50}), nil},
+		{"lower threshold above upper", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: 1, UThreshold: 10, LThreshold: 50}), ErrRange},
+		{"threshold above INT_MAX", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: 1, UThreshold: 1 << 31}), ErrInvalid},
 		{"sctp", ValidateService(Service{ServiceKey: key(132, "198.18.0.10:80"), Scheduler: "rr"}), ErrInvalid},
 		{"port zero", ValidateService(Service{ServiceKey: key(TCP, "198.18.0.10:0"), Scheduler: "rr"}), ErrInvalid},
 		{"ipv6 service", ValidateService(Service{ServiceKey: key(TCP, "[2001:db8::10]:80"), Scheduler: "rr"}), ErrFamily},
