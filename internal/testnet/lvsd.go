@@ -164,9 +164,16 @@ type AdmResult struct {
 // socket, so it runs in the host namespace).
 func (d *LVSD) Adm(args ...string) AdmResult {
 	d.t.Helper()
+	return d.AdmInput("", args...)
+}
+
+// AdmInput is Adm with stdin as lvsadm's standard input (for -R).
+func (d *LVSD) AdmInput(stdin string, args ...string) AdmResult {
+	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, d.AdmBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "GOLVS_SOCKET="+d.Socket)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
