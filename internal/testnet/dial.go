@@ -28,11 +28,39 @@ func (ns *Namespace) DialWith(ctx context.Context, d *net.Dialer, network, addre
 		ctx, cancel = context.WithTimeout(ctx, DialTimeout)
 		defer cancel()
 	}
-	type result struct {
-		conn net.Conn
-		err  error
-	}
-	ch := make(chan result, 1)
+	var c net.Conn
+	err := ns.in(func() (err error) {
+		// One literal address: net.Dialer creates the socket on this
+		// goroutine (no parallel dials, no resolver goroutines).
+		c, err = d.DialContext(ctx, network, address)
+		return err
+	}, func() {
+		if c != nil {
+			c.Close()
+		}
+	})
+	return c, err
+}
+
+// ListenPacket opens a packet socket (UDP) on address inside the
+// namespace; like Dial's connections it stays there for its whole life.
+func (ns *Namespace) ListenPacket(network, address string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := ns.in(func() (err error) {
+		c, err = net.ListenPacket(network, address)
+		return err
+	}, func() {
+		if c != nil {
+			c.Close()
+		}
+	})
+	return c, err
+}
+
+// in runs fn on a thread inside the namespace. When the thread cannot
+// return to its own namespace, undo undoes what fn made.
+func (ns *Namespace) in(fn func() error, undo func()) error {
+	ch := make(chan error, 1)
 	// A goroutine of its own, locked to its thread while the thread is in
 	// the other namespace: if switching back fails, the goroutine exits
 	// still locked and the runtime throws the thread away.
@@ -41,35 +69,30 @@ func (ns *Namespace) DialWith(ctx context.Context, d *net.Dialer, network, addre
 		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("current namespace: %w", err)}
+			ch <- fmt.Errorf("current namespace: %w", err)
 			return
 		}
 		defer orig.Close()
 		target, err := netns.GetFromName(ns.Name)
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("open namespace %s: %w", ns.Name, err)}
+			ch <- fmt.Errorf("open namespace %s: %w", ns.Name, err)
 			return
 		}
 		defer target.Close()
 		if err := netns.Set(target); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("enter namespace %s: %w", ns.Name, err)}
+			ch <- fmt.Errorf("enter namespace %s: %w", ns.Name, err)
 			return
 		}
-		// One literal address: net.Dialer creates the socket on this
-		// goroutine (no parallel dials, no resolver goroutines).
-		c, err := d.DialContext(ctx, network, address)
+		err = fn()
 		if serr := netns.Set(orig); serr != nil {
-			if c != nil {
-				c.Close()
-			}
-			ch <- result{err: fmt.Errorf("leave namespace %s: %w", ns.Name, serr)}
+			undo()
+			ch <- fmt.Errorf("leave namespace %s: %w", ns.Name, serr)
 			return // still locked: the thread dies with the goroutine
 		}
 		runtime.UnlockOSThread()
-		ch <- result{conn: c, err: err}
+		ch <- err
 	}()
-	r := <-ch
-	return r.conn, r.err
+	return <-ch
 }
