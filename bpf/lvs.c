@@ -6,7 +6,9 @@
  * Per packet: a live conn entry for the client-side tuple forwards to its
  * real; else a live NAT reverse entry makes it a reply to rewrite back to
  * VIP:vport; else a TCP SYN (without RST) or any UDP datagram to a virtual
- * service is scheduled. Everything else returns TC_ACT_OK untouched, so the
+ * service (or to a persistent port-zero service of its VIP) is scheduled,
+ * through the client's persistence template if the service has -p
+ * (persist.h). Everything else returns TC_ACT_OK untouched, so the
  * kernel handles it as if golvs were absent. Packets are dropped where IPVS
  * drops them: a client packet of a connection whose real was deleted, one
  * with TTL <= 1 (IPVS also sends time exceeded), a new connection that
@@ -23,6 +25,7 @@
 #include "stats.h"
 #include "conn.h"
 #include "sched.h"
+#include "persist.h"
 #include "xmit.h"
 
 char _license[] SEC("license") = "Dual MIT/GPL";
@@ -41,6 +44,7 @@ const volatile struct {
 	enum lvs_real_flags real_flags;
 	enum lvs_tcp_state state;
 	enum lvs_conn_flags conn_flags;
+	enum lvs_tmpl_state tmpl_state;
 	enum lvs_counter counter;
 } lvs_abi_info = {.version = LVS_ABI_VERSION};
 
@@ -85,7 +89,8 @@ static __always_inline int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p
 		lvs_count(LVS_CNT_DROP_NODEST);
 		return TC_ACT_SHOT;
 	}
-	lvs_conn_update(c, p, dir, now);
+	if (lvs_conn_update(c, p, dir, now) && c->tmpl_gen)
+		lvs_tmpl_assure(&p->t, c);
 	lvs_stats_in(c->service, real, p->ip_len, 0);
 	if (p->ttl <= 1) {
 		/* IPVS counts the packet and moves the state first; then its
@@ -122,7 +127,9 @@ static __always_inline int lvs_out(struct __sk_buff *skb, const struct lvs_pkt *
 		lvs_count(LVS_CNT_PASS_TTL);
 		return TC_ACT_OK;
 	}
-	lvs_conn_update(c, p, LVS_DIR_OUTPUT, now);
+	if ((lvs_conn_update(c, p, LVS_DIR_OUTPUT, now) || p->t.proto == LVS_IPPROTO_UDP) && c->tmpl_gen &&
+	    !(c->flags & LVS_CONN_F_ASSURED))
+		lvs_tmpl_assure(&k, c);
 	lvs_stats_out(c->service, c->real, p->ip_len);
 	if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, vaddr, vport)) {
 		lvs_count(LVS_CNT_DROP_HELPER);
@@ -137,7 +144,8 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 {
 	struct lvs_service_key sk = {};
 	struct lvs_service *svc;
-	struct lvs_conn c = {};
+	struct lvs_sched_scratch *sc;
+	struct lvs_conn *c;
 	struct lvs_conn *live;
 	struct lvs_real *r;
 	__u32 service, real, slot, flags;
@@ -148,6 +156,12 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 	sk.proto = p->t.proto;
 	sk.family = p->t.family;
 	svc = bpf_map_lookup_elem(&lvs_services, &sk);
+	if (!svc && sk.vport) {
+		/* ip_vs_service_find: a port-zero service takes the ports of
+		 * its VIP that no service of their own has. */
+		sk.vport = 0;
+		svc = bpf_map_lookup_elem(&lvs_services, &sk);
+	}
 	if (!svc) {
 		lvs_count(LVS_CNT_PASS_NO_SERVICE);
 		return TC_ACT_OK;
@@ -167,9 +181,27 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 	}
 	if (!now)
 		now = lvs_now();
+	/* The new entry is built in the per-CPU scratch: the stack is short. */
+	sc = lvs_scratch();
+	if (!sc)
+		return TC_ACT_OK;
+	c = &sc->conn;
+	__builtin_memset(c, 0, sizeof(*c));
 	service = svc->id;
 	flags = svc->flags;
-	real = lvs_schedule(svc, p->t.saddr.v4, p->t.sport, p->t.daddr.v4);
+	if (flags & LVS_SVC_F_PERSISTENT) {
+		real = lvs_sched_persist(svc, p, sk.vport, now, c);
+		if (real == ~0u) {
+			lvs_count(LVS_CNT_DROP_TMPL_FULL);
+			return TC_ACT_SHOT;
+		}
+	} else if (sk.vport != p->t.dport) {
+		/* ip_vs_schedule: "port zero only supported in persistent
+		 * services". */
+		real = 0;
+	} else {
+		real = lvs_schedule(svc, p->t.saddr.v4, p->t.sport, p->t.daddr.v4);
+	}
 	r = real ? bpf_map_lookup_elem(&lvs_reals, &real) : 0;
 	if (!r) {
 		/* ip_vs_leave answers with ICMP port unreachable; the kernel
@@ -179,24 +211,27 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		return TC_ACT_OK;
 	}
 	if (r->method != LVS_METHOD_MASQ && r->method != LVS_METHOD_ROUTE) {
+		lvs_tmpl_release(&p->t, c);
 		lvs_count(LVS_CNT_PASS_METHOD);
 		return TC_ACT_OK;
 	}
 
-	c.raddr = r->addr;
-	c.rport = r->port ? r->port : p->t.dport;
-	c.method = r->method;
-	c.service = service;
-	c.real = real;
-	if (c.method != LVS_METHOD_MASQ)
-		c.flags = LVS_CONN_F_NOOUTPUT;
+	c->raddr = r->addr;
+	/* The real's port for a packet to the service port; a port-zero
+	 * service keeps the packet's (ip_vs_sched_persist). */
+	c->rport = r->port && sk.vport == p->t.dport ? r->port : p->t.dport;
+	c->method = r->method;
+	c->service = service;
+	c->real = real;
+	if (c->method != LVS_METHOD_MASQ)
+		c->flags = LVS_CONN_F_NOOUTPUT;
 	slot = LVS_TIMEOUT_UDP;
 	if (p->t.proto == LVS_IPPROTO_TCP) {
-		c.state = lvs_tcp_next(c.flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT,
+		c->state = lvs_tcp_next(c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT,
 				       p->tcp_flags, LVS_TCP_NONE);
-		slot = c.state;
+		slot = c->state;
 	}
-	c.expires_ns = now + lvs_timeout(slot);
+	c->expires_ns = now + lvs_timeout(slot);
 
 	if ((flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP) {
 		/* One-packet scheduling (IP_VS_CONN_F_ONE_PACKET): the entry
@@ -205,11 +240,13 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		 * datagram counts as a connection of its own. */
 		lvs_conns_add(real, 0);
 		lvs_conns_release(real, 0);
+		lvs_tmpl_release(&p->t, c);
 		lvs_stats_in(service, real, p->ip_len, 1);
-		return lvs_xmit(skb, p, c.method, c.raddr.v4, c.rport, 0, now);
+		return lvs_xmit(skb, p, c->method, c->raddr.v4, c->rport, 0, now);
 	}
 
-	if (bpf_map_update_elem(&lvs_conns, &p->t, &c, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(&lvs_conns, &p->t, c, BPF_NOEXIST)) {
+		lvs_tmpl_release(&p->t, c);
 		/* Another CPU created it first: follow that entry. */
 		live = bpf_map_lookup_elem(&lvs_conns, &p->t);
 		if (live && now < live->expires_ns)
@@ -219,12 +256,12 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		lvs_count(LVS_CNT_DROP_CONN_FULL);
 		return TC_ACT_SHOT;
 	}
-	active = lvs_state_active(p->t.proto, c.state);
+	active = lvs_state_active(p->t.proto, c->state);
 	lvs_conns_add(real, active);
-	if (c.method == LVS_METHOD_MASQ) {
+	if (c->method == LVS_METHOD_MASQ) {
 		struct lvs_tuple rk;
 
-		lvs_nat_reverse(&rk, &p->t, &c.raddr, c.rport);
+		lvs_nat_reverse(&rk, &p->t, &c->raddr, c->rport);
 		if (bpf_map_update_elem(&lvs_nat_conns, &rk, &p->t, BPF_ANY)) {
 			/* Without a reverse entry the replies would leave
 			 * un-NATed: undo the connection (through
@@ -238,7 +275,7 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		}
 	}
 	lvs_stats_in(service, real, p->ip_len, 1);
-	return lvs_xmit(skb, p, c.method, c.raddr.v4, c.rport, 0, now);
+	return lvs_xmit(skb, p, c->method, c->raddr.v4, c->rport, 0, now);
 }
 
 SEC("tc")
@@ -314,6 +351,11 @@ int lvs_ingress(struct __sk_buff *skb)
  * successful delete decrements. A first header byte of LVS_SWEEP_ALL
  * removes the entries whether they expired or not (a flush).
  *
+ * With LVS_SWEEP_TMPL the keys are persistence template keys: an expired
+ * template is removed (releasing its real's PersistConn) unless it still
+ * controls connections, in which case it is extended in 60 s steps as
+ * IPVS's expire_later does; LVS_SWEEP_TMPL_ALL removes them regardless.
+ *
  * With LVS_SWEEP_NAT the keys are NAT reverse keys, and an entry is
  * removed when its connection no longer owns it (lvs_nat_unlink). The
  * check is made here, next to the delete, rather than in lvsd: between
@@ -333,6 +375,40 @@ int lvs_sweep(struct __sk_buff *skb)
 		return 0;
 	if (mode == LVS_SWEEP_ALL)
 		now = ~0ULL;
+	if (mode == LVS_SWEEP_TMPL || mode == LVS_SWEEP_TMPL_ALL) {
+		for (__u32 i = 0; i < LVS_SWEEP_BATCH; i++) {
+			struct lvs_tuple tk;
+			struct lvs_tmpl *t;
+			__u32 off = LVS_ETH_HLEN + i * sizeof(tk);
+			__u64 exp;
+
+			if (off + sizeof(tk) > skb->len)
+				break;
+			if (bpf_skb_load_bytes(skb, off, &tk, sizeof(tk)))
+				break;
+			t = bpf_map_lookup_elem(&lvs_templates, &tk);
+			if (!t)
+				continue;
+			exp = *(volatile __u64 *)&t->expires_ns;
+			if (mode == LVS_SWEEP_TMPL) {
+				if (now < exp)
+					continue;
+				if (*(volatile __u32 *)&t->controls) {
+					/* expire_later: a template controlling
+					 * connections lives on in 60 s steps.
+					 * cmpxchg: a new connection's re-arm
+					 * meanwhile wins. */
+					__u64 step = LVS_EXPIRE_LATER_S * 1000000000ULL;
+
+					__sync_val_compare_and_swap(&t->expires_ns, exp,
+								    exp + ((now - exp) / step + 1) * step);
+					continue;
+				}
+			}
+			removed += lvs_tmpl_remove(&tk, t);
+		}
+		return removed;
+	}
 	if (mode == LVS_SWEEP_NAT) {
 		for (__u32 i = 0; i < LVS_SWEEP_BATCH; i++) {
 			struct lvs_tuple rk;

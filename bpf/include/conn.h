@@ -196,12 +196,14 @@ static __always_inline void lvs_conns_move(__u32 real, int to_active)
  * lvs_conn_update applies one packet to a live entry: the TCP transition
  * (by cmpxchg, so when two CPUs race on one transition only the winner
  * moves the counters) and the re-armed expiry, now + timeout[new state],
- * re-read on every packet as IPVS does.
+ * re-read on every packet as IPVS does. Returns 1 when this packet moved
+ * the connection to ESTABLISHED (the CPU whose cmpxchg won).
  */
-static __always_inline void lvs_conn_update(struct lvs_conn *c, const struct lvs_pkt *p, __u32 dir,
-					    __u64 now)
+static __always_inline int lvs_conn_update(struct lvs_conn *c, const struct lvs_pkt *p, __u32 dir,
+					   __u64 now)
 {
 	__u32 slot = LVS_TIMEOUT_UDP;
+	int established = 0;
 
 	if (p->t.proto == LVS_IPPROTO_TCP) {
 		__u32 old = *(volatile __u32 *)&c->state;
@@ -220,6 +222,7 @@ static __always_inline void lvs_conn_update(struct lvs_conn *c, const struct lvs
 
 				if (was != is)
 					lvs_conns_move(c->real, is);
+				established = next == LVS_TCP_ESTABLISHED;
 				break;
 			}
 			old = prev;
@@ -227,6 +230,7 @@ static __always_inline void lvs_conn_update(struct lvs_conn *c, const struct lvs
 		slot = next;
 	}
 	c->expires_ns = now + lvs_timeout(slot);
+	return established;
 }
 
 static __always_inline int lvs_tuple_eq(const struct lvs_tuple *a, const struct lvs_tuple *b)
@@ -306,10 +310,59 @@ static __always_inline int lvs_nat_unlink(const struct lvs_tuple *rk, const stru
 	return 1;
 }
 
+/* lvs_tmpl_key fills tk with the key of a persistence template:
+ * <proto, net, 0, vaddr, vport> (ip_vs_sched_persist). */
+static __always_inline void lvs_tmpl_key(struct lvs_tuple *tk, __u8 proto, __u8 family, __be32 net,
+					 const union lvs_addr *vaddr, __be16 vport)
+{
+	__builtin_memset(tk, 0, sizeof(*tk));
+	tk->saddr.v4 = net;
+	tk->daddr = *vaddr;
+	tk->dport = vport;
+	tk->proto = proto;
+	tk->family = family;
+}
+
+/* lvs_persist_count adds delta to real's PersistConn. */
+static __always_inline void lvs_persist_count(__u32 real, int delta)
+{
+	struct lvs_real_conns *rc = bpf_map_lookup_elem(&lvs_conn_counts, &real);
+
+	if (rc)
+		__sync_fetch_and_add(&rc->persist, delta);
+}
+
+/* lvs_tmpl_uncontrol takes one controlled connection off template tk if
+ * it is still the template of generation gen (ip_vs_control_del). */
+static __always_inline void lvs_tmpl_uncontrol(const struct lvs_tuple *tk, __u32 gen)
+{
+	struct lvs_tmpl *t = bpf_map_lookup_elem(&lvs_templates, tk);
+
+	if (t && t->gen == gen)
+		__sync_fetch_and_sub(&t->controls, 1);
+}
+
+/*
+ * lvs_tmpl_remove deletes template tk (whose value is t) and, when the
+ * delete was ours, uncounts it from its real's PersistConn, as
+ * lvs_conn_remove does for connections. Returns 1 when this call removed
+ * it. Connections it controlled keep its generation, which no later
+ * template of the key has, so their removal leaves that one alone.
+ */
+static __always_inline int lvs_tmpl_remove(const struct lvs_tuple *tk, struct lvs_tmpl *t)
+{
+	__u32 real = t->real;
+
+	if (bpf_map_delete_elem(&lvs_templates, tk))
+		return 0;
+	lvs_persist_count(real, -1);
+	return 1;
+}
+
 /*
  * lvs_conn_remove deletes entry k (whose value is c) and, when the delete
- * was ours, uncounts it and drops its NAT reverse entry if that still
- * points at k (a newer connection may own the same real-side tuple).
+ * was ours, uncounts it (from its real and from its template) and drops
+ * its NAT reverse entry if that still points at k (a newer connection may own the same real-side tuple).
  * Returns 1 when this call removed the entry.
  */
 static __always_inline int lvs_conn_remove(const struct lvs_tuple *k, struct lvs_conn *c)
@@ -320,12 +373,19 @@ static __always_inline int lvs_conn_remove(const struct lvs_tuple *k, struct lvs
 	__be16 rport = c->rport;
 	__u32 state = *(volatile __u32 *)&c->state;
 	__u32 real = c->real;
+	__u32 gen = c->tmpl_gen;
+	__be32 net = c->tmpl_net;
+	__be16 vport = c->tmpl_vport;
 	__u8 method = c->method;
 	struct lvs_tuple r;
 
 	if (bpf_map_delete_elem(&lvs_conns, k))
 		return 0;
 	lvs_conns_release(real, lvs_state_active(k->proto, state));
+	if (gen) {
+		lvs_tmpl_key(&r, k->proto, k->family, net, &k->daddr, vport);
+		lvs_tmpl_uncontrol(&r, gen);
+	}
 	if (method != LVS_METHOD_MASQ)
 		return 1;
 	lvs_nat_reverse(&r, k, &raddr, rport);

@@ -17,7 +17,7 @@
 
 /* enum lvs_abi: versions and limits shared with Go. */
 enum lvs_abi {
-	LVS_ABI_VERSION = 4,
+	LVS_ABI_VERSION = 5,
 	LVS_MAX_SERVICES = 4096,  /* service ids 1..4095 */
 	LVS_MAX_REALS = 65536,    /* real ids 1..65535 */
 	LVS_MAX_DESTS = 256,      /* walking schedulers see at most this many reals */
@@ -30,6 +30,9 @@ enum lvs_abi {
 	LVS_SWEEP_BATCH = 32,     /* conn keys per lvs_sweep run */
 	LVS_SWEEP_ALL = 0xff,     /* lvs_sweep mode: remove live entries too */
 	LVS_SWEEP_NAT = 0xfe,     /* lvs_sweep mode: keys are NAT reverse keys */
+	LVS_SWEEP_TMPL = 0xfd,    /* lvs_sweep mode: template keys, expired ones */
+	LVS_SWEEP_TMPL_ALL = 0xfc, /* lvs_sweep mode: template keys, all of them */
+	LVS_EXPIRE_LATER_S = 60,  /* a controlling template's extension (ip_vs_conn.c expire_later) */
 	LVS_FIB_CACHE_MS = 50,    /* how long a conn entry reuses a FIB answer */
 };
 
@@ -106,6 +109,15 @@ enum lvs_conn_flags {
 	/* Only client->server packets pass the director (DR, TUN): TCP uses
 	 * IPVS's INPUT-ONLY table (IP_VS_CONN_F_NOOUTPUT). */
 	LVS_CONN_F_NOOUTPUT = 1 << 0,
+	/* This connection has made its template ASSURED already: later
+	 * packets skip the template lookup. */
+	LVS_CONN_F_ASSURED = 1 << 1,
+};
+
+/* enum lvs_tmpl_state: struct lvs_tmpl.state, IPVS's IP_VS_CTPL_S_*. */
+enum lvs_tmpl_state {
+	LVS_TMPL_NONE = 0,
+	LVS_TMPL_ASSURED = 1,
 };
 
 /*
@@ -132,6 +144,9 @@ enum lvs_counter {
 	LVS_CNT_CONN_EXPIRED = 16,   /* expired entry replaced by a new flow */
 	LVS_CNT_DROP_NODEST = 17,    /* client packet of a connection to a gone real */
 	LVS_CNT_DROP_TTL = 18,       /* client packet of a connection with TTL <= 1 */
+	LVS_CNT_TMPL_HIT = 19,       /* new connection placed by a persistence template */
+	LVS_CNT_TMPL_NEW = 20,       /* persistence template made (scheduled) */
+	LVS_CNT_DROP_TMPL_FULL = 21, /* template table full (or lost a race): dropped */
 	LVS_CNT_MAX = 32,
 };
 
@@ -175,10 +190,12 @@ struct lvs_real {
 };
 
 /* struct lvs_real_conns is the real_conns map value: the connection counts
- * ipvsadm shows as ActiveConn and InActConn, kept with atomic adds. */
+ * ipvsadm shows as ActiveConn, InActConn and PersistConn (persistence
+ * templates bound to the real), kept with atomic adds. */
 struct lvs_real_conns {
 	__u32 active;
 	__u32 inactive;
+	__u32 persist;
 };
 
 /*
@@ -258,8 +275,33 @@ struct lvs_conn {
 	__u32 flags;       /* enum lvs_conn_flags */
 	__u32 service;     /* ServiceID */
 	__u32 real;        /* RealID */
-	__u32 pad1;
+	/* The persistence template controlling this connection (IPVS's
+	 * cp->control): its key is <proto, tmpl_net, 0, VIP, tmpl_vport>
+	 * and it is that entry only while its gen equals tmpl_gen; 0: none. */
+	__u32 tmpl_gen;
+	__be32 tmpl_net;   /* client address & netmask (IPv4) */
+	__be16 tmpl_vport; /* the template's vport: 0 for a port-zero service */
+	__u16 pad1;
 	struct lvs_fib_cache fib[2]; /* [0] toward the real, [1] NAT replies toward the client */
+};
+
+/*
+ * struct lvs_tmpl is the lvs_templates map value: a persistence template
+ * (IPVS's IP_VS_CONN_F_TEMPLATE entry). Its key is a struct lvs_tuple
+ * <proto, client & netmask, port 0, VIP, vport> (vport 0 for a port-zero
+ * service). controls counts the connections it controls (n_control);
+ * while it is not 0 the template does not expire.
+ */
+struct lvs_tmpl {
+	union lvs_addr raddr;
+	__u64 expires_ns;  /* lvs_now() */
+	__be16 rport;      /* the real's port (0 for a port-zero service) */
+	__u16 pad0;
+	__u32 state;       /* enum lvs_tmpl_state */
+	__u32 service;     /* ServiceID */
+	__u32 real;        /* RealID */
+	__u32 controls;    /* connections it controls, atomic */
+	__u32 gen;         /* random, not 0: tells this entry from a later one of its key */
 };
 
 #define LVS_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), "ABI: sizeof(" #t ") != " #n)
@@ -269,10 +311,11 @@ LVS_ASSERT_SIZE(struct lvs_service, 24);
 LVS_ASSERT_SIZE(struct lvs_real, 36);
 LVS_ASSERT_SIZE(struct lvs_lblc_key, 20);
 LVS_ASSERT_SIZE(struct lvs_lblc_entry, 88);
-LVS_ASSERT_SIZE(struct lvs_real_conns, 8);
+LVS_ASSERT_SIZE(struct lvs_real_conns, 12);
 LVS_ASSERT_SIZE(struct lvs_stats, 40);
 LVS_ASSERT_SIZE(struct lvs_tuple, 40);
 LVS_ASSERT_SIZE(struct lvs_fib_cache, 32);
-LVS_ASSERT_SIZE(struct lvs_conn, 112);
+LVS_ASSERT_SIZE(struct lvs_conn, 120);
+LVS_ASSERT_SIZE(struct lvs_tmpl, 48);
 
 #endif /* LVS_ABI_H */

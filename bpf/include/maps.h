@@ -130,6 +130,21 @@ struct {
 	__type(value, struct lvs_tuple);
 } lvs_nat_conns SEC(".maps");
 
+/*
+ * lvs_templates: persistence templates, <proto, client & netmask, 0, VIP,
+ * vport> -> real. A table of their own, sized like lvs_conns and kept the
+ * same way (preallocated, entries leave only through lvs_tmpl_remove):
+ * IPVS hashes them with the connections but looks them up separately
+ * (ip_vs_ct_in_get), and apart they neither take connection slots nor
+ * make every connection lookup and sweep step over them.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LVS_CONN_TABLE_DEFAULT);
+	__type(key, struct lvs_tuple);
+	__type(value, struct lvs_tmpl);
+} lvs_templates SEC(".maps");
+
 /* lvs_timeouts: TCP state (or LVS_TIMEOUT_UDP) -> timeout in ns. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -114,7 +114,8 @@ enum lvs_walk_mode {
  * struct lvs_sched_scratch is per-CPU room for the schedulers' larger
  * values: the program's own frame leaves too little stack for them. Slot
  * d[0] belongs to the innermost helpers (lvs_walk_step, lvs_hash_usable),
- * d[1] and d[2] to the schedulers that call them.
+ * d[1] and d[2] to the schedulers that call them; tk and tv to persist.h
+ * (which calls the schedulers while it holds tk).
  */
 struct lvs_sched_scratch {
 	struct lvs_walk w;
@@ -125,6 +126,9 @@ struct lvs_sched_scratch {
 	struct lvs_dest d[3];
 	__u32 set[LVS_LBLCR_SET_MAX];
 	__u8 fresh[sizeof(struct lvs_lblc_entry)]; /* a struct lvs_lblc_entry */
+	struct lvs_tuple tk; /* persist.h: a template's key */
+	struct lvs_tmpl tv;  /* persist.h: a new template */
+	struct lvs_conn conn; /* lvs.c: a new connection */
 };
 
 struct {

@@ -16,13 +16,25 @@ type Conn struct {
 	lvs.Conn
 	Service ServiceID
 	Real    RealID
+	// Template marks a persistence template: Client is the client
+	// address masked with the service's netmask, port 0; Virtual's port
+	// is 0 for a port-zero service; State is "NONE" or "ASSURED".
+	Template bool
 }
 
-// Conns returns the live (unexpired) connections. Expires is the time left.
+// expireLater is how far the sweeper extends a template that still
+// controls connections (ip_vs_conn.c's expire_later, 60 s).
+const expireLater = time.Duration(lvsLvsAbiLVS_EXPIRE_LATER_S) * time.Second
+
+// Conns returns the live (unexpired) connections, then the persistence
+// templates, as ipvsadm -Lnc lists both. Expires is the time left; a
+// template past its time that still controls connections shows the time
+// to its next 60 s extension, as IPVS re-arms it.
 func (d *Datapath) Conns() ([]Conn, error) {
 	var (
 		k   lvsLvsTuple
 		v   lvsLvsConn
+		t   lvsLvsTmpl
 		out []Conn
 	)
 	now := uint64(Now())
@@ -36,7 +48,42 @@ func (d *Datapath) Conns() ([]Conn, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
+	tit := d.objs.LvsTemplates.Iterate()
+	for tit.Next(&k, &t) {
+		exp := t.ExpiresNs
+		if exp <= now {
+			if t.Controls == 0 {
+				continue
+			}
+			step := uint64(expireLater)
+			exp += ((now-exp)/step + 1) * step
+		}
+		out = append(out, templateFrom(&k, &t, exp-now))
+	}
+	if err := tit.Err(); err != nil {
+		return nil, fmt.Errorf("list persistence templates: %w", err)
+	}
 	return out, nil
+}
+
+func templateFrom(k *lvsLvsTuple, t *lvsLvsTmpl, left uint64) Conn {
+	state := "NONE"
+	if t.State == uint32(lvsLvsTmplStateLVS_TMPL_ASSURED) {
+		state = "ASSURED"
+	}
+	return Conn{
+		Conn: lvs.Conn{
+			Protocol: lvs.Protocol(k.Proto),
+			Client:   netip.AddrPortFrom(fromAddr(k.Saddr.Bytes, k.Family), ntoh(k.Sport)),
+			Virtual:  netip.AddrPortFrom(fromAddr(k.Daddr.Bytes, k.Family), ntoh(k.Dport)),
+			Real:     netip.AddrPortFrom(fromAddr(t.Raddr.Bytes, k.Family), ntoh(t.Rport)),
+			State:    state,
+			Expires:  time.Duration(left),
+		},
+		Service:  ServiceID(t.Service),
+		Real:     RealID(t.Real),
+		Template: true,
+	}
 }
 
 func connFrom(k *lvsLvsTuple, v *lvsLvsConn, now uint64) Conn {
@@ -64,8 +111,10 @@ const (
 	sweepHeader = 14 // the dummy Ethernet header BPF_PROG_TEST_RUN wants
 )
 
-// Sweep deletes expired connections and their NAT reverse entries and
-// returns how many connections it removed. The deletes run in the data
+// Sweep deletes expired connections and their NAT reverse entries, then
+// expired persistence templates that control no connection (one that
+// still does is extended by 60 s instead, as IPVS's expire_later), and
+// returns how many connections and templates it removed. The deletes run in the data
 // plane's lvs_sweep program, which re-checks expiry and decrements a real's
 // counters only for an entry it deleted itself, so the sweeper and the
 // data plane never both release one connection. It also deletes NAT
@@ -107,12 +156,50 @@ func (d *Datapath) Sweep() (removed int, err error) {
 	if _, err := d.remove(reverse, sweepNAT); err != nil {
 		return removed, fmt.Errorf("sweep reverse entries: %w", err)
 	}
+	// After the connections: their removal released the templates
+	// they held.
+	tmpls, err := d.templateKeys(func(t *lvsLvsTmpl) bool { return t.ExpiresNs <= now })
+	if err != nil {
+		return removed, fmt.Errorf("sweep templates: %w", err)
+	}
+	n, err := d.remove(tmpls, sweepTemplates)
+	removed += n
+	if err != nil {
+		return removed, fmt.Errorf("sweep templates: %w", err)
+	}
 	return removed, nil
 }
 
-// FlushConns removes every connection, live or not, releasing counters as
-// Sweep does, and returns how many it removed. Packets of a removed
-// connection are then handled as new ones.
+// templateKeys returns the keys of the persistence templates keep selects.
+func (d *Datapath) templateKeys(keep func(*lvsLvsTmpl) bool) ([]lvsLvsTuple, error) {
+	var (
+		k    lvsLvsTuple
+		t    lvsLvsTmpl
+		keys []lvsLvsTuple
+	)
+	it := d.objs.LvsTemplates.Iterate()
+	for it.Next(&k, &t) {
+		if keep(&t) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, it.Err()
+}
+
+// removeTemplates removes the persistence templates of service id (all
+// of them when id is 0), whether they expired or not, releasing their
+// reals' PersistConn, and returns how many it removed.
+func (d *Datapath) removeTemplates(id ServiceID) (int, error) {
+	keys, err := d.templateKeys(func(t *lvsLvsTmpl) bool { return id == 0 || t.Service == uint32(id) })
+	if err != nil {
+		return 0, err
+	}
+	return d.remove(keys, sweepAllTemplates)
+}
+
+// FlushConns removes every connection and persistence template, live or
+// not, releasing counters as Sweep does, and returns how many it removed.
+// Packets of a removed connection are then handled as new ones.
 func (d *Datapath) FlushConns() (int, error) {
 	var (
 		k    lvsLvsTuple
@@ -130,6 +217,11 @@ func (d *Datapath) FlushConns() (int, error) {
 	if err != nil {
 		return removed, fmt.Errorf("flush connections: %w", err)
 	}
+	n, err := d.removeTemplates(0)
+	removed += n
+	if err != nil {
+		return removed, fmt.Errorf("flush templates: %w", err)
+	}
 	return removed, nil
 }
 
@@ -138,6 +230,10 @@ const (
 	sweepExpired = uint8(0)                      // conn keys: remove the expired ones
 	sweepAll     = uint8(lvsLvsAbiLVS_SWEEP_ALL) // conn keys: remove them all
 	sweepNAT     = uint8(lvsLvsAbiLVS_SWEEP_NAT) // NAT reverse keys: remove the orphans
+	// template keys: remove the expired ones that control nothing,
+	// extend the expired ones that do
+	sweepTemplates    = uint8(lvsLvsAbiLVS_SWEEP_TMPL)
+	sweepAllTemplates = uint8(lvsLvsAbiLVS_SWEEP_TMPL_ALL) // template keys: remove them all
 )
 
 // remove runs lvs_sweep in mode over keys, in batches, and returns how

@@ -73,8 +73,9 @@ type Options struct {
 	// PinDir is the bpffs directory for the maps (DefaultPinDir if empty).
 	// A bpffs is mounted there if it is not on one already.
 	PinDir string
-	// ConnTableSize is the number of connection entries; 0 means
-	// DefaultConnTableSize, or the size of an adopted pinned table.
+	// ConnTableSize is the number of connection entries, and of
+	// persistence templates; 0 means DefaultConnTableSize, or the size of
+	// an adopted pinned table.
 	ConnTableSize int
 	// Logger receives load and attach events (slog.Default if nil).
 	Logger *slog.Logger
@@ -154,6 +155,7 @@ func Open(opts Options) (*Datapath, error) {
 	}
 	spec.Maps[lvsMapLvsConns].MaxEntries = uint32(size)
 	spec.Maps[lvsMapLvsNatConns].MaxEntries = uint32(size)
+	spec.Maps[lvsMapLvsTemplates].MaxEntries = uint32(size)
 
 	d := &Datapath{
 		log:       log,

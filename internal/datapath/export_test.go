@@ -223,3 +223,36 @@ func (d *Datapath) SweepSchedStateForTest(now time.Duration, runs int) error {
 	d.schedRuns = runs
 	return d.sweepSchedState(now)
 }
+
+// AgeTemplateForTest moves the expiry of the persistence template
+// <proto, net:0, virtual> by -by (by > its time left expires it).
+func (d *Datapath) AgeTemplateForTest(proto lvs.Protocol, net netip.Addr, virtual netip.AddrPort, by time.Duration) error {
+	k, err := tupleFor(proto, netip.AddrPortFrom(net, 0), virtual)
+	if err != nil {
+		return err
+	}
+	var v lvsLvsTmpl
+	if err := d.objs.LvsTemplates.Lookup(&k, &v); err != nil {
+		return fmt.Errorf("age template %s -> %s: %w", net, virtual, err)
+	}
+	if uint64(by) >= v.ExpiresNs {
+		v.ExpiresNs = 1
+	} else {
+		v.ExpiresNs -= uint64(by)
+	}
+	return d.objs.LvsTemplates.Update(&k, &v, ebpf.UpdateExist)
+}
+
+// TemplateEntriesForTest returns the number of templates, live or not.
+func (d *Datapath) TemplateEntriesForTest() (int, error) {
+	var (
+		k lvsLvsTuple
+		v lvsLvsTmpl
+	)
+	n := 0
+	it := d.objs.LvsTemplates.Iterate()
+	for it.Next(&k, &v) {
+		n++
+	}
+	return n, it.Err()
+}

@@ -16,7 +16,7 @@ import (
 type lvsLvsAbi uint32
 
 const (
-	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 4
+	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 5
 	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 4096
 	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 65536
 	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
@@ -29,6 +29,9 @@ const (
 	lvsLvsAbiLVS_SWEEP_BATCH        lvsLvsAbi = 32
 	lvsLvsAbiLVS_SWEEP_ALL          lvsLvsAbi = 255
 	lvsLvsAbiLVS_SWEEP_NAT          lvsLvsAbi = 254
+	lvsLvsAbiLVS_SWEEP_TMPL         lvsLvsAbi = 253
+	lvsLvsAbiLVS_SWEEP_TMPL_ALL     lvsLvsAbi = 252
+	lvsLvsAbiLVS_EXPIRE_LATER_S     lvsLvsAbi = 60
 	lvsLvsAbiLVS_FIB_CACHE_MS       lvsLvsAbi = 50
 )
 
@@ -46,7 +49,10 @@ type lvsLvsConn struct {
 	Flags     uint32
 	Service   uint32
 	Real      uint32
-	Pad1      uint32
+	TmplGen   uint32
+	TmplNet   uint32
+	TmplVport uint16
+	Pad1      uint16
 	Fib       [2]struct {
 		_         structs.HostLayout
 		ExpiresNs uint64
@@ -62,6 +68,7 @@ type lvsLvsConnFlags uint32
 
 const (
 	lvsLvsConnFlagsLVS_CONN_F_NOOUTPUT lvsLvsConnFlags = 1
+	lvsLvsConnFlagsLVS_CONN_F_ASSURED  lvsLvsConnFlags = 2
 )
 
 type lvsLvsCounter uint32
@@ -86,6 +93,9 @@ const (
 	lvsLvsCounterLVS_CNT_CONN_EXPIRED    lvsLvsCounter = 16
 	lvsLvsCounterLVS_CNT_DROP_NODEST     lvsLvsCounter = 17
 	lvsLvsCounterLVS_CNT_DROP_TTL        lvsLvsCounter = 18
+	lvsLvsCounterLVS_CNT_TMPL_HIT        lvsLvsCounter = 19
+	lvsLvsCounterLVS_CNT_TMPL_NEW        lvsLvsCounter = 20
+	lvsLvsCounterLVS_CNT_DROP_TMPL_FULL  lvsLvsCounter = 21
 	lvsLvsCounterLVS_CNT_MAX             lvsLvsCounter = 32
 )
 
@@ -144,6 +154,7 @@ type lvsLvsRealConns struct {
 	_        structs.HostLayout
 	Active   uint32
 	Inactive uint32
+	Persist  uint32
 }
 
 type lvsLvsRealFlags uint32
@@ -203,6 +214,9 @@ type lvsLvsSchedScratch struct {
 	}
 	Set   [16]uint32
 	Fresh [88]uint8
+	Tk    lvsLvsTuple
+	Tv    lvsLvsTmpl
+	Conn  lvsLvsConn
 }
 
 type lvsLvsService struct {
@@ -262,6 +276,29 @@ const (
 	lvsLvsTcpStateLVS_TIMEOUT_SLOTS   lvsLvsTcpState = 12
 )
 
+type lvsLvsTmpl struct {
+	_     structs.HostLayout
+	Raddr struct {
+		_     structs.HostLayout
+		Bytes [16]uint8
+	}
+	ExpiresNs uint64
+	Rport     uint16
+	Pad0      uint16
+	State     uint32
+	Service   uint32
+	Real      uint32
+	Controls  uint32
+	Gen       uint32
+}
+
+type lvsLvsTmplState uint32
+
+const (
+	lvsLvsTmplStateLVS_TMPL_NONE    lvsLvsTmplState = 0
+	lvsLvsTmplStateLVS_TMPL_ASSURED lvsLvsTmplState = 1
+)
+
 type lvsLvsTuple struct {
 	_     structs.HostLayout
 	Saddr struct {
@@ -296,6 +333,7 @@ const (
 	lvsMapLvsServices     = "lvs_services"
 	lvsMapLvsSvcStats     = "lvs_svc_stats"
 	lvsMapLvsTables       = "lvs_tables"
+	lvsMapLvsTemplates    = "lvs_templates"
 	lvsMapLvsTimeouts     = "lvs_timeouts"
 	lvsProgLvsIngress     = "lvs_ingress"
 	lvsProgLvsSweep       = "lvs_sweep"
@@ -365,6 +403,7 @@ type lvsMapSpecs struct {
 	LvsServices     *ebpf.MapSpec `ebpf:"lvs_services"`
 	LvsSvcStats     *ebpf.MapSpec `ebpf:"lvs_svc_stats"`
 	LvsTables       *ebpf.MapSpec `ebpf:"lvs_tables"`
+	LvsTemplates    *ebpf.MapSpec `ebpf:"lvs_templates"`
 	LvsTimeouts     *ebpf.MapSpec `ebpf:"lvs_timeouts"`
 }
 
@@ -408,6 +447,7 @@ type lvsMaps struct {
 	LvsServices     *ebpf.Map `ebpf:"lvs_services"`
 	LvsSvcStats     *ebpf.Map `ebpf:"lvs_svc_stats"`
 	LvsTables       *ebpf.Map `ebpf:"lvs_tables"`
+	LvsTemplates    *ebpf.Map `ebpf:"lvs_templates"`
 	LvsTimeouts     *ebpf.Map `ebpf:"lvs_timeouts"`
 }
 
@@ -426,6 +466,7 @@ func (m *lvsMaps) Close() error {
 		m.LvsServices,
 		m.LvsSvcStats,
 		m.LvsTables,
+		m.LvsTemplates,
 		m.LvsTimeouts,
 	)
 }

@@ -266,9 +266,10 @@ func tableShape(s lvsLvsSched) (fixed, max int) {
 }
 
 // SetService adds or changes service id with key svc.ServiceKey and the
-// scheduler, scheduler flags (-b), one-packet (-o) and persistence (-p,
-// -M; stored for the data plane, not acted on yet) of svc; svc.Reals is
-// ignored. table is what internal/sched's Table computes, mapped to
+// scheduler, scheduler flags (-b), one-packet (-o) and persistence (-p
+// timeout, -M netmask) of svc; svc.Reals is ignored. A port-0 key is a
+// port-zero service: it takes every port of its VIP that has no service
+// of its own (it must be persistent to schedule anything). table is what internal/sched's Table computes, mapped to
 // RealIDs:
 //
 //   - rr, wrr: the pick sequence; the position is set to rrStart;
@@ -405,7 +406,9 @@ func (d *Datapath) SchedPosition(id ServiceID) (uint32, error) {
 }
 
 // DeleteService removes service id with key k: new connections to it are no
-// longer made; existing ones run until they expire, as in IPVS. It also
+// longer made; existing ones run until they expire, as in IPVS. Its
+// persistence templates are removed (and their reals' PersistConn
+// released). It also
 // empties id's scheduler table slot and position, so nothing of the service
 // is left for a later user of id, even when k is no longer in the services
 // map (a half-done earlier delete).
@@ -429,6 +432,11 @@ func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
 	}
 	if err := d.dropSchedState(id); err != nil {
 		errs = append(errs, err)
+	}
+	// IPVS flushes a service's templates with it (ip_vs_svc_unhash ...
+	// ip_vs_conn_flush of its entries); its connections live on.
+	if _, err := d.removeTemplates(id); err != nil {
+		errs = append(errs, fmt.Errorf("persistence templates: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete service %s: %w", k, err)
@@ -480,6 +488,19 @@ func (d *Datapath) RealConns(id RealID) (active, inactive uint32, err error) {
 		return 0, 0, fmt.Errorf("connections of real %d: %w", id, err)
 	}
 	return v.Active, v.Inactive, nil
+}
+
+// PersistConns returns real id's PersistConn: the persistence templates
+// bound to it, expired ones included until the sweeper removes them.
+func (d *Datapath) PersistConns(id RealID) (uint32, error) {
+	if err := checkReal(id); err != nil {
+		return 0, fmt.Errorf("persistent connections of real %d: %w", id, err)
+	}
+	var v lvsLvsRealConns
+	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &v); err != nil {
+		return 0, fmt.Errorf("persistent connections of real %d: %w", id, err)
+	}
+	return v.Persist, nil
 }
 
 // ServiceStats returns the counters of service id, summed over CPUs.
@@ -543,6 +564,9 @@ var counterNames = map[lvsLvsCounter]string{
 	lvsLvsCounterLVS_CNT_CONN_EXPIRED:    "conn_expired",
 	lvsLvsCounterLVS_CNT_DROP_NODEST:     "drop_nodest",
 	lvsLvsCounterLVS_CNT_DROP_TTL:        "drop_ttl",
+	lvsLvsCounterLVS_CNT_TMPL_HIT:        "tmpl_hit",
+	lvsLvsCounterLVS_CNT_TMPL_NEW:        "tmpl_new",
+	lvsLvsCounterLVS_CNT_DROP_TMPL_FULL:  "drop_tmpl_full",
 }
 
 // Counters returns the data plane's verdict counters by reason

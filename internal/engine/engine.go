@@ -31,6 +31,7 @@ type Datapath interface {
 	Services() (map[lvs.ServiceKey]datapath.ServiceID, error)
 	SetTimeouts(t lvs.Timeouts) error
 	RealConns(id datapath.RealID) (active, inactive uint32, err error)
+	PersistConns(id datapath.RealID) (uint32, error)
 	ServiceStats(id datapath.ServiceID) (lvs.Stats, error)
 	RealStats(id datapath.RealID) (lvs.Stats, error)
 	Conns() ([]datapath.Conn, error)
@@ -260,6 +261,9 @@ func (e *Engine) Services(ctx context.Context) ([]lvs.ServiceStatus, error) {
 				x := lvs.RealStatus{Real: r, Rates: rs.est.Rates()}
 				if x.ActiveConns, x.InActConns, err = e.dp.RealConns(rs.id); err != nil {
 					return fmt.Errorf("counters of %s: %w", r.Addr, err)
+				}
+				if x.PersistConns, err = e.dp.PersistConns(rs.id); err != nil {
+					return fmt.Errorf("persistence counter of %s: %w", r.Addr, err)
 				}
 				if stats, err = e.dp.RealStats(rs.id); err != nil {
 					return fmt.Errorf("stats of %s: %w", r.Addr, err)

@@ -90,6 +90,7 @@ func (f *fakeDatapath) RealStats(datapath.RealID) (lvs.Stats, error)       { ret
 func (f *fakeDatapath) Conns() ([]datapath.Conn, error)                    { return nil, nil }
 func (f *fakeDatapath) Sweep() (int, error)                                { return 0, nil }
 func (f *fakeDatapath) SweepSchedState() error                             { return nil }
+func (f *fakeDatapath) PersistConns(datapath.RealID) (uint32, error)       { return 0, nil }
 
 // schedule plays the data plane's rr/wrr pick n times.
 func (f *fakeDatapath) schedule(id datapath.ServiceID, n int) []lvs.Real {

@@ -207,14 +207,17 @@ func (e *Engine) retire(k lvs.ServiceKey, st *serviceState, addr netip.AddrPort)
 	delete(st.reals, addr)
 }
 
-// release frees the slots of retired reals that no connection counts
-// against, and of deleted services none of whose reals is retired. It
-// reports whether anything was freed.
+// release frees the slots of retired reals that no connection or
+// persistence template counts against, and of deleted services none of
+// whose reals is retired. It reports whether anything was freed.
 func (s *slots) release(dp Datapath) bool {
 	n := len(s.retired) + len(s.retiredSvcs)
 	s.retired = slices.DeleteFunc(s.retired, func(r Retired) bool {
 		a, i, err := dp.RealConns(r.ID)
 		if err != nil || a != 0 || i != 0 {
+			return false
+		}
+		if p, err := dp.PersistConns(r.ID); err != nil || p != 0 {
 			return false
 		}
 		s.realIDs.put(r.ID)

@@ -181,14 +181,18 @@ func (s *Service) Real(a netip.AddrPort) int {
 
 // ValidateService checks a service as the kernel's ip_vs_ctl.c would.
 func ValidateService(s Service) error {
-	if err := validateKey(s.ServiceKey); err != nil {
+	if err := validateKey(s.ServiceKey, s.Persistent != 0); err != nil {
 		return err
 	}
 	if !slices.Contains(Schedulers, s.Scheduler) {
 		return fmt.Errorf("%w: %q (golvs has %s)", ErrNoScheduler, s.Scheduler, strings.Join(Schedulers, ", "))
 	}
-	if s.Persistent != 0 || s.Netmask.IsValid() {
-		return fmt.Errorf("%w: persistence is not built yet", ErrInvalid)
+	// ipvsadm's -p takes 1..MAX_TIMEOUT seconds; -M any IPv4 mask.
+	if s.Persistent < 0 || s.Persistent > MaxPersistence || (s.Persistent != 0 && s.Persistent < time.Second) {
+		return fmt.Errorf("%w: persistence timeout %v (1s..%v)", ErrInvalid, s.Persistent, MaxPersistence)
+	}
+	if s.Netmask.IsValid() && !s.Netmask.Is4() {
+		return fmt.Errorf("%w: netmask %s: golvs serves IPv4 only so far", ErrFamily, s.Netmask)
 	}
 	// The kernel takes any combination of the three scheduler flags, for
 	// any scheduler; ipvsadm checks their names.
@@ -198,15 +202,16 @@ func ValidateService(s Service) error {
 	return nil
 }
 
-func validateKey(k ServiceKey) error {
+func validateKey(k ServiceKey, persistent bool) error {
 	if k.Protocol != TCP && k.Protocol != UDP {
 		return fmt.Errorf("%w: protocol %d", ErrInvalid, k.Protocol)
 	}
 	if !k.Addr.Addr().Is4() {
 		return fmt.Errorf("%w: %s: golvs serves IPv4 only so far", ErrFamily, k.Addr.Addr())
 	}
-	if k.Addr.Port() == 0 {
-		// ipvsadm refuses this itself; persistent port-0 services come later.
+	if k.Addr.Port() == 0 && !persistent {
+		// ipvsadm: "Zero port specified for non-persistent service";
+		// IPVS schedules nothing for one (ip_vs_schedule).
 		return fmt.Errorf("%w: port 0 needs a persistent service", ErrInvalid)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -33,6 +34,15 @@ func TestValidate(t *testing.T) {
 		{"threshold above INT_MAX", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: 1, UThreshold: 1 << 31}), ErrInvalid},
 		{"sctp", ValidateService(Service{ServiceKey: key(132, "198.18.0.10:80"), Scheduler: "rr"}), ErrInvalid},
 		{"port zero", ValidateService(Service{ServiceKey: key(TCP, "198.18.0.10:0"), Scheduler: "rr"}), ErrInvalid},
+		{"persistent port zero", ValidateService(Service{ServiceKey: key(TCP, "198.18.0.10:0"), Scheduler: "rr", Persistent: DefaultPersistence}), nil},
+		{"persistence", ValidateService(Service{ServiceKey: web, Scheduler: "wlc", Persistent: DefaultPersistence}), nil},
+		{"persistence with netmask", ValidateService(Service{ServiceKey: web, Scheduler: "wlc", Persistent: time.Second, Netmask: netip.MustParseAddr("255.255.255.0")}), nil},
+		{"non-contiguous netmask", ValidateService(Service{ServiceKey: web, Scheduler: "rr", Persistent: time.Second, Netmask: netip.MustParseAddr("255.0.255.0")}), nil},
+		{"longest persistence", ValidateService(Service{ServiceKey: web, Scheduler: "rr", Persistent: MaxPersistence}), nil},
+		{"persistence above 31 days", ValidateService(Service{ServiceKey: web, Scheduler: "rr", Persistent: MaxPersistence + time.Second}), ErrInvalid},
+		{"persistence below 1s", ValidateService(Service{ServiceKey: web, Scheduler: "rr", Persistent: time.Millisecond}), ErrInvalid},
+		{"negative persistence", ValidateService(Service{ServiceKey: web, Scheduler: "rr", Persistent: -time.Second}), ErrInvalid},
+		{"ipv6 netmask", ValidateService(Service{ServiceKey: web, Scheduler: "rr", Persistent: time.Second, Netmask: netip.MustParseAddr("ffff::")}), ErrFamily},
 		{"ipv6 service", ValidateService(Service{ServiceKey: key(TCP, "[2001:db8::10]:80"), Scheduler: "rr"}), ErrFamily},
 		{"nat real on another port", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:8080"), Method: Masq, Weight: 1}), nil},
 		{"dr real on another port", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:8080"), Method: Route, Weight: 1}), ErrInvalid},
