@@ -16,8 +16,10 @@ import (
 	"golvs/internal/lvs"
 )
 
-// maxBody bounds request bodies; the largest legitimate one is a few hundred bytes.
-const maxBody = 1 << 20
+// maxBody bounds request bodies. The largest legitimate one is a batch
+// restoring a full table: every service with every real it may have, at a
+// few hundred bytes a change.
+const maxBody = 512 << 20
 
 // Routes of the API, relative to the socket.
 const (

@@ -116,12 +116,27 @@ func (e *Engine) Apply(ctx context.Context, changes []api.Change) error {
 func (e *Engine) apply(changes []api.Change) error {
 	next := e.table.Clone()
 	var zero []*lvs.ServiceKey
+	// Services the batch deletes (or clears) and adds again are new
+	// services, not the old ones kept.
+	deleted, recreate := map[lvs.ServiceKey]bool{}, map[lvs.ServiceKey]bool{}
 	for i, c := range changes {
+		switch c.Op {
+		case api.OpClear:
+			for _, s := range next.Services {
+				deleted[s.ServiceKey] = true
+			}
+		case api.OpDeleteService:
+			deleted[c.Service.ServiceKey] = true
+		case api.OpAddService:
+			if deleted[c.Service.ServiceKey] && e.table.Service(c.Service.ServiceKey) >= 0 {
+				recreate[c.Service.ServiceKey] = true
+			}
+		}
 		if err := change(&next, c, &zero); err != nil {
 			return &api.ChangeError{Index: i, Err: err}
 		}
 	}
-	if err := e.commit(next); err != nil {
+	if err := e.commitRecreating(next, recreate); err != nil {
 		return err
 	}
 	for _, k := range zero {
@@ -171,8 +186,12 @@ func change(t *lvs.Table, c api.Change, zero *[]*lvs.ServiceKey) error {
 
 // commit applies next to the data plane as a diff from what is applied.
 // When the data plane refuses part of it, what was applied is rolled back.
-func (e *Engine) commit(next lvs.Table) error {
-	if err := e.reconcile(next); err != nil {
+func (e *Engine) commit(next lvs.Table) error { return e.commitRecreating(next, nil) }
+
+// commitRecreating is commit where the services in recreate are deleted
+// and added afresh.
+func (e *Engine) commitRecreating(next lvs.Table, recreate map[lvs.ServiceKey]bool) error {
+	if err := e.reconcileRecreating(next, recreate); err != nil {
 		if rerr := e.reconcile(e.table); rerr != nil {
 			e.log.Error("roll back a refused change", slog.Any("err", rerr))
 		}

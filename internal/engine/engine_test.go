@@ -492,3 +492,69 @@ func TestSetTimeouts(t *testing.T) {
 		t.Fatalf("negative timeout: %v", err)
 	}
 }
+
+func TestRefusedBatchKeepsDeletedServiceWhole(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	id := e.slots.services[vip].id
+	udp := lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}, Scheduler: "rr"}
+	dp.failSet = lvs.ErrTableFull // the new service's table is refused
+	err := e.Apply(ctx, []api.Change{
+		{Op: api.OpDeleteService, Service: lvs.Service{ServiceKey: vip}},
+		{Op: api.OpAddService, Service: udp},
+	})
+	if !errors.Is(err, lvs.ErrTableFull) {
+		t.Fatalf("error %v, want ErrTableFull", err)
+	}
+	st, ok := e.slots.services[vip]
+	if !ok || st.id != id || dp.gone[st.reals[rip1].id] {
+		t.Fatalf("after the refused batch the service is in slot %v (was %d), its real retired %v", st, id, ok && dp.gone[st.reals[rip1].id])
+	}
+	if _, ok := dp.services[id]; !ok {
+		t.Fatal("the refused batch deleted the service from the data plane")
+	}
+}
+
+func TestBatchDeletingAndAddingAServiceMakesItNew(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	old := e.slots.services[vip].id
+	must(t, e.Apply(ctx, []api.Change{
+		{Op: api.OpClear},
+		{Op: api.OpAddService, Service: lvs.Service{ServiceKey: vip, Scheduler: "rr"}},
+	}))
+	if st := e.slots.services[vip]; st.id == old || len(st.reals) != 0 {
+		t.Fatalf("-C then -A kept the old service (slot %d, was %d, %d reals)", st.id, old, len(st.reals))
+	}
+}
+
+func TestRestoreDropsZeroPointsOfFreshMaps(t *testing.T) {
+	store, err := NewStore(t.TempDir())
+	must(t, err)
+	ctx := context.Background()
+	dp := &statsFake{newFake(), map[datapath.ServiceID]lvs.Stats{}, map[datapath.RealID]lvs.Stats{}}
+	e := startEngine(t, dp, store)
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	dp.svc[e.slots.services[vip].id] = lvs.Stats{Conns: 50}
+	must(t, e.Zero(ctx, nil))
+	saved, err := store.Load()
+	must(t, err)
+
+	// A reboot: the pinned maps are gone and the counters start from 0.
+	fresh := &statsFake{newFake(), map[datapath.ServiceID]lvs.Stats{}, map[datapath.RealID]lvs.Stats{}}
+	e2 := startEngine(t, fresh, nil)
+	// Restore runs before Run in lvsd; here it goes through the loop.
+	must(t, e2.do(ctx, func() error { return e2.Restore(saved) }))
+	fresh.svc[e2.slots.services[vip].id] = lvs.Stats{Conns: 3}
+	svcs, err := e2.Services(ctx)
+	must(t, err)
+	if svcs[0].Stats.Conns != 3 {
+		t.Fatalf("conns after a reboot: %d, want 3", svcs[0].Stats.Conns)
+	}
+}

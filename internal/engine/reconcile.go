@@ -70,14 +70,22 @@ type realState struct {
 // configuration and next. It can be called again with the old table to
 // undo a reconcile that failed half way.
 func (e *Engine) reconcile(next lvs.Table) error {
+	return e.reconcileRecreating(next, nil)
+}
+
+// reconcileRecreating is reconcile where the services in recreate are
+// deleted and added afresh even though they are in both tables (a batch
+// deleted and re-added them: they start with no counters or templates, as
+// in IPVS).
+func (e *Engine) reconcileRecreating(next lvs.Table, recreate map[lvs.ServiceKey]bool) error {
 	if next.Timeouts != e.timeouts {
 		if err := e.dp.SetTimeouts(next.Timeouts); err != nil {
 			return fmt.Errorf("set timeouts: %w", err)
 		}
 		e.timeouts = next.Timeouts
 	}
-	for k, st := range e.slots.services {
-		if next.Service(k) < 0 {
+	for k := range recreate {
+		if st, ok := e.slots.services[k]; ok {
 			if err := e.removeService(k, st); err != nil {
 				return err
 			}
@@ -93,6 +101,16 @@ func (e *Engine) reconcile(next lvs.Table) error {
 		}
 		if err := e.syncService(st, svc); err != nil {
 			return err
+		}
+	}
+	// Deletions come last: when the data plane refuses part of a change,
+	// the rollback then never has to bring back a deleted service, whose
+	// counters, templates and scheduler state would be lost.
+	for k, st := range e.slots.services {
+		if next.Service(k) < 0 {
+			if err := e.removeService(k, st); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -100,7 +100,27 @@ func (e *Engine) Restore(s Saved) error {
 			e.slots.retiredSvcs = append(e.slots.retiredSvcs, r.ServiceID)
 		}
 	}
+	e.dropStaleZeroPoints()
 	return e.prune()
+}
+
+// dropStaleZeroPoints forgets the zero points (ipvsadm -Z) that counters
+// are below: the pinned maps were lost (a reboot) and the counters started
+// again from 0.
+func (e *Engine) dropStaleZeroPoints() {
+	below := func(s, z lvs.Stats) bool {
+		return s.Conns < z.Conns || s.InPkts < z.InPkts || s.OutPkts < z.OutPkts || s.InBytes < z.InBytes || s.OutBytes < z.OutBytes
+	}
+	for _, st := range e.slots.services {
+		if s, err := e.dp.ServiceStats(st.id); err == nil && below(s, st.zero) {
+			st.zero = lvs.Stats{}
+		}
+		for _, rs := range st.reals {
+			if s, err := e.dp.RealStats(rs.id); err == nil && below(s, rs.zero) {
+				rs.zero = lvs.Stats{}
+			}
+		}
+	}
 }
 
 // prune deletes the services the pinned maps hold that the configuration
