@@ -323,6 +323,15 @@ int lvs_ingress(struct __sk_buff *skb)
 			      (st == LVS_TCP_TIME_WAIT || st == LVS_TCP_CLOSE)))
 				return lvs_in(skb, &p, c, now);
 			lvs_count(LVS_CNT_CONN_REUSED);
+			{
+				__u32 gen = c->tmpl_gen;
+				__be32 net = c->tmpl_net;
+				__be16 vport = c->tmpl_vport;
+
+				if (lvs_conn_remove(&p.t, c))
+					lvs_tmpl_drop_unassured(&p.t, gen, net, vport);
+			}
+			return lvs_new(skb, &p, now);
 		} else {
 			lvs_count(LVS_CNT_CONN_EXPIRED);
 		}

@@ -108,6 +108,27 @@ static __always_inline void lvs_tmpl_release(const struct lvs_tuple *ck, const s
 	lvs_tmpl_uncontrol(&sc->tk, c->tmpl_gen);
 }
 
+/*
+ * lvs_tmpl_drop_unassured deletes the template of generation gen that a
+ * connection just expired on purpose (conn reuse) was under, when no
+ * connection of it ever reached ESTABLISHED (or had a UDP reply) and it
+ * controls nothing more: ip_vs_conn_expire drops such a template with its
+ * last connection, so a client whose connection failed is scheduled afresh.
+ */
+static __always_inline void lvs_tmpl_drop_unassured(const struct lvs_tuple *ck, __u32 gen, __be32 net,
+						    __be16 vport)
+{
+	struct lvs_sched_scratch *sc = lvs_scratch();
+	struct lvs_tmpl *t;
+
+	if (!gen || !sc)
+		return;
+	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, net, &ck->daddr, vport);
+	t = bpf_map_lookup_elem(&lvs_templates, &sc->tk);
+	if (t && t->gen == gen && t->state != LVS_TMPL_ASSURED && !t->controls)
+		lvs_tmpl_remove(&sc->tk, t);
+}
+
 /* lvs_tmpl_assure marks the template controlling connection c (key ck)
  * ASSURED: c reached ESTABLISHED, or is UDP and the real replied
  * (ip_vs_control_assure_ct). */

@@ -335,3 +335,53 @@ func TestPrivilegedPersistencePortZero(t *testing.T) {
 	w.n.RunCase(t, w.d, datapathtest.Case{Name: "after the delete the port is not ours", In: f.Bytes(), Verdict: datapath.VerdictOK,
 		Want: datapathtest.Delta{Verdicts: verdicts("pass_no_service", 1)}})
 }
+
+// TestPrivilegedReuseDropsUnassuredTemplate: a connection reused by a new
+// SYN (conn_reuse_mode) is expired on purpose; when it was the last one of
+// a template that never became ASSURED, the template goes with it and the
+// client is scheduled afresh (ip_vs_conn_expire). An ASSURED template stays.
+func TestPrivilegedReuseDropsUnassuredTemplate(t *testing.T) {
+	w := persistWorld(t)
+	red := datapath.VerdictRedirect
+	v90 := vip(90)
+	syn := func(a netip.Addr, p uint16) packet.Frame { return w.from(a, p, v90, "S") }
+	to := func(f packet.Frame, i int) []byte { return w.toReal(f, i, rip(i, 8080)).Bytes() }
+	closeConn := func(a netip.Addr, p uint16) func(testing.TB, *datapath.Datapath) {
+		return func(t testing.TB, d *datapath.Datapath) {
+			must(t, d.SetConnStateForTest(lvs.TCP, netip.AddrPortFrom(a, p), v90, lvs.StateClose))
+		}
+	}
+	w.n.Run(t, w.d, []datapathtest.Case{
+		{
+			Name: "client A's first connection: real 0, template NONE",
+			In:   syn(clientA, 41000).Bytes(), Verdict: red, Out: to(syn(clientA, 41000), 0),
+		},
+		{
+			Name:  "its connection failed (CLOSE); a new SYN on the same tuple drops the unassured template and rr moves on to real 1",
+			Setup: closeConn(clientA, 41000),
+			In:    syn(clientA, 41000).Bytes(), Verdict: red, Out: to(syn(clientA, 41000), 1),
+			Want:  datapathtest.Delta{Verdicts: verdicts("tmpl_new", 1, "tmpl_hit", 0)},
+			Check: func(t testing.TB, d *datapath.Datapath) {
+				if c := template(t, d, netA, v90); c.Conn.Real != rip(1, 8080) || c.State != "NONE" {
+					t.Errorf("template after the reuse: %+v, want a new one to real 1", c)
+				}
+				persistConns(t, d, map[datapath.RealID]uint32{realP0: 0, realP1: 1})
+			},
+		},
+		{
+			Name: "client A's connection becomes ESTABLISHED: the template is ASSURED",
+			In:   w.from(clientA, 41000, v90, "A").Bytes(), Verdict: red, Out: w.toReal(w.from(clientA, 41000, v90, "A"), 1, rip(1, 8080)).Bytes(),
+			Check: func(t testing.TB, d *datapath.Datapath) {
+				if c := template(t, d, netA, v90); c.State != "ASSURED" {
+					t.Errorf("template state %s, want ASSURED", c.State)
+				}
+			},
+		},
+		{
+			Name:  "a reuse of an ASSURED template's connection keeps the template (real 1)",
+			Setup: closeConn(clientA, 41000),
+			In:    syn(clientA, 41000).Bytes(), Verdict: red, Out: to(syn(clientA, 41000), 1),
+			Want:  datapathtest.Delta{Verdicts: verdicts("tmpl_new", 0, "tmpl_hit", 1)},
+		},
+	})
+}
