@@ -159,8 +159,12 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 	if (!svc && sk.vport) {
 		/* ip_vs_service_find: a port-zero service takes the ports of
 		 * its VIP that no service of their own has. */
-		sk.vport = 0;
-		svc = bpf_map_lookup_elem(&lvs_services, &sk);
+		__u32 zero = 0, *n = bpf_map_lookup_elem(&lvs_port_zero, &zero);
+
+		if (n && *n) {
+			sk.vport = 0;
+			svc = bpf_map_lookup_elem(&lvs_services, &sk);
+		}
 	}
 	if (!svc) {
 		lvs_count(LVS_CNT_PASS_NO_SERVICE);

@@ -17,7 +17,7 @@
 
 /* enum lvs_abi: versions and limits shared with Go. */
 enum lvs_abi {
-	LVS_ABI_VERSION = 5,
+	LVS_ABI_VERSION = 6,
 	LVS_MAX_SERVICES = 4096,  /* service ids 1..4095 */
 	LVS_MAX_REALS = 65536,    /* real ids 1..65535 */
 	LVS_MAX_DESTS = 256,      /* walking schedulers see at most this many reals */

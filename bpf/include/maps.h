@@ -42,6 +42,16 @@ struct {
 	__array(values, struct lvs_sched_table);
 } lvs_tables SEC(".maps");
 
+/* lvs_port_zero: element 0 is the number of port-zero services, so that
+ * packets to a VIP port without a service look for one only when there is
+ * one (most traffic through a director is not for a service at all). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} lvs_port_zero SEC(".maps");
+
 /* lvs_sched_pos: ServiceID -> rr/wrr position, advanced atomically. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -16,7 +16,7 @@ import (
 type lvsLvsAbi uint32
 
 const (
-	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 5
+	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 6
 	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 4096
 	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 65536
 	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
@@ -326,6 +326,7 @@ const (
 	lvsMapLvsLblc         = "lvs_lblc"
 	lvsMapLvsNatConns     = "lvs_nat_conns"
 	lvsMapLvsOverload     = "lvs_overload"
+	lvsMapLvsPortZero     = "lvs_port_zero"
 	lvsMapLvsRealStats    = "lvs_real_stats"
 	lvsMapLvsReals        = "lvs_reals"
 	lvsMapLvsSchedPos     = "lvs_sched_pos"
@@ -396,6 +397,7 @@ type lvsMapSpecs struct {
 	LvsLblc         *ebpf.MapSpec `ebpf:"lvs_lblc"`
 	LvsNatConns     *ebpf.MapSpec `ebpf:"lvs_nat_conns"`
 	LvsOverload     *ebpf.MapSpec `ebpf:"lvs_overload"`
+	LvsPortZero     *ebpf.MapSpec `ebpf:"lvs_port_zero"`
 	LvsRealStats    *ebpf.MapSpec `ebpf:"lvs_real_stats"`
 	LvsReals        *ebpf.MapSpec `ebpf:"lvs_reals"`
 	LvsSchedPos     *ebpf.MapSpec `ebpf:"lvs_sched_pos"`
@@ -440,6 +442,7 @@ type lvsMaps struct {
 	LvsLblc         *ebpf.Map `ebpf:"lvs_lblc"`
 	LvsNatConns     *ebpf.Map `ebpf:"lvs_nat_conns"`
 	LvsOverload     *ebpf.Map `ebpf:"lvs_overload"`
+	LvsPortZero     *ebpf.Map `ebpf:"lvs_port_zero"`
 	LvsRealStats    *ebpf.Map `ebpf:"lvs_real_stats"`
 	LvsReals        *ebpf.Map `ebpf:"lvs_reals"`
 	LvsSchedPos     *ebpf.Map `ebpf:"lvs_sched_pos"`
@@ -459,6 +462,7 @@ func (m *lvsMaps) Close() error {
 		m.LvsLblc,
 		m.LvsNatConns,
 		m.LvsOverload,
+		m.LvsPortZero,
 		m.LvsRealStats,
 		m.LvsReals,
 		m.LvsSchedPos,

@@ -351,6 +351,30 @@ func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrS
 		}
 		return fmt.Errorf("set service %s: %w", k, err)
 	}
+	if k.Addr.Port() == 0 {
+		if err := d.countPortZero(); err != nil {
+			return fmt.Errorf("set service %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// countPortZero writes how many port-zero services there are, which the
+// data plane reads before it looks for one.
+func (d *Datapath) countPortZero() error {
+	svcs, err := d.Services()
+	if err != nil {
+		return err
+	}
+	n := uint32(0)
+	for k := range svcs {
+		if k.Addr.Port() == 0 {
+			n++
+		}
+	}
+	if err := d.objs.LvsPortZero.Put(uint32(0), n); err != nil {
+		return fmt.Errorf("count port-zero services: %w", err)
+	}
 	return nil
 }
 
@@ -437,6 +461,11 @@ func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
 	// ip_vs_conn_flush of its entries); its connections live on.
 	if _, err := d.removeTemplates(id); err != nil {
 		errs = append(errs, fmt.Errorf("persistence templates: %w", err))
+	}
+	if k.Addr.Port() == 0 {
+		if err := d.countPortZero(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete service %s: %w", k, err)
