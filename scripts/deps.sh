@@ -5,8 +5,8 @@
 # most once, only then.
 #
 #   nginx (nginx-light where the distribution has it), ab (apache2-utils),
-#   curl, wrk, ip/ss/nstat (iproute2), nsenter (util-linux): demo and tests
-#   clang-19, llvm-19, libbpf-dev, bpftool: make generate (bpf2go); go build
+#   curl, ip/ss/nstat (iproute2), nsenter (util-linux): demo and tests
+#   clang-19, llvm-19, libbpf-dev: make generate (bpf2go); go build
 #   and go test do not need them.
 #
 # The demo and the tests run their own nginx instances inside network
@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-	echo "deps.sh: apt-get not found; install by hand: nginx apache2-utils curl wrk iproute2 util-linux clang-19 llvm-19 libbpf-dev bpftool" >&2
+	echo "deps.sh: apt-get not found; install by hand: nginx apache2-utils curl iproute2 util-linux clang-19 llvm-19 libbpf-dev" >&2
 	exit 1
 fi
 
@@ -51,7 +51,6 @@ want_pkg() { # want_pkg PACKAGE
 
 want_cmd ab apache2-utils
 want_cmd curl curl
-want_cmd wrk wrk
 want_cmd ip iproute2
 want_cmd ss iproute2
 want_cmd nstat iproute2
@@ -59,7 +58,6 @@ want_cmd nsenter util-linux
 want_cmd clang-19 clang-19
 want_cmd llvm-strip-19 llvm-19
 want_pkg libbpf-dev
-want_cmd bpftool bpftool
 
 nginx_pkg=""
 if ! have nginx; then
@@ -97,7 +95,7 @@ if [ -n "$nginx_pkg" ]; then
 	fi
 fi
 
-for c in nginx ab curl wrk ip ss nsenter; do
+for c in nginx ab curl ip ss nsenter; do
 	if ! have "$c"; then
 		echo "deps.sh: $c is still missing after apt-get install" >&2
 		exit 1

@@ -12,6 +12,9 @@ import (
 	"golvs/internal/lvs"
 )
 
+// DefaultSocket is where lvsd listens and lvsadm calls unless told otherwise.
+const DefaultSocket = "/run/golvs/lvsd.sock"
+
 // Version is golvs's version, reported by Info.
 const Version = "0.1.0"
 

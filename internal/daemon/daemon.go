@@ -34,8 +34,8 @@ type Config struct {
 
 // Defaults for Config's paths.
 const (
-	DefaultSocket   = "/run/golvs/lvsd.sock"
-	DefaultPinDir   = "/sys/fs/bpf/golvs"
+	DefaultSocket   = api.DefaultSocket
+	DefaultPinDir   = datapath.DefaultPinDir
 	DefaultStateDir = "/var/lib/golvs"
 )
 
@@ -70,7 +70,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load data plane: %w", err)
 	}
-	defer dp.Close()
+	// Detach on every early return; the normal one below reports how it went.
+	detached := false
+	defer func() {
+		if !detached {
+			dp.Close()
+		}
+	}()
 
 	eng := engine.New(dp, store, log)
 	if err := eng.Restore(saved); err != nil {
@@ -80,7 +86,6 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := dp.Attach(l); err != nil {
 			return fmt.Errorf("attach to %s: %w", l, err)
 		}
-		log.Info("attached", slog.String("interface", l))
 	}
 	warnForwarding(log, links)
 
@@ -95,6 +100,10 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
+	}
+	detached = true
+	if err := dp.Close(); err != nil {
+		return fmt.Errorf("detach: %w", err)
 	}
 	log.Info("lvsd stopped; programs detached")
 	return nil

@@ -28,6 +28,7 @@ func TestABISizes(t *testing.T) {
 		{"lvs_conn", unsafe.Sizeof(lvsLvsConn{})},
 		{"lvs_lblc_key", unsafe.Sizeof(lvsLvsLblcKey{})},
 		{"lvs_lblc_entry", unsafe.Sizeof(lvsLvsLblcEntry{})},
+		{"lvs_tmpl", unsafe.Sizeof(lvsLvsTmpl{})},
 	} {
 		typ, err := spec.Types.AnyTypeByName(c.name)
 		if err != nil {
@@ -57,6 +58,8 @@ func TestABISizes(t *testing.T) {
 		{lvsMapLvsTimeouts, 4, 8},
 		{lvsMapLvsOverload, 4, 4},
 		{lvsMapLvsLblc, unsafe.Sizeof(lvsLvsLblcKey{}), unsafe.Sizeof(lvsLvsLblcEntry{})},
+		{lvsMapLvsTemplates, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTmpl{})},
+		{lvsMapLvsPortZero, 4, 4},
 	} {
 		ms := spec.Maps[m.name]
 		if ms == nil {

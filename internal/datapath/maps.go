@@ -306,7 +306,7 @@ func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrS
 			return fmt.Errorf("set service %s: real %d: %w", k, r, err)
 		}
 	}
-	if svc.SchedFlags&^(lvs.SchedFlag1|lvs.SchedFlag2|lvs.SchedFlag3) != 0 {
+	if svc.SchedFlags&^lvs.SchedFlagsMask != 0 {
 		return fmt.Errorf("set service %s: scheduler flags %#x: %w", k, uint32(svc.SchedFlags), lvs.ErrInvalid)
 	}
 	v := lvsLvsService{Id: uint32(id), Scheduler: uint32(sched), Flags: uint32(svc.SchedFlags)}

@@ -360,7 +360,7 @@ func TestPrivilegedReuseDropsUnassuredTemplate(t *testing.T) {
 			Name:  "its connection failed (CLOSE); a new SYN on the same tuple drops the unassured template and rr moves on to real 1",
 			Setup: closeConn(clientA, 41000),
 			In:    syn(clientA, 41000).Bytes(), Verdict: red, Out: to(syn(clientA, 41000), 1),
-			Want:  datapathtest.Delta{Verdicts: verdicts("tmpl_new", 1, "tmpl_hit", 0)},
+			Want: datapathtest.Delta{Verdicts: verdicts("tmpl_new", 1, "tmpl_hit", 0)},
 			Check: func(t testing.TB, d *datapath.Datapath) {
 				if c := template(t, d, netA, v90); c.Conn.Real != rip(1, 8080) || c.State != "NONE" {
 					t.Errorf("template after the reuse: %+v, want a new one to real 1", c)
@@ -381,7 +381,7 @@ func TestPrivilegedReuseDropsUnassuredTemplate(t *testing.T) {
 			Name:  "a reuse of an ASSURED template's connection keeps the template (real 1)",
 			Setup: closeConn(clientA, 41000),
 			In:    syn(clientA, 41000).Bytes(), Verdict: red, Out: to(syn(clientA, 41000), 1),
-			Want:  datapathtest.Delta{Verdicts: verdicts("tmpl_new", 0, "tmpl_hit", 1)},
+			Want: datapathtest.Delta{Verdicts: verdicts("tmpl_new", 0, "tmpl_hit", 1)},
 		},
 	})
 }

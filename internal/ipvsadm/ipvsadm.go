@@ -17,9 +17,6 @@ import (
 	"golvs/internal/lvs"
 )
 
-// DefaultSocket is where lvsd listens unless GOLVS_SOCKET says otherwise.
-const DefaultSocket = "/run/golvs/lvsd.sock"
-
 // callTimeout bounds a whole run's conversation with lvsd, so a hung daemon
 // does not hang scripts.
 const callTimeout = 30 * time.Second
@@ -33,7 +30,7 @@ type Director = api.Director
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	socket := os.Getenv("GOLVS_SOCKET")
 	if socket == "" {
-		socket = DefaultSocket
+		socket = api.DefaultSocket
 	}
 	return run(args, stdin, stdout, stderr, api.NewClient(socket))
 }

@@ -161,7 +161,7 @@ func (c *cli) printService(w *bufio.Writer, s *lvs.ServiceStatus, format int) {
 		if s.OnePacket {
 			w.WriteString(" -o")
 		}
-		if s.SchedFlags&(lvs.SchedFlag1|lvs.SchedFlag2|lvs.SchedFlag3) != 0 {
+		if s.SchedFlags&lvs.SchedFlagsMask != 0 {
 			w.WriteString(" -b " + schedFlagNames(s.Scheduler, s.SchedFlags))
 		}
 		w.WriteByte('\n')
@@ -176,7 +176,7 @@ func (c *cli) printService(w *bufio.Writer, s *lvs.ServiceStatus, format int) {
 		w.WriteByte('\n')
 	default:
 		fmt.Fprintf(w, "%s %s", svcName, s.Scheduler)
-		if s.SchedFlags&(lvs.SchedFlag1|lvs.SchedFlag2|lvs.SchedFlag3) != 0 {
+		if s.SchedFlags&lvs.SchedFlagsMask != 0 {
 			w.WriteString(" (" + schedFlagNames(s.Scheduler, s.SchedFlags) + ")")
 		}
 		if s.Persistent != 0 {

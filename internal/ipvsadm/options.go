@@ -1,6 +1,8 @@
 package ipvsadm
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 	"net/netip"
@@ -109,13 +111,7 @@ var commandsVOptions = [...]string{
 	/* ZERO     */ "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 }
 
-// Tunnel types, the rows of tunnelTypesVOptions.
-const (
-	tunIPIP = iota
-	tunGUE
-	tunGRE
-)
-
+// tunNames are the tunnel types, the rows of tunnelTypesVOptions.
 var tunNames = [...]string{"ipip", "gue", "gre"}
 
 // tunnelTypesVOptions is ipvsadm's tunnel_types_v_options over the columns
@@ -165,11 +161,11 @@ const (
 )
 
 const (
-	maxTimeout        = 86400 * 31 // ipvsadm's MAX_TIMEOUT
-	persistentTimeout = 6 * 60     // IPVS_SVC_PERSISTENT_TIMEOUT
-	schedNameMax      = 16 - 1     // IP_VS_SCHEDNAME_MAXLEN - 1
-	ifNameMax         = 16 - 1     // IP_VS_IFNAME_MAXLEN - 1
-	peNameMax         = 16         // IP_VS_PENAME_MAXLEN
+	maxTimeout        = int64(lvs.MaxPersistence / time.Second)   // ipvsadm's MAX_TIMEOUT
+	persistentTimeout = int(lvs.DefaultPersistence / time.Second) // IPVS_SVC_PERSISTENT_TIMEOUT
+	schedNameMax      = 16 - 1                                    // IP_VS_SCHEDNAME_MAXLEN - 1
+	ifNameMax         = 16 - 1                                    // IP_VS_IFNAME_MAXLEN - 1
+	peNameMax         = 16                                        // IP_VS_PENAME_MAXLEN
 )
 
 // service is the virtual service a command line describes (ipvs_service_t).
@@ -312,7 +308,7 @@ func parseArgs(argv []string, nm names) (*request, error) {
 	r.svc.netmask = 0xffffffff
 
 	p := newPopt(argv)
-	c, arg, hasArg := p.nextOpt()
+	c, arg, _ := p.nextOpt()
 	if c < 0 {
 		return nil, tryHelp(prog)
 	}
@@ -367,6 +363,7 @@ func parseArgs(argv []string, nm names) (*request, error) {
 
 	var schedFlagsArg string
 	for {
+		var hasArg bool
 		c, arg, hasArg = p.nextOpt()
 		if c < 0 {
 			break
@@ -424,7 +421,7 @@ func parseArgs(argv []string, nm names) (*request, error) {
 			return nil, fail("One-Packet Scheduling is only for UDP virtual services")
 		}
 		if r.svc.sched == "" {
-			r.svc.sched = "wlc"
+			r.svc.sched = lvs.DefaultScheduler
 		}
 	}
 	if r.cmd == cmdAddDest || r.cmd == cmdEditDest {
@@ -727,7 +724,7 @@ func parseTimeout(s string, given bool, min, max int64) (int, error) {
 // against the final scheduler (wlc when -s is absent).
 func parseSchedFlags(sched, arg string) (lvs.SchedFlags, error) {
 	if sched == "" {
-		sched = "wlc"
+		sched = lvs.DefaultScheduler
 	}
 	var flags lvs.SchedFlags
 	// strtok skips empty fields. (ipvsadm crashes when there are none at

@@ -104,6 +104,9 @@ const (
 	SchedFlag1 SchedFlags = 0x0008 // sh-fallback, mh-fallback, flag-1
 	SchedFlag2 SchedFlags = 0x0010 // sh-port, mh-port, flag-2
 	SchedFlag3 SchedFlags = 0x0020 // flag-3
+
+	// SchedFlagsMask is every scheduler flag.
+	SchedFlagsMask = SchedFlag1 | SchedFlag2 | SchedFlag3
 )
 
 // DefaultPersistence is ipvsadm's -p default (IPVS_SVC_PERSISTENT_TIMEOUT,
@@ -196,7 +199,7 @@ func ValidateService(s Service) error {
 	}
 	// The kernel takes any combination of the three scheduler flags, for
 	// any scheduler; ipvsadm checks their names.
-	if s.SchedFlags&^(SchedFlag1|SchedFlag2|SchedFlag3) != 0 {
+	if s.SchedFlags&^SchedFlagsMask != 0 {
 		return fmt.Errorf("%w: scheduler flags %#x", ErrInvalid, uint32(s.SchedFlags))
 	}
 	return nil

@@ -1,6 +1,7 @@
 // Package sched computes, in Go, the scheduler tables the data plane reads:
-// the order in which IPVS's rr and wrr schedulers pick real servers, and the
-// round-robin position that carries over a configuration change.
+// the pick order of rr and wrr, the sh and dh buckets and the mh (Maglev)
+// table, as the kernel's ip_vs_*.c build them, and the round-robin position
+// that carries over a configuration change.
 package sched
 
 // MaxSequence bounds the length of a wrr sequence. IPVS's wrr has no table;

@@ -156,13 +156,3 @@ func (c *Classic) RealByPage(page string) *Real {
 	}
 	return nil
 }
-
-// Real returns the real server with address a, or nil.
-func (c *Classic) Real(a netip.Addr) *Real {
-	for _, r := range c.Reals {
-		if r.Addr == a {
-			return r
-		}
-	}
-	return nil
-}

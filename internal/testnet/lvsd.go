@@ -151,9 +151,6 @@ func (d *LVSD) stop(proc *Process) error {
 	return nil
 }
 
-// Running reports whether lvsd is running.
-func (d *LVSD) Running() bool { return d.proc != nil && !d.proc.Exited() }
-
 // AdmResult is the outcome of one lvsadm command.
 type AdmResult struct {
 	Stdout, Stderr string

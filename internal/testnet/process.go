@@ -76,9 +76,6 @@ func (p *Process) Exited() bool {
 	}
 }
 
-// Done is closed when the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
-
 // ExitCode returns the exit status once the process has exited: -1 if a
 // signal ended it.
 func (p *Process) ExitCode() int {

@@ -19,7 +19,6 @@ package testnet
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -152,16 +151,6 @@ func (e *CmdError) Error() string {
 }
 
 func (e *CmdError) Unwrap() error { return e.Err }
-
-// ExitCode returns the exit status of the failed command, or -1 when it did
-// not exit normally.
-func (e *CmdError) ExitCode() int {
-	var ee *exec.ExitError
-	if errors.As(e.Err, &ee) {
-		return ee.ExitCode()
-	}
-	return -1
-}
 
 // Exec runs argv inside the namespace ("ip netns exec") and returns its
 // standard output.

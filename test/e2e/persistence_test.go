@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -144,8 +143,7 @@ func echoName(pc net.PacketConn, name string) {
 		if err != nil {
 			return
 		}
-		if _, err := pc.WriteTo([]byte(name), from); err != nil {
-			fmt.Println("echo:", err)
-		}
+		// A lost answer shows as the client's read timing out.
+		pc.WriteTo([]byte(name), from)
 	}
 }
