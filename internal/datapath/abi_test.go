@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf/btf"
+
+	"golvs/internal/lvs"
 )
 
 // TestABISizes checks the generated Go types against the object's BTF and
@@ -119,5 +121,34 @@ func TestSkbContextLayout(t *testing.T) {
 	}
 	if got, want := unsafe.Sizeof(skbContext{}), unsafe.Offsetof(skbContext{}.GSOSize)+4; got != want {
 		t.Errorf("skbContext is %d bytes, want %d (it ends with gso_size)", got, want)
+	}
+}
+
+// TestModelConstantsMatchABI checks the values internal/lvs gives IPVS's
+// forwarding methods and TCP states against the C enums they cross into.
+func TestModelConstantsMatchABI(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		model, cv int
+	}{
+		{"Masq", int(lvs.Masq), int(lvsLvsMethodLVS_METHOD_MASQ)},
+		{"Tunnel", int(lvs.Tunnel), int(lvsLvsMethodLVS_METHOD_TUNNEL)},
+		{"Route", int(lvs.Route), int(lvsLvsMethodLVS_METHOD_ROUTE)},
+		{"StateNone", lvs.StateNone, int(lvsLvsTcpStateLVS_TCP_NONE)},
+		{"StateEstablished", lvs.StateEstablished, int(lvsLvsTcpStateLVS_TCP_ESTABLISHED)},
+		{"StateSynSent", lvs.StateSynSent, int(lvsLvsTcpStateLVS_TCP_SYN_SENT)},
+		{"StateSynRecv", lvs.StateSynRecv, int(lvsLvsTcpStateLVS_TCP_SYN_RECV)},
+		{"StateFinWait", lvs.StateFinWait, int(lvsLvsTcpStateLVS_TCP_FIN_WAIT)},
+		{"StateTimeWait", lvs.StateTimeWait, int(lvsLvsTcpStateLVS_TCP_TIME_WAIT)},
+		{"StateClose", lvs.StateClose, int(lvsLvsTcpStateLVS_TCP_CLOSE)},
+		{"StateCloseWait", lvs.StateCloseWait, int(lvsLvsTcpStateLVS_TCP_CLOSE_WAIT)},
+		{"StateLastAck", lvs.StateLastAck, int(lvsLvsTcpStateLVS_TCP_LAST_ACK)},
+		{"StateListen", lvs.StateListen, int(lvsLvsTcpStateLVS_TCP_LISTEN)},
+		{"StateSynAck", lvs.StateSynAck, int(lvsLvsTcpStateLVS_TCP_SYNACK)},
+		{"MaxReals", lvs.MaxReals, MaxDests},
+	} {
+		if c.model != c.cv {
+			t.Errorf("lvs.%s is %d, the C ABI has %d", c.name, c.model, c.cv)
+		}
 	}
 }

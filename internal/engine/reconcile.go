@@ -13,10 +13,6 @@ import (
 	"golvs/internal/sched"
 )
 
-// The data plane's per-service table walk and the model agree on how many
-// reals a service may have.
-var _ = [1]struct{}{}[lvs.MaxReals-datapath.MaxDests]
-
 // slots is what the engine keeps per service and real beside the
 // configuration: the data-plane slot each occupies, what was last written
 // there, zero points and rate estimators, and the slots of deleted reals

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"golvs/internal/testnet"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -35,13 +36,7 @@ const Prefix = "gltdp"
 // namespaces (root); with GOLVS_TEST_PRIVILEGED=1 it fails instead.
 func RequirePrivileged(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("GOLVS_TEST_PRIVILEGED") == "1" {
-		t.Fatal("GOLVS_TEST_PRIVILEGED=1 but not running as root")
-	}
-	t.Skip("needs root for BPF and network namespaces (set GOLVS_TEST_PRIVILEGED=1 to make this a failure)")
+	testnet.RequirePrivileged(t)
 }
 
 func suffix() string {
