@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"golvs/internal/testnet"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -26,6 +25,7 @@ import (
 	"golvs/internal/datapath"
 	"golvs/internal/lvs"
 	"golvs/internal/packet"
+	"golvs/internal/testnet"
 )
 
 // Prefix starts the name of every namespace, link and pin directory this
