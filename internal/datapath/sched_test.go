@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -586,3 +587,110 @@ func TestPrivilegedLBLC(t *testing.T) {
 }
 
 var _ = bits.Len
+
+// kernelWRR is a line-by-line model of ip_vs_wrr_schedule with overloaded
+// destinations (ip_vs_wrr.c): cl is the index of the current destination
+// (-1 the list head), cw the current weight.
+type kernelWRR struct {
+	ds             []refDest
+	cl, cw, mw, di int
+}
+
+func newKernelWRR(ds []refDest) *kernelWRR {
+	k := &kernelWRR{ds: ds, cl: -1, di: 1}
+	g, m := 0, 0
+	for _, d := range ds {
+		if d.weight > 0 {
+			for a, b := g, d.weight; ; {
+				if b == 0 {
+					g = a
+					break
+				}
+				a, b = b, a%b
+			}
+			m = max(m, d.weight)
+		}
+	}
+	if g > 0 {
+		k.di = g
+	}
+	k.mw = m - (k.di - 1)
+	k.cw = k.mw
+	return k
+}
+
+// schedule returns the index in ds of the pick, -1 for none.
+func (k *kernelWRR) schedule() int {
+	if k.mw == 0 {
+		return -1
+	}
+	dest, last := k.cl, k.cl
+	lastPass, restarted := false, false
+	stop := -2
+	for {
+		for d := dest + 1; d < len(k.ds); d++ {
+			if !k.ds[d].overload && k.ds[d].weight >= k.cw {
+				k.cl = d
+				return d
+			}
+			if d == stop {
+				return -1
+			}
+		}
+		k.cw -= k.di
+		if k.cw <= 0 {
+			k.cw = k.mw
+			if lastPass || last == -1 {
+				return -1
+			}
+			restarted = true
+		}
+		lastPass = k.cw <= k.di
+		if lastPass && restarted && last != -1 {
+			stop = last
+		}
+		dest = -1
+	}
+}
+
+// TestPrivilegedWRROverloadMatchesKernel: with some reals overloaded (and
+// at least one not), the data plane's wrr picks are the kernel's.
+func TestPrivilegedWRROverloadMatchesKernel(t *testing.T) {
+	w := newSchedWorld(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	cases := [][]refDest{
+		{{id: 1, weight: 4, overload: true}, {id: 2, weight: 3}, {id: 3, weight: 2}},
+		{{id: 1, weight: 3}, {id: 2, weight: 1, overload: true}},
+		{{id: 1, weight: 5, overload: true}, {id: 2, weight: 5, overload: true}, {id: 3, weight: 1}},
+	}
+	for len(cases) < 40 {
+		ds := randomDests(r)
+		for i := range ds {
+			ds[i].weight = 1 + r.IntN(6)
+		}
+		if slices.ContainsFunc(ds, func(d refDest) bool { return !d.overload }) {
+			cases = append(cases, ds)
+		}
+	}
+	for i, ds := range cases {
+		w.set("wrr", 0, ds, lvs.UDP)
+		k := newKernelWRR(ds)
+		for n := range 3 * len(sched.WRR(weightsOf(ds))) {
+			want := datapath.RealID(0)
+			if j := k.schedule(); j >= 0 {
+				want = ds[j].id
+			}
+			if got := w.pick(cli(uint16(30000+n)), packet.UDP); got != want {
+				t.Fatalf("case %d %+v, pick %d: data plane %d, kernel %d", i, ds, n, got, want)
+			}
+		}
+	}
+}
+
+func weightsOf(ds []refDest) []int {
+	out := make([]int, len(ds))
+	for i, d := range ds {
+		out[i] = d.weight
+	}
+	return out
+}
