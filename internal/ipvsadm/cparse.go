@@ -131,7 +131,7 @@ func hexVal(c byte) int {
 
 // inetAton is glibc's inet_aton: one to four parts separated by dots, each
 // decimal, octal (leading 0) or hex (0x), the last part filling the
-// remaining bytes ("10.1" is 10.0.0.1); trailing blanks end the address.
+// remaining bytes ("198.18" is 198.0.0.18); trailing blanks end the address.
 func inetAton(s string) (netip.Addr, bool) {
 	var parts []uint64
 	i := 0

@@ -389,7 +389,7 @@ func (c *cli) addrPort(ap netip.AddrPort, proto lvs.Protocol, format int) string
 // cmpServices is libipvs's ipvs_cmp_services (golvs has no fwmark
 // services): family, protocol, address, port. Addresses are compared by
 // subtracting 32-bit words into an int, so they compare wrongly when they
-// differ by 2^31 or more (192.168.0.1 sorts before 10.0.0.1); ipvsadm users
+// differ by 2^31 or more (198.18.0.1 sorts before 2.0.0.1); ipvsadm users
 // see that order, so it is kept.
 func cmpServices(a, b *lvs.ServiceStatus) int {
 	fa, fb := family(a.Addr.Addr()), family(b.Addr.Addr())
