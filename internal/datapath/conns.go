@@ -114,27 +114,18 @@ const (
 // Sweep deletes expired connections and their NAT reverse entries, then
 // expired persistence templates that control no connection (one that
 // still does is extended by 60 s instead, as IPVS's expire_later), and
-// returns how many connections and templates it removed. The deletes run in the data
-// plane's lvs_sweep program, which re-checks expiry and decrements a real's
+// returns how many connections and templates it removed. The deletes run
+// in the data plane's lvs_sweep program, which re-checks expiry and
+// decrements a real's
 // counters only for an entry it deleted itself, so the sweeper and the
 // data plane never both release one connection. It also deletes NAT
 // reverse entries no connection owns any more; lvs_sweep decides that too,
 // next to the delete, because a connection being replaced (conn_reuse) is
 // briefly missing and a check made here would race with it.
 func (d *Datapath) Sweep() (removed int, err error) {
-	var (
-		k       lvsLvsTuple
-		v       lvsLvsConn
-		expired []lvsLvsTuple
-	)
 	now := uint64(Now())
-	it := d.objs.LvsConns.Iterate()
-	for it.Next(&k, &v) {
-		if v.ExpiresNs <= now {
-			expired = append(expired, k)
-		}
-	}
-	if err := it.Err(); err != nil {
+	expired, err := d.connKeys(func(v *lvsLvsConn) bool { return v.ExpiresNs <= now })
+	if err != nil {
 		return 0, fmt.Errorf("sweep: %w", err)
 	}
 	removed, err = d.remove(expired, sweepExpired)
@@ -197,10 +188,8 @@ func (d *Datapath) removeTemplates(id ServiceID) (int, error) {
 	return d.remove(keys, sweepAllTemplates)
 }
 
-// FlushConns removes every connection and persistence template, live or
-// not, releasing counters as Sweep does, and returns how many it removed.
-// Packets of a removed connection are then handled as new ones.
-func (d *Datapath) FlushConns() (int, error) {
+// connKeys returns the keys of the conn table's entries that keep selects.
+func (d *Datapath) connKeys(keep func(*lvsLvsConn) bool) ([]lvsLvsTuple, error) {
 	var (
 		k    lvsLvsTuple
 		v    lvsLvsConn
@@ -208,9 +197,19 @@ func (d *Datapath) FlushConns() (int, error) {
 	)
 	it := d.objs.LvsConns.Iterate()
 	for it.Next(&k, &v) {
-		keys = append(keys, k)
+		if keep(&v) {
+			keys = append(keys, k)
+		}
 	}
-	if err := it.Err(); err != nil {
+	return keys, it.Err()
+}
+
+// FlushConns removes every connection and persistence template, live or
+// not, releasing counters as Sweep does, and returns how many it removed.
+// Packets of a removed connection are then handled as new ones.
+func (d *Datapath) FlushConns() (int, error) {
+	keys, err := d.connKeys(func(*lvsLvsConn) bool { return true })
+	if err != nil {
 		return 0, fmt.Errorf("flush connections: %w", err)
 	}
 	removed, err := d.remove(keys, sweepAll)
