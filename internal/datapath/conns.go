@@ -116,9 +116,8 @@ const (
 // still does is extended by 60 s instead, as IPVS's expire_later), and
 // returns how many connections and templates it removed. The deletes run
 // in the data plane's lvs_sweep program, which re-checks expiry and
-// decrements a real's
-// counters only for an entry it deleted itself, so the sweeper and the
-// data plane never both release one connection. It also deletes NAT
+// decrements a real's counters only for an entry it deleted itself, so the
+// sweeper and the data plane never both release one connection. It also deletes NAT
 // reverse entries no connection owns any more; lvs_sweep decides that too,
 // next to the delete, because a connection being replaced (conn_reuse) is
 // briefly missing and a check made here would race with it.

@@ -269,8 +269,8 @@ func tableShape(s lvsLvsSched) (fixed, max int) {
 // scheduler, scheduler flags (-b), one-packet (-o) and persistence (-p
 // timeout, -M netmask) of svc; svc.Reals is ignored. A port-0 key is a
 // port-zero service: it takes every port of its VIP that has no service
-// of its own (it must be persistent to schedule anything). table is what internal/sched's Table computes, mapped to
-// RealIDs:
+// of its own (it must be persistent to schedule anything). table is what
+// internal/sched's Table computes, mapped to RealIDs:
 //
 //   - rr, wrr: the pick sequence; the position is set to rrStart;
 //   - lc, wlc, sed, nq, fo, ovf, twos, lblc, lblcr: the reals in IPVS
