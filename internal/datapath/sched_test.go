@@ -16,6 +16,7 @@ import (
 	"golvs/internal/lvs"
 	"golvs/internal/packet"
 	"golvs/internal/sched"
+	"golvs/internal/sched/schedtest"
 )
 
 // refDest is a dest as the kernel's schedulers read it.
@@ -588,71 +589,6 @@ func TestPrivilegedLBLC(t *testing.T) {
 
 var _ = bits.Len
 
-// kernelWRR is a line-by-line model of ip_vs_wrr_schedule with overloaded
-// destinations (ip_vs_wrr.c): cl is the index of the current destination
-// (-1 the list head), cw the current weight.
-type kernelWRR struct {
-	ds             []refDest
-	cl, cw, mw, di int
-}
-
-func newKernelWRR(ds []refDest) *kernelWRR {
-	k := &kernelWRR{ds: ds, cl: -1, di: 1}
-	g, m := 0, 0
-	for _, d := range ds {
-		if d.weight > 0 {
-			for a, b := g, d.weight; ; {
-				if b == 0 {
-					g = a
-					break
-				}
-				a, b = b, a%b
-			}
-			m = max(m, d.weight)
-		}
-	}
-	if g > 0 {
-		k.di = g
-	}
-	k.mw = m - (k.di - 1)
-	k.cw = k.mw
-	return k
-}
-
-// schedule returns the index in ds of the pick, -1 for none.
-func (k *kernelWRR) schedule() int {
-	if k.mw == 0 {
-		return -1
-	}
-	dest, last := k.cl, k.cl
-	lastPass, restarted := false, false
-	stop := -2
-	for {
-		for d := dest + 1; d < len(k.ds); d++ {
-			if !k.ds[d].overload && k.ds[d].weight >= k.cw {
-				k.cl = d
-				return d
-			}
-			if d == stop {
-				return -1
-			}
-		}
-		k.cw -= k.di
-		if k.cw <= 0 {
-			k.cw = k.mw
-			if lastPass || last == -1 {
-				return -1
-			}
-			restarted = true
-		}
-		lastPass = k.cw <= k.di
-		if lastPass && restarted && last != -1 {
-			stop = last
-		}
-		dest = -1
-	}
-}
-
 // TestPrivilegedWRROverloadMatchesKernel: with some reals overloaded (and
 // at least one not), the data plane's wrr picks are the kernel's.
 func TestPrivilegedWRROverloadMatchesKernel(t *testing.T) {
@@ -674,10 +610,14 @@ func TestPrivilegedWRROverloadMatchesKernel(t *testing.T) {
 	}
 	for i, ds := range cases {
 		w.set("wrr", 0, ds, lvs.UDP)
-		k := newKernelWRR(ds)
+		overload := make([]bool, len(ds))
+		for j, d := range ds {
+			overload[j] = d.overload
+		}
+		k := schedtest.NewWRR(weightsOf(ds), overload)
 		for n := range 3 * len(sched.WRR(weightsOf(ds))) {
 			want := datapath.RealID(0)
-			if j := k.schedule(); j >= 0 {
+			if j := k.Schedule(); j >= 0 {
 				want = ds[j].id
 			}
 			if got := w.pick(cli(uint16(30000+n)), packet.UDP); got != want {

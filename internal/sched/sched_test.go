@@ -3,66 +3,9 @@ package sched
 import (
 	"slices"
 	"testing"
+
+	"golvs/internal/sched/schedtest"
 )
-
-// kernelWRR is a line-by-line model of ip_vs_wrr_schedule (ip_vs_wrr.c)
-// with no overloaded destinations: cl is the index of the current
-// destination (-1 is the list head), cw the current weight.
-type kernelWRR struct {
-	weights []int
-	cl, cw  int
-	mw, di  int
-}
-
-func newKernelWRR(weights []int) *kernelWRR {
-	k := &kernelWRR{weights: weights, cl: -1, di: 1}
-	g, m := 0, 0
-	for _, w := range weights {
-		if w > 0 {
-			g = gcd(g, w)
-			m = max(m, w)
-		}
-	}
-	if g > 0 {
-		k.di = g
-	}
-	k.mw = m - (k.di - 1)
-	k.cw = k.mw
-	return k
-}
-
-func (k *kernelWRR) schedule() int {
-	if k.mw == 0 {
-		return -1
-	}
-	dest, last := k.cl, k.cl
-	lastPass, restarted := false, false
-	stop := -2
-	for {
-		for d := dest + 1; d < len(k.weights); d++ {
-			if k.weights[d] >= k.cw {
-				k.cl = d
-				return d
-			}
-			if d == stop {
-				return -1
-			}
-		}
-		k.cw -= k.di
-		if k.cw <= 0 {
-			k.cw = k.mw
-			if lastPass || last == -1 {
-				return -1
-			}
-			restarted = true
-		}
-		lastPass = k.cw <= k.di
-		if lastPass && restarted && last != -1 {
-			stop = last
-		}
-		dest = -1
-	}
-}
 
 func TestWRRMatchesKernel(t *testing.T) {
 	tests := []struct {
@@ -90,10 +33,10 @@ func TestWRRMatchesKernel(t *testing.T) {
 func checkAgainstKernel(t *testing.T, weights []int) {
 	t.Helper()
 	seq := WRR(weights)
-	k := newKernelWRR(weights)
+	k := schedtest.NewWRR(weights, nil)
 	// Two full periods: the sequence must repeat exactly.
 	for i := 0; i < 2*max(len(seq), 1); i++ {
-		want := k.schedule()
+		want := k.Schedule()
 		if len(seq) == 0 {
 			if want != -1 {
 				t.Fatalf("weights %v: kernel picks %d, table is empty", weights, want)
