@@ -123,7 +123,7 @@ const (
 // briefly missing and a check made here would race with it.
 func (d *Datapath) Sweep() (removed int, err error) {
 	now := uint64(Now())
-	expired, err := d.connKeys(func(v *lvsLvsConn) bool { return v.ExpiresNs <= now })
+	expired, err := keysOf(d.objs.LvsConns, func(_ *lvsLvsTuple, v *lvsLvsConn) bool { return v.ExpiresNs <= now })
 	if err != nil {
 		return 0, fmt.Errorf("sweep: %w", err)
 	}
@@ -148,7 +148,7 @@ func (d *Datapath) Sweep() (removed int, err error) {
 	}
 	// After the connections: their removal released the templates
 	// they held.
-	tmpls, err := d.templateKeys(func(t *lvsLvsTmpl) bool { return t.ExpiresNs <= now })
+	tmpls, err := keysOf(d.objs.LvsTemplates, func(_ *lvsLvsTuple, t *lvsLvsTmpl) bool { return t.ExpiresNs <= now })
 	if err != nil {
 		return removed, fmt.Errorf("sweep templates: %w", err)
 	}
@@ -160,16 +160,17 @@ func (d *Datapath) Sweep() (removed int, err error) {
 	return removed, nil
 }
 
-// templateKeys returns the keys of the persistence templates keep selects.
-func (d *Datapath) templateKeys(keep func(*lvsLvsTmpl) bool) ([]lvsLvsTuple, error) {
+// keysOf returns the keys of map m's entries that keep selects, read as
+// key type K and value type V.
+func keysOf[K, V any](m *ebpf.Map, keep func(*K, *V) bool) ([]K, error) {
 	var (
-		k    lvsLvsTuple
-		t    lvsLvsTmpl
-		keys []lvsLvsTuple
+		k    K
+		v    V
+		keys []K
 	)
-	it := d.objs.LvsTemplates.Iterate()
-	for it.Next(&k, &t) {
-		if keep(&t) {
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if keep(&k, &v) {
 			keys = append(keys, k)
 		}
 	}
@@ -180,34 +181,18 @@ func (d *Datapath) templateKeys(keep func(*lvsLvsTmpl) bool) ([]lvsLvsTuple, err
 // of them when id is 0), whether they expired or not, releasing their
 // reals' PersistConn, and returns how many it removed.
 func (d *Datapath) removeTemplates(id ServiceID) (int, error) {
-	keys, err := d.templateKeys(func(t *lvsLvsTmpl) bool { return id == 0 || t.Service == uint32(id) })
+	keys, err := keysOf(d.objs.LvsTemplates, func(_ *lvsLvsTuple, t *lvsLvsTmpl) bool { return id == 0 || t.Service == uint32(id) })
 	if err != nil {
 		return 0, err
 	}
 	return d.remove(keys, sweepAllTemplates)
 }
 
-// connKeys returns the keys of the conn table's entries that keep selects.
-func (d *Datapath) connKeys(keep func(*lvsLvsConn) bool) ([]lvsLvsTuple, error) {
-	var (
-		k    lvsLvsTuple
-		v    lvsLvsConn
-		keys []lvsLvsTuple
-	)
-	it := d.objs.LvsConns.Iterate()
-	for it.Next(&k, &v) {
-		if keep(&v) {
-			keys = append(keys, k)
-		}
-	}
-	return keys, it.Err()
-}
-
 // FlushConns removes every connection and persistence template, live or
 // not, releasing counters as Sweep does, and returns how many it removed.
 // Packets of a removed connection are then handled as new ones.
 func (d *Datapath) FlushConns() (int, error) {
-	keys, err := d.connKeys(func(*lvsLvsConn) bool { return true })
+	keys, err := keysOf(d.objs.LvsConns, func(*lvsLvsTuple, *lvsLvsConn) bool { return true })
 	if err != nil {
 		return 0, fmt.Errorf("flush connections: %w", err)
 	}

@@ -190,14 +190,10 @@ func (d *Datapath) LBLCForTest(id ServiceID, a netip.Addr) ([]RealID, error) {
 // AgeLBLCForTest moves the last use and last change of every lblc/lblcr
 // entry back by by.
 func (d *Datapath) AgeLBLCForTest(by time.Duration) error {
-	var (
-		k    lvsLvsLblcKey
-		v    lvsLvsLblcEntry
-		keys []lvsLvsLblcKey
-	)
-	it := d.objs.LvsLblc.Iterate()
-	for it.Next(&k, &v) {
-		keys = append(keys, k)
+	var v lvsLvsLblcEntry
+	keys, err := keysOf(d.objs.LvsLblc, func(*lvsLvsLblcKey, *lvsLvsLblcEntry) bool { return true })
+	if err != nil {
+		return err
 	}
 	for _, k := range keys {
 		if err := d.objs.LvsLblc.Lookup(&k, &v); err != nil {
@@ -211,7 +207,7 @@ func (d *Datapath) AgeLBLCForTest(by time.Duration) error {
 			return err
 		}
 	}
-	return it.Err()
+	return nil
 }
 
 // SweepSchedStateForTest runs the lblc/lblcr timer once at time now,

@@ -112,18 +112,8 @@ func (d *Datapath) sweepSchedState(now time.Duration) error {
 
 // dropSchedState deletes service id's lblc/lblcr entries.
 func (d *Datapath) dropSchedState(id ServiceID) error {
-	var (
-		k    lvsLvsLblcKey
-		v    lvsLvsLblcEntry
-		keys []lvsLvsLblcKey
-	)
-	it := d.objs.LvsLblc.Iterate()
-	for it.Next(&k, &v) {
-		if k.Service == uint32(id) {
-			keys = append(keys, k)
-		}
-	}
-	if err := it.Err(); err != nil {
+	keys, err := keysOf(d.objs.LvsLblc, func(k *lvsLvsLblcKey, _ *lvsLvsLblcEntry) bool { return k.Service == uint32(id) })
+	if err != nil {
 		return fmt.Errorf("scheduler state: %w", err)
 	}
 	for _, k := range keys {
