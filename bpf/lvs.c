@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /*
  * lvs.c is golvs's data plane on TC ingress: IPVS's packet path for IPv4
- * TCP and UDP, NAT and DR.
+ * and IPv6 TCP and UDP, NAT, DR and TUN, with the ICMP errors about its
+ * connections and the fragments of their datagrams.
  *
  * Per packet: a live conn entry for the client-side tuple forwards to its
  * real; else a live NAT reverse entry makes it a reply to rewrite back to
@@ -27,6 +28,7 @@
 #include "sched.h"
 #include "persist.h"
 #include "xmit.h"
+#include "icmp.h"
 
 char _license[] SEC("license") = "Dual MIT/GPL";
 
@@ -45,39 +47,113 @@ const volatile struct {
 	enum lvs_tcp_state state;
 	enum lvs_conn_flags conn_flags;
 	enum lvs_tmpl_state tmpl_state;
+	enum lvs_tun_type tun_type;
+	enum lvs_tun_flags tun_flags;
 	enum lvs_counter counter;
 } lvs_abi_info = {.version = LVS_ABI_VERSION};
 
-/* lvs_xmit rewrites the packet for the connection's method and sends it. */
-static __always_inline int lvs_xmit(struct __sk_buff *skb, const struct lvs_pkt *p, __u8 method,
-				    __be32 raddr, __be16 rport, struct lvs_fib_cache *fc, __u64 now)
+/*
+ * lvs_xmit rewrites a client packet for connection c's method and sends
+ * it toward the real (r: its tunnel settings). fc is the connection's
+ * route cache (NULL for a one-packet datagram). A function of its own
+ * (a BPF-to-BPF call), not inlined at each caller: inlined four times the
+ * program outgrows the jump range of BPF branches.
+ */
+static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struct lvs_pkt *p,
+					      const struct lvs_conn *c, const struct lvs_real *r,
+					      struct lvs_fib_cache *fc)
 {
+	__u64 now = fc ? lvs_now() : 0;
+	struct lvs_xmit_scratch *sc = lvs_xscratch();
+	struct lvs_tunnel tun = {
+		.type = r->tun_type, .flags = r->tun_flags, .port = r->tun_port, .family = c->rfamily};
+	__u8 method = c->method, rfamily = c->rfamily;
+	const union lvs_addr *raddr = &c->raddr;
+	__be16 rport = c->rport;
+	__u32 oh = 0;
+
+	if (!sc)
+		return TC_ACT_SHOT;
+	if (method == LVS_METHOD_TUNNEL) {
+		oh = lvs_tun_overhead(rfamily, &tun);
+	} else if (rfamily != p->t.family) {
+		lvs_count(LVS_CNT_PASS_METHOD);
+		return TC_ACT_SHOT;
+	}
+	/* TUN asks the FIB for the outer source address. */
+	if (lvs_route(skb, &sc->fib, rfamily, method == LVS_METHOD_TUNNEL ? 0 : &p->t.saddr, raddr,
+		      method == LVS_METHOD_TUNNEL, fc, now, &sc->rt)) {
+		if (method != LVS_METHOD_MASQ) {
+			/* Still addressed to the VIP, a local address: the
+			 * kernel would only deliver it locally. */
+			lvs_count(LVS_CNT_DROP_FIB);
+			return TC_ACT_SHOT;
+		}
+		/* No FIB answer: the kernel routes the translated packet like
+		 * any forwarded one. */
+		if (lvs_nat_rewrite(skb, p, LVS_NAT_DST, raddr, rport))
+			goto helper;
+		lvs_count(LVS_CNT_PASS_FIB);
+		return TC_ACT_OK;
+	}
+	/* ensure_mtu_is_adequate: what does not fit is answered with ICMP.
+	 * Segmentation offload packets are cut to fit on the way out (and
+	 * lvs_encap makes their segments smaller by the overhead). */
+	if (!skb->gso_size && sc->rt.mtu && lvs_seg_len(skb, p) + oh > sc->rt.mtu)
+		return lvs_too_big(skb, p, sc->rt.mtu - oh);
 	switch (method) {
 	case LVS_METHOD_MASQ:
-		if (lvs_nat_rewrite(skb, p, LVS_NAT_DST, raddr, rport)) {
-			lvs_count(LVS_CNT_DROP_HELPER);
-			return TC_ACT_SHOT;
-		}
-		return lvs_forward(skb, p->t.saddr.v4, raddr, p->t.proto, 0, fc, now);
+		if (lvs_nat_rewrite(skb, p, LVS_NAT_DST, raddr, rport))
+			goto helper;
+		break;
 	case LVS_METHOD_ROUTE:
-		if (lvs_dr_rewrite(skb)) {
-			lvs_count(LVS_CNT_DROP_HELPER);
-			return TC_ACT_SHOT;
-		}
-		return lvs_forward(skb, p->t.saddr.v4, raddr, p->t.proto, 1, fc, now);
+		if (lvs_ttl_dec(skb, p->t.family))
+			goto helper;
+		break;
+	case LVS_METHOD_TUNNEL:
+		if (lvs_ttl_dec(skb, p->t.family) || lvs_encap(skb, p, raddr, &sc->rt.src, &tun))
+			goto helper;
+		break;
+	default:
+		lvs_count(LVS_CNT_PASS_METHOD);
+		return TC_ACT_SHOT;
 	}
-	lvs_count(LVS_CNT_PASS_METHOD);
-	return TC_ACT_OK;
+	return lvs_send(skb, &sc->rt);
+helper:
+	lvs_count(LVS_CNT_DROP_HELPER);
+	return TC_ACT_SHOT;
+}
+
+/* lvs_frag_key_of fills k with the key of p's datagram in lvs_frags. */
+static __always_inline void lvs_frag_key_of(struct lvs_frag_key *k, const struct lvs_pkt *p)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = p->t.saddr;
+	k->daddr = p->t.daddr;
+	k->id = p->frag_id;
+	k->proto = p->t.proto;
+	k->family = p->t.family;
+}
+
+/* lvs_frag_track remembers the ports of a first fragment golvs forwards,
+ * for the later fragments of its datagram (lvs_ingress). */
+static __always_inline void lvs_frag_track(const struct lvs_pkt *p)
+{
+	struct lvs_frag_key k;
+	struct lvs_frag v = {.sport = p->t.sport, .dport = p->t.dport};
+
+	if (p->frag != LVS_FRAG_FIRST)
+		return;
+	lvs_frag_key_of(&k, p);
+	if (!bpf_map_update_elem(&lvs_frags, &k, &v, BPF_ANY))
+		lvs_count(LVS_CNT_FRAG_FIRST);
 }
 
 /* lvs_in forwards a client packet of a live connection. */
-static __always_inline int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p, struct lvs_conn *c,
+static __attribute__((noinline)) int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p, struct lvs_conn *c,
 				  __u64 now)
 {
 	__u32 dir = c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT;
-	__be32 raddr = c->raddr.v4;
-	__be16 rport = c->rport;
-	__u8 method = c->method;
 	__u32 real = c->real;
 	struct lvs_real *r;
 
@@ -85,7 +161,7 @@ static __always_inline int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p
 	 * whose real was deleted is dropped silently, without re-arming the
 	 * entry, so a real added back in time can carry on with it. */
 	r = bpf_map_lookup_elem(&lvs_reals, &real);
-	if (r && (r->flags & LVS_REAL_F_GONE)) {
+	if (!r || (r->flags & LVS_REAL_F_GONE)) {
 		lvs_count(LVS_CNT_DROP_NODEST);
 		return TC_ACT_SHOT;
 	}
@@ -102,24 +178,26 @@ static __always_inline int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p
 		lvs_count(LVS_CNT_DROP_TTL);
 		return TC_ACT_SHOT;
 	}
-	return lvs_xmit(skb, p, method, raddr, rport, &c->fib[0], now);
+	lvs_frag_track(p);
+	return lvs_xmit(skb, p, c, r, &c->fib[0]);
 }
 
 /*
  * lvs_out handles a reply from a NAT real (fk: its connection's key).
  * Returns -1 when the connection is gone, so the packet is not a reply.
  */
-static __always_inline int lvs_out(struct __sk_buff *skb, const struct lvs_pkt *p,
-				   const struct lvs_tuple *fk, __u64 now)
+static __attribute__((noinline)) int lvs_out(struct __sk_buff *skb, const struct lvs_pkt *p,
+					     const struct lvs_tuple *fk, __u64 now)
 {
+	struct lvs_xmit_scratch *sc = lvs_xscratch();
 	struct lvs_tuple k = *fk;
 	struct lvs_conn *c;
-	__be32 vaddr = k.daddr.v4;
+	union lvs_addr vaddr = k.daddr, caddr = p->t.daddr;
 	__be16 vport = k.dport;
 
 	c = bpf_map_lookup_elem(&lvs_conns, &k);
-	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
-	    c->raddr.v4 != p->t.saddr.v4 || c->rport != p->t.sport)
+	if (!sc || !c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
+	    __builtin_memcmp(&c->raddr, &p->t.saddr, sizeof(c->raddr)) || c->rport != p->t.sport)
 		return -1;
 	/* Addressed to the client, not to us: the kernel forwards it, and
 	 * ip_forward answers TTL <= 1 with time exceeded as it should. */
@@ -131,16 +209,41 @@ static __always_inline int lvs_out(struct __sk_buff *skb, const struct lvs_pkt *
 	    !(c->flags & LVS_CONN_F_ASSURED))
 		lvs_tmpl_assure(&k, c);
 	lvs_stats_out(c->service, c->real, p->ip_len);
-	if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, vaddr, vport)) {
-		lvs_count(LVS_CNT_DROP_HELPER);
+	lvs_frag_track(p);
+	if (lvs_route(skb, &sc->fib, p->t.family, &vaddr, &caddr, 0, &c->fib[1], now, &sc->rt)) {
+		if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, &vaddr, vport))
+			goto helper;
+		lvs_count(LVS_CNT_PASS_FIB);
+		return TC_ACT_OK;
+	}
+	if (!skb->gso_size && sc->rt.mtu && p->ip_len > sc->rt.mtu) {
+		/* Untranslated, the kernel's forwarding answers the real
+		 * with fragmentation needed itself, quoting what it sent.
+		 * An IPv4 packet that may be fragmented cannot be: golvs
+		 * does not fragment, and the kernel would send it
+		 * untranslated. */
+		if (p->df)
+			return TC_ACT_OK;
+		lvs_count(LVS_CNT_DROP_TOO_BIG);
 		return TC_ACT_SHOT;
 	}
-	return lvs_forward(skb, vaddr, p->t.daddr.v4, p->t.proto, 0, &c->fib[1], now);
+	if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, &vaddr, vport))
+		goto helper;
+	return lvs_send(skb, &sc->rt);
+helper:
+	lvs_count(LVS_CNT_DROP_HELPER);
+	return TC_ACT_SHOT;
 }
+
+/* What lvs_new did besides a TC verdict: the caller sends the packet
+ * (lvs_new_or_follow), which keeps the call chain within the stack. */
+#define LVS_NEW_EXISTS (-2)    /* could not add its connection */
+#define LVS_NEW_MADE (-3)      /* added it (in lvs_conns) */
+#define LVS_NEW_ONEPACKET (-4) /* a one-packet datagram: the scratch conn */
 
 /* lvs_new schedules a new connection to a virtual service. now is 0 when
  * the caller has not read the clock yet. */
-static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *p, __u64 now)
+static __attribute__((noinline)) int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *p, __u64 now)
 {
 	struct lvs_service_key sk = {};
 	struct lvs_service *svc;
@@ -151,6 +254,11 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 	__u32 service, real, slot, flags;
 	int active;
 
+	/* A later fragment starts nothing: it carries no L4 header. */
+	if (p->frag == LVS_FRAG_LATER) {
+		lvs_count(LVS_CNT_PASS_FRAGMENT);
+		return TC_ACT_OK;
+	}
 	sk.vaddr = p->t.daddr;
 	sk.vport = p->t.dport;
 	sk.proto = p->t.proto;
@@ -204,7 +312,7 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		 * services". */
 		real = 0;
 	} else {
-		real = lvs_schedule(svc, p->t.saddr.v4, p->t.sport, p->t.daddr.v4);
+		real = lvs_schedule(svc, &p->t);
 	}
 	r = real ? bpf_map_lookup_elem(&lvs_reals, &real) : 0;
 	if (!r) {
@@ -214,13 +322,9 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		lvs_count(LVS_CNT_PASS_NO_DEST);
 		return TC_ACT_OK;
 	}
-	if (r->method != LVS_METHOD_MASQ && r->method != LVS_METHOD_ROUTE) {
-		lvs_tmpl_release(&p->t, c);
-		lvs_count(LVS_CNT_PASS_METHOD);
-		return TC_ACT_OK;
-	}
 
 	c->raddr = r->addr;
+	c->rfamily = r->family;
 	/* The real's port for a packet to the service port; a port-zero
 	 * service keeps the packet's (ip_vs_sched_persist). */
 	c->rport = r->port && sk.vport == p->t.dport ? r->port : p->t.dport;
@@ -241,24 +345,21 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		/* One-packet scheduling (IP_VS_CONN_F_ONE_PACKET): the entry
 		 * IPVS makes is never hashed and expires at once, so it is
 		 * bound and released here (the thresholds see both) and the
-		 * datagram counts as a connection of its own. */
+		 * datagram counts as a connection of its own. Its later
+		 * fragments, if any, find no connection: IPVS reassembles
+		 * first, golvs cannot here. */
 		lvs_conns_add(real, 0);
 		lvs_conns_release(real, 0);
 		lvs_tmpl_release(&p->t, c);
 		lvs_stats_in(service, real, p->ip_len, 1);
-		return lvs_xmit(skb, p, c->method, c->raddr.v4, c->rport, 0, now);
+		return LVS_NEW_ONEPACKET;
 	}
 
 	if (bpf_map_update_elem(&lvs_conns, &p->t, c, BPF_NOEXIST)) {
 		lvs_tmpl_release(&p->t, c);
-		/* Another CPU created it first: follow that entry. */
-		live = bpf_map_lookup_elem(&lvs_conns, &p->t);
-		if (live && now < live->expires_ns)
-			return lvs_in(skb, p, live, now);
-		/* The table is full: IPVS drops the packet when
-		 * ip_vs_conn_new fails, and the client retries. */
-		lvs_count(LVS_CNT_DROP_CONN_FULL);
-		return TC_ACT_SHOT;
+		/* Another CPU created it first, or the table is full: the
+		 * caller tells them apart (lvs_new_or_follow). */
+		return LVS_NEW_EXISTS;
 	}
 	active = lvs_state_active(p->t.proto, c->state);
 	lvs_conns_add(real, active);
@@ -279,7 +380,131 @@ static __always_inline int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *
 		}
 	}
 	lvs_stats_in(service, real, p->ip_len, 1);
-	return lvs_xmit(skb, p, c->method, c->raddr.v4, c->rport, 0, now);
+	lvs_frag_track(p);
+	return LVS_NEW_MADE;
+}
+
+/* lvs_new_or_follow is lvs_new, then the packet sent: along the new
+ * connection, or, when another CPU made the same one first, along that
+ * entry. Not done inside lvs_new: one call level less keeps the stack
+ * within its 512 bytes. */
+static __always_inline int lvs_new_or_follow(struct __sk_buff *skb, const struct lvs_pkt *p, __u64 now)
+{
+	struct lvs_sched_scratch *sc;
+	struct lvs_conn *c;
+	struct lvs_real *r;
+	__u32 real;
+	int rc = lvs_new(skb, p, now);
+
+	if (rc >= 0)
+		return rc;
+	if (rc == LVS_NEW_ONEPACKET) {
+		sc = lvs_scratch();
+		c = sc ? &sc->conn : 0;
+	} else {
+		c = bpf_map_lookup_elem(&lvs_conns, &p->t);
+	}
+	if (!c || (rc == LVS_NEW_EXISTS && lvs_now() >= c->expires_ns)) {
+		/* The table is full: IPVS drops the packet when
+		 * ip_vs_conn_new fails, and the client retries. */
+		lvs_count(LVS_CNT_DROP_CONN_FULL);
+		return TC_ACT_SHOT;
+	}
+	if (rc == LVS_NEW_EXISTS)
+		return lvs_in(skb, p, c, lvs_now());
+	real = c->real;
+	r = bpf_map_lookup_elem(&lvs_reals, &real);
+	if (!r)
+		return TC_ACT_SHOT;
+	return lvs_xmit(skb, p, c, r, rc == LVS_NEW_MADE ? &c->fib[0] : 0);
+}
+
+/*
+ * lvs_icmp handles an ICMP error message p (icmp.h). Returns TC_ACT_OK
+ * for the kernel when it is not about a golvs connection.
+ */
+static __attribute__((noinline)) int lvs_icmp(struct __sk_buff *skb, const struct lvs_pkt *p)
+{
+	struct lvs_xmit_scratch *xs = lvs_xscratch();
+	struct lvs_icmphdr *ic;
+	struct lvs_quote *q;
+	struct lvs_tuple *k, *fk;
+	struct lvs_conn *c;
+	struct lvs_real *r;
+	__u64 now;
+	__u32 real;
+
+	if (!xs)
+		return TC_ACT_OK;
+	/* The locals live in the scratch: this runs three calls deep. */
+	ic = (void *)xs->icmp;
+	q = (void *)xs->quote;
+	k = &xs->k;
+	if (bpf_skb_load_bytes(skb, p->l4_off, ic, sizeof(*ic)))
+		return TC_ACT_OK;
+	if (lvs_quote_parse(skb, p->t.family, p->l4_off + sizeof(*ic), q))
+		return TC_ACT_OK;
+	/* The quoted packet, seen from the connection's side: a reply
+	 * VIP -> client for lvs_conns, a client -> real packet for the NAT
+	 * reverse table. */
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = q->t.daddr;
+	k->daddr = q->t.saddr;
+	k->sport = q->t.dport;
+	k->dport = q->t.sport;
+	k->proto = q->t.proto;
+	k->family = q->t.family;
+	now = lvs_now();
+
+	c = bpf_map_lookup_elem(&lvs_conns, k);
+	if (c && now < c->expires_ns) {
+		/* ip_vs_in_icmp: to the real, as the connection's packets go. */
+		real = c->real;
+		r = bpf_map_lookup_elem(&lvs_reals, &real);
+		if (!r || (r->flags & LVS_REAL_F_GONE))
+			return TC_ACT_SHOT;
+		lvs_stats_in(c->service, real, p->ip_len, 0);
+		lvs_count(LVS_CNT_ICMP_IN);
+		if (c->method != LVS_METHOD_MASQ)
+			return lvs_xmit(skb, p, c, r, 0);
+		q->in = 1;
+		xs->ck.saddr = c->raddr; /* the new destination */
+		if (lvs_icmp_nat(skb, p, q, &xs->ck.saddr, c->rport))
+			goto helper;
+		if (lvs_route(skb, &xs->fib, p->t.family, &p->t.saddr, &xs->ck.saddr, 0, 0, now, &xs->rt))
+			return TC_ACT_OK;
+		return lvs_send(skb, &xs->rt);
+	}
+
+	fk = bpf_map_lookup_elem(&lvs_nat_conns, k);
+	if (fk) {
+		xs->ck = *fk;
+		c = bpf_map_lookup_elem(&lvs_conns, &xs->ck);
+		if (c && now < c->expires_ns && c->method == LVS_METHOD_MASQ &&
+		    !__builtin_memcmp(&c->raddr, &q->t.daddr, sizeof(c->raddr)) && c->rport == q->t.dport) {
+			/* ip_vs_out_icmp: to the client, from the VIP. */
+			lvs_stats_out(c->service, c->real, p->ip_len);
+			lvs_count(LVS_CNT_ICMP_OUT);
+			q->in = 0;
+			if (lvs_icmp_nat(skb, p, q, &xs->ck.daddr, xs->ck.dport))
+				goto helper;
+			if (lvs_route(skb, &xs->fib, p->t.family, &xs->ck.daddr, &xs->ck.saddr, 0, 0, now, &xs->rt))
+				return TC_ACT_OK;
+			return lvs_send(skb, &xs->rt);
+		}
+	}
+
+	if ((p->t.family == LVS_AF_INET && ic->type == LVS_ICMP_DEST_UNREACH && ic->code == LVS_ICMP_FRAG_NEEDED) ||
+	    (p->t.family == LVS_AF_INET6 && ic->type == LVS_ICMPV6_PKT_TOOBIG)) {
+		int rc = lvs_icmp_relay_tunnel(skb, p, q, ic->info);
+
+		if (rc >= 0)
+			return rc;
+	}
+	return TC_ACT_OK;
+helper:
+	lvs_count(LVS_CNT_DROP_HELPER);
+	return TC_ACT_SHOT;
 }
 
 SEC("tc")
@@ -298,15 +523,32 @@ int lvs_ingress(struct __sk_buff *skb)
 	case LVS_PARSE_NOT_IP:
 		lvs_count(LVS_CNT_PASS_NOT_IP);
 		return TC_ACT_OK;
-	case LVS_PARSE_FRAGMENT:
-		lvs_count(LVS_CNT_PASS_FRAGMENT);
-		return TC_ACT_OK;
 	case LVS_PARSE_NOT_L4:
 		lvs_count(LVS_CNT_PASS_NOT_L4);
 		return TC_ACT_OK;
+	case LVS_PARSE_ICMP:
+		return lvs_icmp(skb, &p);
 	default:
 		lvs_count(LVS_CNT_PASS_MALFORMED);
 		return TC_ACT_OK;
+	}
+	if (p.frag == LVS_FRAG_LATER) {
+		/* A later fragment takes its ports from its datagram's first
+		 * fragment, if golvs forwarded that one (the way Cilium
+		 * tracks fragments); else it is not golvs's, or came first,
+		 * and the kernel has it. */
+		struct lvs_frag_key fk;
+		struct lvs_frag *fv;
+
+		lvs_frag_key_of(&fk, &p);
+		fv = bpf_map_lookup_elem(&lvs_frags, &fk);
+		if (!fv) {
+			lvs_count(LVS_CNT_PASS_FRAGMENT);
+			return TC_ACT_OK;
+		}
+		p.t.sport = fv->sport;
+		p.t.dport = fv->dport;
+		lvs_count(LVS_CNT_FRAG_FOLLOW);
 	}
 
 	/* The clock is read only for packets that need it: most traffic
@@ -329,19 +571,19 @@ int lvs_ingress(struct __sk_buff *skb)
 			lvs_count(LVS_CNT_CONN_REUSED);
 			{
 				__u32 gen = c->tmpl_gen;
-				__be32 net = c->tmpl_net;
+				union lvs_addr net = c->tmpl_net;
 				__be16 vport = c->tmpl_vport;
 
 				if (lvs_conn_remove(&p.t, c))
-					lvs_tmpl_drop_unassured(&p.t, gen, net, vport);
+					lvs_tmpl_drop_unassured(&p.t, gen, &net, vport);
 			}
-			return lvs_new(skb, &p, now);
+			return lvs_new_or_follow(skb, &p, now);
 		} else {
 			lvs_count(LVS_CNT_CONN_EXPIRED);
 		}
 		/* An expired entry is absent; remove it so a new one fits. */
 		lvs_conn_remove(&p.t, c);
-		return lvs_new(skb, &p, now);
+		return lvs_new_or_follow(skb, &p, now);
 	}
 
 	fk = bpf_map_lookup_elem(&lvs_nat_conns, &p.t);
@@ -350,9 +592,9 @@ int lvs_ingress(struct __sk_buff *skb)
 		rc = lvs_out(skb, &p, fk, now);
 		if (rc >= 0)
 			return rc;
-		return lvs_new(skb, &p, now);
+		return lvs_new_or_follow(skb, &p, now);
 	}
-	return lvs_new(skb, &p, 0);
+	return lvs_new_or_follow(skb, &p, 0);
 }
 
 /*

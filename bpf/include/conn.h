@@ -312,11 +312,11 @@ static __always_inline int lvs_nat_unlink(const struct lvs_tuple *rk, const stru
 
 /* lvs_tmpl_key fills tk with the key of a persistence template:
  * <proto, net, 0, vaddr, vport> (ip_vs_sched_persist). */
-static __always_inline void lvs_tmpl_key(struct lvs_tuple *tk, __u8 proto, __u8 family, __be32 net,
-					 const union lvs_addr *vaddr, __be16 vport)
+static __always_inline void lvs_tmpl_key(struct lvs_tuple *tk, __u8 proto, __u8 family,
+					 const union lvs_addr *net, const union lvs_addr *vaddr, __be16 vport)
 {
 	__builtin_memset(tk, 0, sizeof(*tk));
-	tk->saddr.v4 = net;
+	tk->saddr = *net;
 	tk->daddr = *vaddr;
 	tk->dport = vport;
 	tk->proto = proto;
@@ -365,7 +365,7 @@ static __always_inline int lvs_tmpl_remove(const struct lvs_tuple *tk, struct lv
  * its NAT reverse entry if that still points at k (a newer connection may own the same real-side tuple).
  * Returns 1 when this call removed the entry.
  */
-static __always_inline int lvs_conn_remove(const struct lvs_tuple *k, struct lvs_conn *c)
+static __attribute__((noinline)) int lvs_conn_remove(const struct lvs_tuple *k, struct lvs_conn *c)
 {
 	/* Copy before the delete: a preallocated element goes back to the
 	 * free list at once, and another CPU may reuse it. */
@@ -374,7 +374,7 @@ static __always_inline int lvs_conn_remove(const struct lvs_tuple *k, struct lvs
 	__u32 state = *(volatile __u32 *)&c->state;
 	__u32 real = c->real;
 	__u32 gen = c->tmpl_gen;
-	__be32 net = c->tmpl_net;
+	union lvs_addr net = c->tmpl_net;
 	__be16 vport = c->tmpl_vport;
 	__u8 method = c->method;
 	struct lvs_tuple r;
@@ -383,7 +383,7 @@ static __always_inline int lvs_conn_remove(const struct lvs_tuple *k, struct lvs
 		return 0;
 	lvs_conns_release(real, lvs_state_active(k->proto, state));
 	if (gen) {
-		lvs_tmpl_key(&r, k->proto, k->family, net, &k->daddr, vport);
+		lvs_tmpl_key(&r, k->proto, k->family, &net, &k->daddr, vport);
 		lvs_tmpl_uncontrol(&r, gen);
 	}
 	if (method != LVS_METHOD_MASQ)

@@ -17,7 +17,7 @@
 
 /* enum lvs_abi: versions and limits shared with Go. */
 enum lvs_abi {
-	LVS_ABI_VERSION = 6,
+	LVS_ABI_VERSION = 7,
 	LVS_MAX_SERVICES = 4096,  /* service ids 1..4095 */
 	LVS_MAX_REALS = 65536,    /* real ids 1..65535 */
 	LVS_MAX_DESTS = 256,      /* walking schedulers see at most this many reals */
@@ -34,6 +34,7 @@ enum lvs_abi {
 	LVS_SWEEP_TMPL_ALL = 0xfc, /* lvs_sweep mode: template keys, all of them */
 	LVS_EXPIRE_LATER_S = 60,  /* a controlling template's extension (ip_vs_conn.c expire_later) */
 	LVS_FIB_CACHE_MS = 50,    /* how long a conn entry reuses a FIB answer */
+	LVS_FRAG_ENTRIES = 16384, /* fragmented datagrams tracked at once (LRU) */
 };
 
 /* enum lvs_family: address families, with the kernel's AF_ values. */
@@ -75,6 +76,21 @@ enum lvs_method {
 	LVS_METHOD_MASQ = 0,
 	LVS_METHOD_TUNNEL = 2,
 	LVS_METHOD_ROUTE = 3,
+};
+
+/* enum lvs_tun_type: a TUN real's encapsulation, IPVS's
+ * IP_VS_CONN_F_TUNNEL_TYPE_* values. */
+enum lvs_tun_type {
+	LVS_TUN_IPIP = 0,
+	LVS_TUN_GUE = 1,
+	LVS_TUN_GRE = 2,
+};
+
+/* enum lvs_tun_flags: bits of struct lvs_real.tun_flags, IPVS's
+ * IP_VS_TUNNEL_ENCAP_FLAG_* values. */
+enum lvs_tun_flags {
+	LVS_TUN_F_CSUM = 1 << 0,    /* GUE: UDP checksum; GRE: GRE checksum */
+	LVS_TUN_F_REMCSUM = 1 << 1, /* GUE: remote checksum offload option */
 };
 
 /* enum lvs_tcp_state: IPVS's TCP states (ip_vs_proto_tcp.c), the index of
@@ -125,8 +141,8 @@ enum lvs_tmpl_state {
  * verdict reason, for metrics and debugging.
  */
 enum lvs_counter {
-	LVS_CNT_PASS_NOT_IP = 0,     /* not IPv4 (ARP, IPv6, ...) */
-	LVS_CNT_PASS_FRAGMENT = 1,   /* IPv4 fragment */
+	LVS_CNT_PASS_NOT_IP = 0,     /* not IPv4 or IPv6 (ARP, ...) */
+	LVS_CNT_PASS_FRAGMENT = 1,   /* later fragment whose first one was not seen (or not ours) */
 	LVS_CNT_PASS_MALFORMED = 2,  /* truncated or bad header */
 	LVS_CNT_PASS_NOT_L4 = 3,     /* neither TCP nor UDP */
 	LVS_CNT_PASS_NO_SERVICE = 4, /* no conn, no NAT reply, no service */
@@ -147,6 +163,13 @@ enum lvs_counter {
 	LVS_CNT_TMPL_HIT = 19,       /* new connection placed by a persistence template */
 	LVS_CNT_TMPL_NEW = 20,       /* persistence template made (scheduled) */
 	LVS_CNT_DROP_TMPL_FULL = 21, /* template table full (or lost a race): dropped */
+	LVS_CNT_FRAG_FIRST = 22,     /* first fragment of a golvs datagram: tracked */
+	LVS_CNT_FRAG_FOLLOW = 23,    /* later fragment forwarded after its first */
+	LVS_CNT_ICMP_IN = 24,        /* ICMP error about a conn, toward the real */
+	LVS_CNT_ICMP_OUT = 25,       /* ICMP error about a NAT conn, toward the client */
+	LVS_CNT_ICMP_TUNNEL = 26,    /* ICMP too big about a tunnel packet, relayed to the client */
+	LVS_CNT_TOO_BIG = 27,        /* packet too big for the path: ICMP sent to the client */
+	LVS_CNT_DROP_TOO_BIG = 28,   /* too big, and no ICMP could be made */
 	LVS_CNT_MAX = 32,
 };
 
@@ -173,8 +196,9 @@ struct lvs_service {
 	__u32 id;         /* ServiceID: index of every per-service map */
 	__u32 scheduler;  /* enum lvs_sched */
 	__u32 flags;      /* enum lvs_svc_flags */
-	__be32 netmask;   /* -M: persistence granularity (IPv4) */
+	__u32 pad;
 	__u64 timeout_ns; /* -p: persistence timeout */
+	union lvs_addr netmask; /* -M: persistence granularity, a mask of the service's family */
 };
 
 /* struct lvs_real is the reals map value, indexed by RealID. */
@@ -187,6 +211,9 @@ struct lvs_real {
 	__u32 flags;   /* enum lvs_real_flags */
 	__u32 u_threshold; /* -x: 0 none */
 	__u32 l_threshold; /* -y: 0 means 3/4 of u_threshold */
+	__be16 tun_port;   /* GUE: the real's UDP port */
+	__u8 tun_type;     /* enum lvs_tun_type */
+	__u8 tun_flags;    /* enum lvs_tun_flags */
 };
 
 /* struct lvs_real_conns is the real_conns map value: the connection counts
@@ -262,6 +289,7 @@ struct lvs_fib_cache {
 	__u32 mtu;        /* of oif */
 	__u8 dmac[6];
 	__u8 smac[6];
+	union lvs_addr src; /* the director's address toward the destination (TUN's outer source) */
 };
 
 /* struct lvs_conn is the conns map value: one connection and its real. */
@@ -270,7 +298,7 @@ struct lvs_conn {
 	__u64 expires_ns;  /* CLOCK_MONOTONIC_COARSE ns (lvs_now) */
 	__be16 rport;
 	__u8 method;       /* enum lvs_method */
-	__u8 pad0;
+	__u8 rfamily;      /* the real's family: differs from the key's for 4in6/6in4 TUN */
 	__u32 state;       /* enum lvs_tcp_state; 0 for UDP; changed by cmpxchg */
 	__u32 flags;       /* enum lvs_conn_flags */
 	__u32 service;     /* ServiceID */
@@ -279,10 +307,31 @@ struct lvs_conn {
 	 * cp->control): its key is <proto, tmpl_net, 0, VIP, tmpl_vport>
 	 * and it is that entry only while its gen equals tmpl_gen; 0: none. */
 	__u32 tmpl_gen;
-	__be32 tmpl_net;   /* client address & netmask (IPv4) */
 	__be16 tmpl_vport; /* the template's vport: 0 for a port-zero service */
 	__u16 pad1;
+	union lvs_addr tmpl_net; /* client address & netmask */
+	__u32 pad2;
 	struct lvs_fib_cache fib[2]; /* [0] toward the real, [1] NAT replies toward the client */
+};
+
+/*
+ * struct lvs_frag_key keys lvs_frags: one fragmented datagram, as IP
+ * reassembly tells them apart (ip_frag's <saddr, daddr, id, protocol>).
+ */
+struct lvs_frag_key {
+	union lvs_addr saddr;
+	union lvs_addr daddr;
+	__be32 id;     /* IPv4: the 16-bit id in the first two bytes */
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+/* struct lvs_frag is the lvs_frags value: the ports of a datagram's first
+ * fragment, which its later fragments lack. */
+struct lvs_frag {
+	__be16 sport;
+	__be16 dport;
 };
 
 /*
@@ -296,7 +345,8 @@ struct lvs_tmpl {
 	union lvs_addr raddr;
 	__u64 expires_ns;  /* lvs_now() */
 	__be16 rport;      /* the real's port (0 for a port-zero service) */
-	__u16 pad0;
+	__u8 rfamily;      /* the real's family */
+	__u8 pad0;
 	__u32 state;       /* enum lvs_tmpl_state */
 	__u32 service;     /* ServiceID */
 	__u32 real;        /* RealID */
@@ -307,15 +357,17 @@ struct lvs_tmpl {
 #define LVS_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), "ABI: sizeof(" #t ") != " #n)
 LVS_ASSERT_SIZE(union lvs_addr, 16);
 LVS_ASSERT_SIZE(struct lvs_service_key, 20);
-LVS_ASSERT_SIZE(struct lvs_service, 24);
-LVS_ASSERT_SIZE(struct lvs_real, 36);
+LVS_ASSERT_SIZE(struct lvs_service, 40);
+LVS_ASSERT_SIZE(struct lvs_real, 40);
 LVS_ASSERT_SIZE(struct lvs_lblc_key, 20);
 LVS_ASSERT_SIZE(struct lvs_lblc_entry, 88);
 LVS_ASSERT_SIZE(struct lvs_real_conns, 12);
 LVS_ASSERT_SIZE(struct lvs_stats, 40);
 LVS_ASSERT_SIZE(struct lvs_tuple, 40);
-LVS_ASSERT_SIZE(struct lvs_fib_cache, 32);
-LVS_ASSERT_SIZE(struct lvs_conn, 120);
+LVS_ASSERT_SIZE(struct lvs_fib_cache, 48);
+LVS_ASSERT_SIZE(struct lvs_conn, 168);
+LVS_ASSERT_SIZE(struct lvs_frag_key, 40);
+LVS_ASSERT_SIZE(struct lvs_frag, 4);
 LVS_ASSERT_SIZE(struct lvs_tmpl, 48);
 
 #endif /* LVS_ABI_H */

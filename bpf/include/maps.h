@@ -171,4 +171,36 @@ struct {
 	__type(value, __u64);
 } lvs_counters SEC(".maps");
 
+/*
+ * lvs_frags: a fragmented datagram of a golvs flow -> its first
+ * fragment's ports, so its later fragments (which carry no L4 header)
+ * follow the same connection. An LRU: an entry is only needed while the
+ * datagram's fragments are in flight, and losing one costs only that
+ * datagram, which IP would lose anyway after its reassembly timeout.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LVS_FRAG_ENTRIES);
+	__type(key, struct lvs_frag_key);
+	__type(value, struct lvs_frag);
+} lvs_frags SEC(".maps");
+
+/* LVS_ICMP_QUOTE_MAX bounds how much of a packet an ICMP error golvs
+ * makes or relays quotes: the IP header with extension headers and 8
+ * bytes of L4 (RFC 792's minimum, what every stack matches on). */
+#define LVS_ICMP_QUOTE_MAX 256
+
+/* lvs_icmp_buf: per-CPU room to build headers golvs writes (a tunnel's)
+ * and to checksum an ICMP message it writes. */
+struct lvs_icmp_buf {
+	__u8 b[8 + LVS_ICMP_QUOTE_MAX + 8]; /* + rounding to 4 bytes, with room to spare for the verifier */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lvs_icmp_buf);
+} lvs_icmp_scratch SEC(".maps");
+
 #endif /* LVS_MAPS_H */

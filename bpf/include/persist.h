@@ -30,7 +30,7 @@ static __always_inline void lvs_tmpl_control(struct lvs_conn *c, struct lvs_tmpl
 	__sync_fetch_and_add(&t->controls, 1);
 	t->expires_ns = now + timeout;
 	c->tmpl_gen = t->gen;
-	c->tmpl_net = tk->saddr.v4;
+	c->tmpl_net = tk->saddr;
 	c->tmpl_vport = tk->dport;
 }
 
@@ -55,12 +55,19 @@ static __always_inline __u32 lvs_sched_persist(const struct lvs_service *svc, co
 
 	if (!sc)
 		return 0;
-	lvs_tmpl_key(&sc->tk, p->t.proto, p->t.family, p->t.saddr.v4 & svc->netmask, &p->t.daddr, vport);
+	{
+		union lvs_addr net;
+
+		/* -M: the client address under the service's mask. */
+		for (int i = 0; i < 4; i++)
+			net.v6[i] = p->t.saddr.v6[i] & svc->netmask.v6[i];
+		lvs_tmpl_key(&sc->tk, p->t.proto, p->t.family, &net, &p->t.daddr, vport);
+	}
 	t = bpf_map_lookup_elem(&lvs_templates, &sc->tk);
 	if (t) {
 		real = t->real;
 		r = bpf_map_lookup_elem(&lvs_reals, &real);
-		if (r && !(r->flags & LVS_REAL_F_GONE) && r->addr.v4 == t->raddr.v4 && t->service == svc->id &&
+		if (r && !(r->flags & LVS_REAL_F_GONE) && !__builtin_memcmp(&r->addr, &t->raddr, sizeof(r->addr)) && t->service == svc->id &&
 		    (now < t->expires_ns || *(volatile __u32 *)&t->controls)) {
 			lvs_tmpl_control(c, t, &sc->tk, now, svc->timeout_ns);
 			lvs_count(LVS_CNT_TMPL_HIT);
@@ -70,7 +77,7 @@ static __always_inline __u32 lvs_sched_persist(const struct lvs_service *svc, co
 		lvs_tmpl_remove(&sc->tk, t);
 	}
 
-	real = lvs_schedule(svc, p->t.saddr.v4, p->t.sport, p->t.daddr.v4);
+	real = lvs_schedule(svc, &p->t);
 	r = real ? bpf_map_lookup_elem(&lvs_reals, &real) : 0;
 	if (!r)
 		return 0;
@@ -79,6 +86,7 @@ static __always_inline __u32 lvs_sched_persist(const struct lvs_service *svc, co
 	/* ip_vs_sched_persist: the template's dport is the dest's port for
 	 * a packet to the service port, 0 for a port-zero service. */
 	tv->rport = vport ? (r->port ? r->port : vport) : 0;
+	tv->rfamily = r->family;
 	tv->pad0 = 0;
 	tv->expires_ns = now + svc->timeout_ns;
 	tv->state = LVS_TMPL_NONE;
@@ -91,7 +99,7 @@ static __always_inline __u32 lvs_sched_persist(const struct lvs_service *svc, co
 	lvs_persist_count(real, 1);
 	lvs_count(LVS_CNT_TMPL_NEW);
 	c->tmpl_gen = tv->gen;
-	c->tmpl_net = sc->tk.saddr.v4;
+	c->tmpl_net = sc->tk.saddr;
 	c->tmpl_vport = vport;
 	return real;
 }
@@ -104,7 +112,7 @@ static __always_inline void lvs_tmpl_release(const struct lvs_tuple *ck, const s
 
 	if (!c->tmpl_gen || !sc)
 		return;
-	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, c->tmpl_net, &ck->daddr, c->tmpl_vport);
+	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, &c->tmpl_net, &ck->daddr, c->tmpl_vport);
 	lvs_tmpl_uncontrol(&sc->tk, c->tmpl_gen);
 }
 
@@ -115,8 +123,8 @@ static __always_inline void lvs_tmpl_release(const struct lvs_tuple *ck, const s
  * controls nothing more: ip_vs_conn_expire drops such a template with its
  * last connection, so a client whose connection failed is scheduled afresh.
  */
-static __always_inline void lvs_tmpl_drop_unassured(const struct lvs_tuple *ck, __u32 gen, __be32 net,
-						    __be16 vport)
+static __always_inline void lvs_tmpl_drop_unassured(const struct lvs_tuple *ck, __u32 gen,
+						    const union lvs_addr *net, __be16 vport)
 {
 	struct lvs_sched_scratch *sc = lvs_scratch();
 	struct lvs_tmpl *t;
@@ -140,7 +148,7 @@ static __always_inline void lvs_tmpl_assure(const struct lvs_tuple *ck, struct l
 	if (!sc)
 		return;
 	__sync_fetch_and_or(&c->flags, LVS_CONN_F_ASSURED);
-	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, c->tmpl_net, &ck->daddr, c->tmpl_vport);
+	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, &c->tmpl_net, &ck->daddr, c->tmpl_vport);
 	t = bpf_map_lookup_elem(&lvs_templates, &sc->tk);
 	if (t && t->gen == c->tmpl_gen && t->state != LVS_TMPL_ASSURED)
 		t->state = LVS_TMPL_ASSURED;

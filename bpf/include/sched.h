@@ -618,21 +618,21 @@ static __always_inline int lvs_lblc_overloaded(__u32 service, const struct lvs_d
  * LVS_LBLCR_SET_MAX reals takes no more, as when IPVS's allocation of a
  * set element fails: the real chosen is used all the same.
  */
-static __always_inline __u32 lvs_lblc_schedule(__u32 service, __be32 daddr, const __u32 replicated)
+static __always_inline __u32 lvs_lblc_schedule(__u32 service, const union lvs_addr *daddr,
+						const __u32 replicated)
 {
 	struct lvs_sched_scratch *sc = lvs_scratch();
 	struct lvs_lblc_entry *en, *fresh;
 	struct lvs_dest *d;
 	__u32 least, pick = 0;
 
-	if (!sc)
+	if (!sc || !daddr) /* a global function: the verifier sees any pointer */
 		return 0;
 	sc->now = lvs_now();
 	sc->size = 0;
 	sc->lastmod = 0;
 	d = &sc->d[1];
-	__builtin_memset(&sc->key, 0, sizeof(sc->key));
-	sc->key.addr.v4 = daddr;
+	sc->key.addr = *daddr;
 	sc->key.service = service;
 	en = bpf_map_lookup_elem(&lvs_lblc, &sc->key);
 	if (en) {
@@ -754,26 +754,34 @@ static __always_inline __u32 lvs_lblc_schedule(__u32 service, __be32 daddr, cons
 	return least;
 }
 
-__attribute__((noinline)) __u32 lvs_sched_lblc(__u32 service, __be32 daddr)
+__attribute__((noinline)) __u32 lvs_sched_lblc(__u32 service, const union lvs_addr *daddr)
 {
 	return lvs_lblc_schedule(service, daddr, 0);
 }
 
-__attribute__((noinline)) __u32 lvs_sched_lblcr(__u32 service, __be32 daddr)
+__attribute__((noinline)) __u32 lvs_sched_lblcr(__u32 service, const union lvs_addr *daddr)
 {
 	return lvs_lblc_schedule(service, daddr, 1);
 }
 
+/* lvs_addr_fold is the 32 bits of an address IPVS's hashing schedulers
+ * hash: an IPv6 address's four words XORed (ip_vs_sh_hashkey,
+ * ip_vs_dh_hashkey, ip_vs_mh_hashkey). Host order. */
+static __always_inline __u32 lvs_addr_fold(const union lvs_addr *a, __u8 family)
+{
+	if (family == LVS_AF_INET6)
+		return bpf_ntohl(a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3]);
+	return bpf_ntohl(a->v4);
+}
+
 /*
- * lvs_schedule returns the RealID for a new connection to service svc, 0
- * for none. saddr and daddr are the packet's addresses and sport its
- * source port, all in network order.
+ * lvs_schedule returns the RealID for a new connection t to service svc,
+ * 0 for none.
  */
-static __always_inline __u32 lvs_schedule(const struct lvs_service *svc, __be32 saddr, __be16 sport,
-					  __be32 daddr)
+static __always_inline __u32 lvs_schedule(const struct lvs_service *svc, const struct lvs_tuple *t)
 {
 	__u32 id = svc->id, flags = svc->flags;
-	__u32 port = flags & LVS_SVC_F_SCHED2 ? bpf_ntohs(sport) : 0;
+	__u32 port = flags & LVS_SVC_F_SCHED2 ? bpf_ntohs(t->sport) : 0;
 
 	switch (svc->scheduler) {
 	case LVS_SCHED_RR:
@@ -794,15 +802,15 @@ static __always_inline __u32 lvs_schedule(const struct lvs_service *svc, __be32 
 	case LVS_SCHED_TWOS:
 		return lvs_sched_twos(id);
 	case LVS_SCHED_SH:
-		return lvs_sched_sh(id, flags, bpf_ntohl(saddr), port);
+		return lvs_sched_sh(id, flags, lvs_addr_fold(&t->saddr, t->family), port);
 	case LVS_SCHED_DH:
-		return lvs_sched_dh(id, bpf_ntohl(daddr));
+		return lvs_sched_dh(id, lvs_addr_fold(&t->daddr, t->family));
 	case LVS_SCHED_MH:
-		return lvs_sched_mh(id, flags, bpf_ntohl(saddr), port);
+		return lvs_sched_mh(id, flags, lvs_addr_fold(&t->saddr, t->family), port);
 	case LVS_SCHED_LBLC:
-		return lvs_sched_lblc(id, daddr);
+		return lvs_sched_lblc(id, &t->daddr);
 	case LVS_SCHED_LBLCR:
-		return lvs_sched_lblcr(id, daddr);
+		return lvs_sched_lblcr(id, &t->daddr);
 	}
 	return 0;
 }

@@ -292,8 +292,8 @@ func TestPrivilegedBadArguments(t *testing.T) {
 	if err := d.SetService(1, lvs.Service{ServiceKey: k, Scheduler: "nosuch"}, nil, 0); !errors.Is(err, lvs.ErrNoScheduler) {
 		t.Errorf("unknown scheduler: %v", err)
 	}
-	if err := d.SetReal(1, lvs.Real{Addr: netip.MustParseAddrPort("[2001:db8::1]:80"), Weight: 1}); !errors.Is(err, lvs.ErrFamily) {
-		t.Errorf("IPv6 real: %v", err)
+	if err := d.SetReal(1, lvs.Real{Addr: netip.MustParseAddrPort("[fe80::1%eth0]:80"), Weight: 1}); !errors.Is(err, lvs.ErrFamily) {
+		t.Errorf("IPv6 real with a zone: %v", err)
 	}
 	if err := d.SetReal(1, lvs.Real{Addr: rip(0, 80), Weight: 70000}); !errors.Is(err, lvs.ErrRange) {
 		t.Errorf("weight 70000: %v", err)

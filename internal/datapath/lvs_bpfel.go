@@ -16,7 +16,7 @@ import (
 type lvsLvsAbi uint32
 
 const (
-	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 6
+	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 7
 	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 4096
 	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 65536
 	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
@@ -33,6 +33,7 @@ const (
 	lvsLvsAbiLVS_SWEEP_TMPL_ALL     lvsLvsAbi = 252
 	lvsLvsAbiLVS_EXPIRE_LATER_S     lvsLvsAbi = 60
 	lvsLvsAbiLVS_FIB_CACHE_MS       lvsLvsAbi = 50
+	lvsLvsAbiLVS_FRAG_ENTRIES       lvsLvsAbi = 16384
 )
 
 type lvsLvsConn struct {
@@ -44,16 +45,20 @@ type lvsLvsConn struct {
 	ExpiresNs uint64
 	Rport     uint16
 	Method    uint8
-	Pad0      uint8
+	Rfamily   uint8
 	State     uint32
 	Flags     uint32
 	Service   uint32
 	Real      uint32
 	TmplGen   uint32
-	TmplNet   uint32
 	TmplVport uint16
 	Pad1      uint16
-	Fib       [2]struct {
+	TmplNet   struct {
+		_     structs.HostLayout
+		Bytes [16]uint8
+	}
+	Pad2 uint32
+	Fib  [2]struct {
 		_         structs.HostLayout
 		ExpiresNs uint64
 		Iif       uint32
@@ -61,6 +66,10 @@ type lvsLvsConn struct {
 		Mtu       uint32
 		Dmac      [6]uint8
 		Smac      [6]uint8
+		Src       struct {
+			_     structs.HostLayout
+			Bytes [16]uint8
+		}
 	}
 }
 
@@ -96,6 +105,13 @@ const (
 	lvsLvsCounterLVS_CNT_TMPL_HIT        lvsLvsCounter = 19
 	lvsLvsCounterLVS_CNT_TMPL_NEW        lvsLvsCounter = 20
 	lvsLvsCounterLVS_CNT_DROP_TMPL_FULL  lvsLvsCounter = 21
+	lvsLvsCounterLVS_CNT_FRAG_FIRST      lvsLvsCounter = 22
+	lvsLvsCounterLVS_CNT_FRAG_FOLLOW     lvsLvsCounter = 23
+	lvsLvsCounterLVS_CNT_ICMP_IN         lvsLvsCounter = 24
+	lvsLvsCounterLVS_CNT_ICMP_OUT        lvsLvsCounter = 25
+	lvsLvsCounterLVS_CNT_ICMP_TUNNEL     lvsLvsCounter = 26
+	lvsLvsCounterLVS_CNT_TOO_BIG         lvsLvsCounter = 27
+	lvsLvsCounterLVS_CNT_DROP_TOO_BIG    lvsLvsCounter = 28
 	lvsLvsCounterLVS_CNT_MAX             lvsLvsCounter = 32
 )
 
@@ -105,6 +121,33 @@ const (
 	lvsLvsFamilyLVS_AF_INET  lvsLvsFamily = 2
 	lvsLvsFamilyLVS_AF_INET6 lvsLvsFamily = 10
 )
+
+type lvsLvsFrag struct {
+	_     structs.HostLayout
+	Sport uint16
+	Dport uint16
+}
+
+type lvsLvsFragKey struct {
+	_     structs.HostLayout
+	Saddr struct {
+		_     structs.HostLayout
+		Bytes [16]uint8
+	}
+	Daddr struct {
+		_     structs.HostLayout
+		Bytes [16]uint8
+	}
+	Id     uint32
+	Proto  uint8
+	Family uint8
+	Pad    [2]uint8
+}
+
+type lvsLvsIcmpBuf struct {
+	_ structs.HostLayout
+	B [272]uint8
+}
 
 type lvsLvsLblcEntry struct {
 	_    structs.HostLayout
@@ -148,6 +191,9 @@ type lvsLvsReal struct {
 	Flags       uint32
 	U_threshold uint32
 	L_threshold uint32
+	TunPort     uint16
+	TunType     uint8
+	TunFlags    uint8
 }
 
 type lvsLvsRealConns struct {
@@ -224,8 +270,12 @@ type lvsLvsService struct {
 	Id        uint32
 	Scheduler uint32
 	Flags     uint32
-	Netmask   uint32
+	Pad       uint32
 	TimeoutNs uint64
+	Netmask   struct {
+		_     structs.HostLayout
+		Bytes [16]uint8
+	}
 }
 
 type lvsLvsServiceKey struct {
@@ -284,7 +334,8 @@ type lvsLvsTmpl struct {
 	}
 	ExpiresNs uint64
 	Rport     uint16
-	Pad0      uint16
+	Rfamily   uint8
+	Pad0      uint8
 	State     uint32
 	Service   uint32
 	Real      uint32
@@ -297,6 +348,21 @@ type lvsLvsTmplState uint32
 const (
 	lvsLvsTmplStateLVS_TMPL_NONE    lvsLvsTmplState = 0
 	lvsLvsTmplStateLVS_TMPL_ASSURED lvsLvsTmplState = 1
+)
+
+type lvsLvsTunFlags uint32
+
+const (
+	lvsLvsTunFlagsLVS_TUN_F_CSUM    lvsLvsTunFlags = 1
+	lvsLvsTunFlagsLVS_TUN_F_REMCSUM lvsLvsTunFlags = 2
+)
+
+type lvsLvsTunType uint32
+
+const (
+	lvsLvsTunTypeLVS_TUN_IPIP lvsLvsTunType = 0
+	lvsLvsTunTypeLVS_TUN_GUE  lvsLvsTunType = 1
+	lvsLvsTunTypeLVS_TUN_GRE  lvsLvsTunType = 2
 )
 
 type lvsLvsTuple struct {
@@ -316,6 +382,11 @@ type lvsLvsTuple struct {
 	Pad    [2]uint8
 }
 
+type lvsLvsXmitScratchBytes struct {
+	_ structs.HostLayout
+	B [264]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -323,6 +394,8 @@ const (
 	lvsMapLvsConnCounts   = "lvs_conn_counts"
 	lvsMapLvsConns        = "lvs_conns"
 	lvsMapLvsCounters     = "lvs_counters"
+	lvsMapLvsFrags        = "lvs_frags"
+	lvsMapLvsIcmpScratch  = "lvs_icmp_scratch"
 	lvsMapLvsLblc         = "lvs_lblc"
 	lvsMapLvsNatConns     = "lvs_nat_conns"
 	lvsMapLvsOverload     = "lvs_overload"
@@ -336,6 +409,7 @@ const (
 	lvsMapLvsTables       = "lvs_tables"
 	lvsMapLvsTemplates    = "lvs_templates"
 	lvsMapLvsTimeouts     = "lvs_timeouts"
+	lvsMapLvsXmitScratch  = "lvs_xmit_scratch"
 	lvsProgLvsIngress     = "lvs_ingress"
 	lvsProgLvsSweep       = "lvs_sweep"
 	lvsVarLvsAbiInfo      = "lvs_abi_info"
@@ -394,6 +468,8 @@ type lvsMapSpecs struct {
 	LvsConnCounts   *ebpf.MapSpec `ebpf:"lvs_conn_counts"`
 	LvsConns        *ebpf.MapSpec `ebpf:"lvs_conns"`
 	LvsCounters     *ebpf.MapSpec `ebpf:"lvs_counters"`
+	LvsFrags        *ebpf.MapSpec `ebpf:"lvs_frags"`
+	LvsIcmpScratch  *ebpf.MapSpec `ebpf:"lvs_icmp_scratch"`
 	LvsLblc         *ebpf.MapSpec `ebpf:"lvs_lblc"`
 	LvsNatConns     *ebpf.MapSpec `ebpf:"lvs_nat_conns"`
 	LvsOverload     *ebpf.MapSpec `ebpf:"lvs_overload"`
@@ -407,6 +483,7 @@ type lvsMapSpecs struct {
 	LvsTables       *ebpf.MapSpec `ebpf:"lvs_tables"`
 	LvsTemplates    *ebpf.MapSpec `ebpf:"lvs_templates"`
 	LvsTimeouts     *ebpf.MapSpec `ebpf:"lvs_timeouts"`
+	LvsXmitScratch  *ebpf.MapSpec `ebpf:"lvs_xmit_scratch"`
 }
 
 // lvsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -439,6 +516,8 @@ type lvsMaps struct {
 	LvsConnCounts   *ebpf.Map `ebpf:"lvs_conn_counts"`
 	LvsConns        *ebpf.Map `ebpf:"lvs_conns"`
 	LvsCounters     *ebpf.Map `ebpf:"lvs_counters"`
+	LvsFrags        *ebpf.Map `ebpf:"lvs_frags"`
+	LvsIcmpScratch  *ebpf.Map `ebpf:"lvs_icmp_scratch"`
 	LvsLblc         *ebpf.Map `ebpf:"lvs_lblc"`
 	LvsNatConns     *ebpf.Map `ebpf:"lvs_nat_conns"`
 	LvsOverload     *ebpf.Map `ebpf:"lvs_overload"`
@@ -452,6 +531,7 @@ type lvsMaps struct {
 	LvsTables       *ebpf.Map `ebpf:"lvs_tables"`
 	LvsTemplates    *ebpf.Map `ebpf:"lvs_templates"`
 	LvsTimeouts     *ebpf.Map `ebpf:"lvs_timeouts"`
+	LvsXmitScratch  *ebpf.Map `ebpf:"lvs_xmit_scratch"`
 }
 
 func (m *lvsMaps) Close() error {
@@ -459,6 +539,8 @@ func (m *lvsMaps) Close() error {
 		m.LvsConnCounts,
 		m.LvsConns,
 		m.LvsCounters,
+		m.LvsFrags,
+		m.LvsIcmpScratch,
 		m.LvsLblc,
 		m.LvsNatConns,
 		m.LvsOverload,
@@ -472,6 +554,7 @@ func (m *lvsMaps) Close() error {
 		m.LvsTables,
 		m.LvsTemplates,
 		m.LvsTimeouts,
+		m.LvsXmitScratch,
 	)
 }
 

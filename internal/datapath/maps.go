@@ -126,6 +126,9 @@ func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
 		Weight:      uint32(r.Weight),
 		U_threshold: r.UThreshold,
 		L_threshold: r.LThreshold,
+		TunPort:     hton(r.TunPort),
+		TunType:     uint8(r.TunType),
+		TunFlags:    uint8(r.TunFlags),
 	}
 	v.Addr.Bytes = a
 	d.realMu.Lock()
@@ -316,15 +319,23 @@ func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrS
 	if svc.Persistent > 0 {
 		v.Flags |= uint32(lvsLvsSvcFlagsLVS_SVC_F_PERSISTENT)
 		v.TimeoutNs = uint64(svc.Persistent)
+		// No -M: the whole client address.
 		mask := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+		if k.Addr.Addr().Is6() {
+			mask = netip.AddrFrom16([16]byte{0: 0xff, 1: 0xff, 2: 0xff, 3: 0xff, 4: 0xff, 5: 0xff, 6: 0xff, 7: 0xff,
+				8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff})
+		}
 		if svc.Netmask.IsValid() {
 			mask = svc.Netmask
 		}
-		if !mask.Is4() {
+		if mask.Is4() != k.Addr.Addr().Is4() {
 			return fmt.Errorf("set service %s: netmask %s: %w", k, mask, lvs.ErrFamily)
 		}
-		m := mask.As4()
-		v.Netmask = binary.NativeEndian.Uint32(m[:])
+		m, _, err := addr(mask)
+		if err != nil {
+			return fmt.Errorf("set service %s: netmask: %w", k, err)
+		}
+		v.Netmask.Bytes = m
 	}
 
 	inner, err := d.newTable(table)
@@ -596,6 +607,13 @@ var counterNames = map[lvsLvsCounter]string{
 	lvsLvsCounterLVS_CNT_TMPL_HIT:        "tmpl_hit",
 	lvsLvsCounterLVS_CNT_TMPL_NEW:        "tmpl_new",
 	lvsLvsCounterLVS_CNT_DROP_TMPL_FULL:  "drop_tmpl_full",
+	lvsLvsCounterLVS_CNT_FRAG_FIRST:      "frag_first",
+	lvsLvsCounterLVS_CNT_FRAG_FOLLOW:     "frag_follow",
+	lvsLvsCounterLVS_CNT_ICMP_IN:         "icmp_in",
+	lvsLvsCounterLVS_CNT_ICMP_OUT:        "icmp_out",
+	lvsLvsCounterLVS_CNT_ICMP_TUNNEL:     "icmp_tunnel",
+	lvsLvsCounterLVS_CNT_TOO_BIG:         "too_big",
+	lvsLvsCounterLVS_CNT_DROP_TOO_BIG:    "drop_too_big",
 }
 
 // Counters returns the data plane's verdict counters by reason
@@ -647,7 +665,7 @@ func serviceKey(k lvs.ServiceKey) (lvsLvsServiceKey, error) {
 }
 
 // addr returns a as the data plane stores it: IPv4 in the first four
-// bytes, and its family.
+// bytes, IPv6 in all 16, and its family.
 func addr(a netip.Addr) ([16]byte, uint8, error) {
 	var b [16]byte
 	switch {
@@ -655,9 +673,8 @@ func addr(a netip.Addr) ([16]byte, uint8, error) {
 		v4 := a.As4()
 		copy(b[:], v4[:])
 		return b, uint8(lvsLvsFamilyLVS_AF_INET), nil
-	case a.Is6() && !a.Is4In6():
-		// The maps can hold it; the data plane does not parse IPv6 yet.
-		return b, 0, fmt.Errorf("%s: %w", a, lvs.ErrFamily)
+	case a.Is6() && !a.Is4In6() && a.Zone() == "":
+		return a.As16(), uint8(lvsLvsFamilyLVS_AF_INET6), nil
 	}
 	return b, 0, fmt.Errorf("address %v: %w", a, lvs.ErrFamily)
 }

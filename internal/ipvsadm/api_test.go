@@ -58,6 +58,15 @@ func TestThroughAPI(t *testing.T) {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 
+	// A tunnel real of the other family, with every tunnel field.
+	d.calls = nil
+	if got := lvsadm("-a", "-t", "[2001:db8::80]:80", "-r", "198.18.1.9", "-i", "--tun-type", "gue", "--tun-port", "6080", "--tun-remcsum"); got != (result{}) {
+		t.Errorf("-a -i through the API: %+v", got)
+	}
+	if diff := cmp.Diff([]string{"AddReal TCP [2001:db8::80]:80 198.18.1.9:80 Tunnel 1 tun=gue port=6080 flags=2"}, d.calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+
 	d.err = lvs.ErrNoService
 	if diff := cmp.Diff(result{Stderr: "Service not defined\n", Status: 255}, lvsadm("-d", "-t", "198.18.0.99:80", "-r", "198.18.1.1")); diff != "" {
 		t.Errorf("-d on a missing service through the API (-want +got):\n%s", diff)
@@ -100,5 +109,31 @@ func TestThroughAPI(t *testing.T) {
 		"  -> 198.18.1.1:80                10         5          0          0         \n"
 	if diff := cmp.Diff(result{Stdout: wantList}, got); diff != "" {
 		t.Errorf("listing a restored service through the API (-want +got):\n%s", diff)
+	}
+}
+
+// TestTunnelsThroughAPI lists a table of tunnels and IPv6 services served
+// by lvsd's API, so the tunnel fields and IPv6 netmasks cross the wire.
+func TestTunnelsThroughAPI(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "lvsd.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	l, err := api.Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- api.Serve(ctx, l, tunnelDirector(), slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	t.Setenv("GOLVS_SOCKET", socket)
+	for _, args := range [][]string{{"-Ln", "--tun-info"}, {"-Sn"}, {"-Lnc"}, {"-Ln", "--persistent-conn"}} {
+		var out, errb bytes.Buffer
+		status := Main(append([]string{"lvsadm"}, args...), strings.NewReader(""), &out, &errb)
+		got := result{Stdout: out.String(), Stderr: errb.String(), Status: status}
+		if diff := cmp.Diff(runLvsadm(t, tunnelDirector(), args...), got); diff != "" {
+			t.Errorf("lvsadm %q through the API (-want +got):\n%s", args, diff)
+		}
 	}
 }

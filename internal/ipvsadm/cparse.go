@@ -189,3 +189,18 @@ func inetPton4(s string) (netip.Addr, bool) {
 	}
 	return a, true
 }
+
+// inetNtop is glibc's inet_ntop. An IPv6 address is in Go's RFC 5952
+// form but for one case: glibc's inet_ntop6 writes an IPv4-compatible
+// address (96 zero bits, then a nonzero word) as ::a.b.c.d, where Go
+// writes two hex words.
+func inetNtop(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		b := a.As16()
+		var zero [12]byte
+		if [12]byte(b[:12]) == zero && (b[12] != 0 || b[13] != 0) {
+			return "::" + netip.AddrFrom4([4]byte(b[12:])).String()
+		}
+	}
+	return a.String()
+}

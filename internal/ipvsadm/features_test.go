@@ -73,7 +73,7 @@ func featureDirector() *fakeDirector {
 			}, lvs.Rates{}),
 			service(lvs.TCP, "[2001:db8::80]:443", "rr", func(s *lvs.Service) {
 				s.Persistent = 360 * time.Second
-				s.Netmask = prefixMask6(64)
+				s.Netmask = lvs.Netmask6(64)
 			}, lvs.Rates{InBPS: 100000000},
 				real("[2001:db8::a0a0]:8443", lvs.Masq, 1, 0, 0, 1, 2, 3, lvs.Rates{InBPS: 100000000}),
 			),

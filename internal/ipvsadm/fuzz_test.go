@@ -45,6 +45,16 @@ func FuzzCommandLine(f *testing.F) {
 		"-A -f 1 -6",
 		"-a -t 198.18.0.10:80 -r 198.18.1.1 -i --tun-type gue --tun-port 1",
 		"--start-daemon master --syncid 3",
+		"-a -t [2001:db8::1]:80 -r 198.18.1.1 -i --tun-type gue --tun-port 6080 --tun-remcsum",
+		"-e -t 198.18.0.10:80 -r [2001:db8::a]:80 -i --tun-type gre --tun-csum -w 3",
+		"-a -t 198.18.0.10:80 -r 2001:db8::a -m",
+		"-a -t 198.18.0.10:80 -r 198.18.1.1 -i --tun-type gue --tun-port 6080 --tun-csum --tun-nocsum",
+		"-Ln --tun-info",
+		"-L --tun-info -t [2001:db8::1]:80",
+		"-d -t [2001:db8::1]:80 -r 198.18.1.1",
+		"-A -u [2001:db8::53]:53 -o -p -M 48",
+		"-E -M 64 -t [::ffff:198.18.0.10]:80 -p",
+		"-Z -t [::]:0",
 	} {
 		f.Add(seed)
 	}
@@ -91,6 +101,10 @@ func FuzzRestore(f *testing.F) {
 		"-Ln\n",
 		"-A -f 1\n",
 		"-a -t 198.18.0.10:443 -r 198.18.1.1 -x 1 -y 2\n",
+		"-A -t [2001:db8::10]:443 -s wlc -p 600 -M 48\n-a -t [2001:db8::10]:443 -r 198.18.1.8:443 -i -w 2 --tun-type ipip\n-a -t [2001:db8::10]:443 -r [2001:db8::a]:443 -g -w 4\n",
+		"-a -t 198.18.0.10:443 -r [2001:db8::11] -i --tun-type gue --tun-port 6081 --tun-csum\n-a -t 198.18.0.10:443 -r 198.18.1.4 -i --tun-type gre --tun-nocsum\n",
+		"-A -u [2001:db8::53]:53 -s rr -o\n-a -u [2001:db8::53]:53 -r [2001:db8::5353]:53 -i -w 1 --tun-type gre --tun-remcsum\n",
+		"-e -t [2001:db8::80]:443 -r [2001:db8::a0a0]:8443 -i\n-d -t [2001:db8::80]:443 -r [2001:db8::a0a0]:443\n",
 	} {
 		f.Add(seed)
 	}

@@ -73,6 +73,9 @@ func describeReal(r lvs.Real) string {
 	if r.LThreshold != 0 {
 		d += fmt.Sprintf(" y=%d", r.LThreshold)
 	}
+	if r.TunType != 0 || r.TunPort != 0 || r.TunFlags != 0 {
+		d += fmt.Sprintf(" tun=%s port=%d flags=%d", r.TunType, r.TunPort, r.TunFlags)
+	}
 	return d
 }
 

@@ -176,7 +176,7 @@ func (r *request) service() lvs.Service {
 	// is sent as given; the default (/32, /128) is the zero Addr.
 	if r.svc.af == afInet6 {
 		if r.svc.netmask != 128 {
-			s.Netmask = prefixMask6(int(r.svc.netmask))
+			s.Netmask = lvs.Netmask6(int(r.svc.netmask))
 		}
 	} else if r.svc.netmask != 0xffffffff {
 		m := r.svc.netmask
@@ -186,7 +186,8 @@ func (r *request) service() lvs.Service {
 }
 
 // real is the real server -a, -e and -d name; as with -E, -e sends every
-// field, defaults included.
+// field, defaults included (IP-in-IP without checksum for the tunnel,
+// which ipvsadm sends for every method).
 func (r *request) real() lvs.Real {
 	return lvs.Real{
 		Addr:       netip.AddrPortFrom(r.dest.addr, r.dest.port),
@@ -194,6 +195,9 @@ func (r *request) real() lvs.Real {
 		Weight:     r.dest.weight,
 		UThreshold: uint32(r.dest.uThresh),
 		LThreshold: uint32(r.dest.lThresh),
+		TunType:    lvs.TunnelType(r.dest.tunType),
+		TunPort:    uint16(r.dest.tunPort),
+		TunFlags:   lvs.TunnelFlags(r.dest.tunFlags),
 	}
 }
 
@@ -232,30 +236,6 @@ func (r *request) change() (ch api.Change, ok bool) {
 		return api.Change{Op: api.OpZero, Service: key}, true
 	}
 	return api.Change{}, false
-}
-
-// prefixMask6 is the IPv6 netmask of a prefix length, how an IPv6 -M
-// travels in lvs.Service.Netmask.
-func prefixMask6(bits int) netip.Addr {
-	var b [16]byte
-	for i := 0; i < bits && i < 128; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	return netip.AddrFrom16(b)
-}
-
-// maskBits counts the leading one bits of a netmask.
-func maskBits(a netip.Addr) int {
-	n := 0
-	for _, x := range a.AsSlice() {
-		for bit := byte(0x80); bit != 0 && x&bit != 0; bit >>= 1 {
-			n++
-		}
-		if x != 0xff {
-			break
-		}
-	}
-	return n
 }
 
 // unreachable prints ipvsadm's "Can't initialize ipvs" shape (exit status

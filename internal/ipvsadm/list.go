@@ -129,6 +129,9 @@ func printTitle(w *bufio.Writer, format int) {
 	case format&fmtPersistentConn != 0:
 		fmt.Fprintf(w, "%-33s %-9s %-11s %-10s %-10s"+remote,
 			"Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
+	case format&fmtTunInfo != 0:
+		fmt.Fprint(w, "Prot LocalAddress:Port Scheduler Flags\n"+
+			"  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n")
 	case format&fmtRule == 0:
 		fmt.Fprint(w, "Prot LocalAddress:Port Scheduler Flags\n"+
 			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
@@ -206,8 +209,7 @@ func (c *cli) printService(w *bufio.Writer, s *lvs.ServiceStatus, format int) {
 			// Thresholds are not saved: ipvsadm -S leaves out -x and -y.
 			fmt.Fprintf(w, "-a %s -r %s %s -w %d", svcName, dname, fwdSwitch(r.Method), r.Weight)
 			if r.Method == connTunnel {
-				// golvs has IP-in-IP tunnels only, ipvsadm's default type.
-				w.WriteString(" --tun-type ipip")
+				w.WriteString(tunnelRule(&r.Real))
 			}
 			w.WriteByte('\n')
 		case format&fmtStats != 0:
@@ -223,10 +225,63 @@ func (c *cli) printService(w *bufio.Writer, s *lvs.ServiceStatus, format int) {
 			fmt.Fprintf(w, "  -> %-28s %-10d %-10d %-10d %-10d\n", dname, r.UThreshold, r.LThreshold, r.ActiveConns, r.InActConns)
 		case format&fmtPersistentConn != 0:
 			fmt.Fprintf(w, "  -> %-28s %-9d %-11d %-10d %-10d\n", dname, uint32(r.Weight), r.PersistConns, r.ActiveConns, r.InActConns)
+		case format&fmtTunInfo != 0:
+			fmt.Fprintf(w, "  -> %-28s %-7s %-13s %-6d %-10d %-10d\n", dname, fwdName(r.Method), tunnelInfo(&r.Real), r.Weight, r.ActiveConns, r.InActConns)
 		default:
 			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, fwdName(r.Method), r.Weight, r.ActiveConns, r.InActConns)
 		}
 	}
+}
+
+// tunFlagNames are ipvsadm's names of the tunnel flags, by value, in
+// --tun-info (tunflags) and in -S (tun_flags_opts). ipvsadm indexes them
+// with the flags as they are; lvs refuses the values past them.
+var tunFlagNames = [...]struct{ info, opt string }{
+	lvs.TunNoCsum:  {"-c", "--tun-nocsum"},
+	lvs.TunCsum:    {"+c", "--tun-csum"},
+	lvs.TunRemCsum: {"r+c", "--tun-remcsum"},
+}
+
+func tunFlags(f lvs.TunnelFlags) (info, opt string) {
+	if int(f) < len(tunFlagNames) {
+		return tunFlagNames[f].info, tunFlagNames[f].opt
+	}
+	return "?", "--tun-?"
+}
+
+// tunnelInfo is ipvsadm's fwd_tun_info for the TunnelInfo column of
+// --tun-info: "ipip", "gue:PORT:FLAG", "gre:FLAG" for a tunnel, "n/a" for
+// any other method, cut to the 15 bytes of ipvsadm's buffer.
+func tunnelInfo(r *lvs.Real) string {
+	if r.Method != connTunnel {
+		return "n/a"
+	}
+	info, _ := tunFlags(r.TunFlags)
+	switch r.TunType {
+	case lvs.TunIPIP:
+		return "ipip"
+	case lvs.TunGUE:
+		return truncate(fmt.Sprintf("gue:%d:%s", r.TunPort, info), 15)
+	case lvs.TunGRE:
+		return "gre:" + info
+	}
+	return "n/a"
+}
+
+// tunnelRule is what ipvsadm's print_tunnel_rule adds to a tunnel real's
+// -S line: the type, GUE's port, and for GUE and GRE the checksum option
+// (--tun-nocsum included, so the line says what the kernel holds).
+func tunnelRule(r *lvs.Real) string {
+	_, opt := tunFlags(r.TunFlags)
+	switch r.TunType {
+	case lvs.TunIPIP:
+		return " --tun-type ipip"
+	case lvs.TunGUE:
+		return fmt.Sprintf(" --tun-type gue --tun-port %d %s", r.TunPort, opt)
+	case lvs.TunGRE:
+		return " --tun-type gre " + opt
+	}
+	return ""
 }
 
 // persistSeconds is a persistence timeout as ipvsadm prints it (%u seconds).
@@ -240,7 +295,7 @@ func maskString(m netip.Addr, v6 bool) (string, bool) {
 		return "", false
 	}
 	if v6 {
-		bits := maskBits(m)
+		bits, _ := lvs.MaskPrefix(m)
 		return strconv.Itoa(bits), bits != 128
 	}
 	if !m.Is4() {
@@ -368,7 +423,7 @@ func fwdName(m lvs.Method) string {
 // of ipvsadm's buffer.
 func (c *cli) addrPort(ap netip.AddrPort, proto lvs.Protocol, format int) string {
 	a := ap.Addr().WithZone("")
-	host, port := a.String(), strconv.Itoa(int(ap.Port()))
+	host, port := inetNtop(a), strconv.Itoa(int(ap.Port()))
 	if format&fmtNumeric == 0 {
 		if n, ok := c.names.hostName(a); ok {
 			host = n

@@ -241,25 +241,16 @@ func tryHelp(prog string) error {
 const (
 	whyFwmark = "firewall marks are set by netfilter after golvs's data plane has seen the packet (TC ingress); use -t/-u services"
 	whySCTP   = "SCTP services are not supported by golvs yet"
-	whyIPv6FW = "IPv6 firewall-mark services are not supported by golvs"
-	whyTunnel = "tunnel forwarding (IP-in-IP, GUE, GRE) is not supported by golvs yet"
 	whyPE     = "the SIP persistence engine is not built in golvs"
 	whySync   = "connection synchronisation (the sync daemon) is not built in golvs"
 )
 
 // refusals maps each command or option golvs refuses to the reason it
-// gives; every other one is carried out.
+// gives; every other one is carried out. (-6 needs an -f before it, which
+// is refused first.)
 var refusals = map[int]string{
 	'f':                  whyFwmark,
 	tagSCTPService:       whySCTP,
-	'6':                  whyIPv6FW,
-	'i':                  whyTunnel,
-	tagTunType:           whyTunnel,
-	tagTunPort:           whyTunnel,
-	tagTunNoCsum:         whyTunnel,
-	tagTunCsum:           whyTunnel,
-	tagTunRemCsum:        whyTunnel,
-	tagTunInfo:           whyTunnel,
 	tagPersistenceEngine: whyPE,
 	tagStartDaemon:       whySync,
 	tagStopDaemon:        whySync,

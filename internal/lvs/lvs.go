@@ -56,6 +56,46 @@ func (m Method) String() string {
 	return "?"
 }
 
+// TunnelType is how a Tunnel real's packets are encapsulated; the values
+// are IPVS's IP_VS_CONN_F_TUNNEL_TYPE_*. The zero value is IP-in-IP.
+type TunnelType uint8
+
+// Tunnel types.
+const (
+	TunIPIP TunnelType = 0 // IP-in-IP (or IPv6-in-IPv6, IPv4-in-IPv6, ...), ipvsadm's default
+	TunGUE  TunnelType = 1 // Generic UDP Encapsulation to TunPort
+	TunGRE  TunnelType = 2 // GRE
+)
+
+// String returns the tunnel type as ipvsadm's --tun-type names it ("ipip",
+// "gue", "gre", "?").
+func (t TunnelType) String() string {
+	switch t {
+	case TunIPIP:
+		return "ipip"
+	case TunGUE:
+		return "gue"
+	case TunGRE:
+		return "gre"
+	}
+	return "?"
+}
+
+// TunnelFlags are the checksum options of a GUE or GRE tunnel, with IPVS's
+// IP_VS_TUNNEL_ENCAP_FLAG_* values. The zero value, TunNoCsum, sends the
+// outer header without a checksum.
+type TunnelFlags uint16
+
+// Tunnel flags.
+const (
+	TunNoCsum  TunnelFlags = 0      // --tun-nocsum (the default)
+	TunCsum    TunnelFlags = 1 << 0 // --tun-csum: checksum in the outer UDP or GRE header
+	TunRemCsum TunnelFlags = 1 << 1 // --tun-remcsum: GUE remote checksum offload
+
+	// TunFlagsMask is every tunnel flag.
+	TunFlagsMask = TunCsum | TunRemCsum
+)
+
 // Schedulers this version of golvs implements, by IPVS name.
 var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
 
@@ -89,9 +129,12 @@ type Service struct {
 	// Persistent is -p: how long a client keeps its real server after its
 	// last new connection; 0 means the service is not persistent.
 	Persistent time.Duration `json:"persistent,omitempty"`
-	// Netmask is -M: the persistence granularity, an IPv4 mask applied to
-	// the client address (any value ipvsadm accepts, contiguous or not);
-	// the zero Addr means 255.255.255.255.
+	// Netmask is -M: the persistence granularity, a mask of the service's
+	// family applied to the client address; the zero Addr means all ones
+	// (/32, /128). For an IPv4 service it is any IPv4 mask ipvsadm takes,
+	// contiguous or not. For an IPv6 service IPVS keeps a prefix length
+	// (1..128, ipvsadm's "-M 64"), so it is the contiguous IPv6 mask of
+	// that length (ffff:ffff:ffff:ffff:: for 64; see Netmask6).
 	Netmask netip.Addr `json:"netmask,omitzero"`
 	Reals   []Real     `json:"reals,omitempty"`
 }
@@ -118,6 +161,9 @@ const MaxPersistence = 2678400 * time.Second
 
 // Real is a real server (an IPVS destination) of a service.
 type Real struct {
+	// Addr is the real's address and port. Its family is the service's,
+	// except for Tunnel, which also carries IPv4 to an IPv6 real and IPv6
+	// to an IPv4 one.
 	Addr   netip.AddrPort `json:"addr"`
 	Method Method         `json:"method"`
 	// Weight is 0..65535; 0 quiesces the real: no new connections.
@@ -127,6 +173,16 @@ type Real struct {
 	// LThreshold (or 3/4 of UThreshold when LThreshold is 0); 0 means none.
 	UThreshold uint32 `json:"u_threshold,omitempty"`
 	LThreshold uint32 `json:"l_threshold,omitempty"`
+	// TunType, TunPort and TunFlags are --tun-type, --tun-port and
+	// --tun-{nocsum,csum,remcsum}: how a Tunnel real's packets are
+	// encapsulated. TunPort is the GUE destination port (host order) and
+	// must be set for GUE. As in ip_vs_xmit.c, IP-in-IP uses neither port
+	// nor flags and GRE only TunCsum. Other methods use none of them, yet
+	// IPVS keeps them as given (__ip_vs_update_dest) and so does golvs;
+	// ipvsadm sets them only with -i.
+	TunType  TunnelType  `json:"tun_type,omitempty"`
+	TunPort  uint16      `json:"tun_port,omitempty"`
+	TunFlags TunnelFlags `json:"tun_flags,omitempty"`
 }
 
 // Timeouts are the connection timeouts ipvsadm --set changes. In a change,
@@ -190,12 +246,12 @@ func ValidateService(s Service) error {
 	if !slices.Contains(Schedulers, s.Scheduler) {
 		return fmt.Errorf("%w: %q (golvs has %s)", ErrNoScheduler, s.Scheduler, strings.Join(Schedulers, ", "))
 	}
-	// ipvsadm's -p takes 1..MAX_TIMEOUT seconds; -M any IPv4 mask.
+	// ipvsadm's -p takes 1..MAX_TIMEOUT seconds.
 	if s.Persistent < 0 || s.Persistent > MaxPersistence || (s.Persistent != 0 && s.Persistent < time.Second) {
 		return fmt.Errorf("%w: persistence timeout %v (1s..%v)", ErrInvalid, s.Persistent, MaxPersistence)
 	}
-	if s.Netmask.IsValid() && !s.Netmask.Is4() {
-		return fmt.Errorf("%w: netmask %s: golvs serves IPv4 only so far", ErrFamily, s.Netmask)
+	if err := validateNetmask(s.Addr.Addr(), s.Netmask); err != nil {
+		return err
 	}
 	// The kernel takes any combination of the three scheduler flags, for
 	// any scheduler; ipvsadm checks their names.
@@ -209,8 +265,13 @@ func validateKey(k ServiceKey, persistent bool) error {
 	if k.Protocol != TCP && k.Protocol != UDP {
 		return fmt.Errorf("%w: protocol %d", ErrInvalid, k.Protocol)
 	}
-	if !k.Addr.Addr().Is4() {
-		return fmt.Errorf("%w: %s: golvs serves IPv4 only so far", ErrFamily, k.Addr.Addr())
+	a := k.Addr.Addr()
+	if !a.IsValid() {
+		return fmt.Errorf("%w: service %s has no address", ErrFamily, k)
+	}
+	if a.Zone() != "" {
+		// IPVS keys a service by address and port only.
+		return fmt.Errorf("%w: service address %s has a zone", ErrInvalid, a)
 	}
 	if k.Addr.Port() == 0 && !persistent {
 		// ipvsadm: "Zero port specified for non-persistent service";
@@ -220,14 +281,88 @@ func validateKey(k ServiceKey, persistent bool) error {
 	return nil
 }
 
-// ValidateReal checks a real server of service s as ip_vs_ctl.c would.
+// validateNetmask checks the persistence netmask m of a service whose VIP
+// is vip. IPVS keeps an IPv4 service's mask as given (ipvsadm sends any
+// inet_aton value) and an IPv6 service's as a prefix length, which
+// ip_vs_add_service and ip_vs_edit_service refuse outside 1..128.
+func validateNetmask(vip, m netip.Addr) error {
+	if !m.IsValid() {
+		return nil
+	}
+	if vip.Is4() {
+		if !m.Is4() {
+			return fmt.Errorf("%w: netmask %s of IPv4 service %s is not an IPv4 mask", ErrFamily, m, vip)
+		}
+		return nil
+	}
+	if !m.Is6() || m.Is4In6() || m.Zone() != "" {
+		return fmt.Errorf("%w: netmask %s of IPv6 service %s is not an IPv6 mask", ErrFamily, m, vip)
+	}
+	bits, ok := MaskPrefix(m)
+	if !ok || bits == 0 {
+		return fmt.Errorf("%w: netmask %s of IPv6 service %s is not a prefix of 1..128 bits", ErrInvalid, m, vip)
+	}
+	return nil
+}
+
+// Netmask6 returns the IPv6 netmask of a prefix length (clamped to
+// 0..128): how Service.Netmask holds ipvsadm's "-M 64" of an IPv6 service.
+func Netmask6(bits int) netip.Addr {
+	var b [16]byte
+	for i := 0; i < bits && i < 128; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom16(b)
+}
+
+// MaskPrefix returns how many leading one bits netmask m has, and whether
+// every bit after them is zero (a contiguous mask, as every IPv6
+// persistence netmask is).
+func MaskPrefix(m netip.Addr) (bits int, contiguous bool) {
+	ones := true
+	for _, x := range m.AsSlice() {
+		for bit := byte(0x80); bit != 0; bit >>= 1 {
+			switch {
+			case x&bit != 0 && ones:
+				bits++
+			case x&bit != 0:
+				return bits, false
+			default:
+				ones = false
+			}
+		}
+	}
+	return bits, true
+}
+
+// family is an address's family as IPVS sees it: an IPv4-mapped IPv6
+// address is IPv6.
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// ValidateReal checks a real server of service s as ip_vs_ctl.c would, in
+// its order (ip_vs_genl_set_cmd, ip_vs_add_dest, ip_vs_new_dest).
 func ValidateReal(s ServiceKey, r Real) error {
 	a := r.Addr.Addr()
-	if !a.Is4() {
-		return fmt.Errorf("%w: %s: golvs serves IPv4 only so far", ErrFamily, a)
+	if !a.IsValid() {
+		return fmt.Errorf("%w: real %s has no address", ErrFamily, r.Addr)
 	}
-	if !a.IsGlobalUnicast() {
-		return fmt.Errorf("%w: %s is not a unicast address", ErrInvalid, a)
+	if a.Zone() != "" {
+		return fmt.Errorf("%w: real address %s has a zone", ErrInvalid, a)
+	}
+	switch r.Method {
+	case Masq, Route, Tunnel:
+	default:
+		return fmt.Errorf("%w: forwarding method %d", ErrInvalid, r.Method)
+	}
+	// ip_vs_genl_set_cmd: only a tunnel can carry packets of one family
+	// to a real of the other (either way round).
+	if family(a) != family(s.Addr.Addr()) && r.Method != Tunnel {
+		return fmt.Errorf("%w: real %s is not of the family of service %s, which only tunnel forwarding (-i) allows", ErrInvalid, a, s)
 	}
 	if r.Weight < 0 || r.Weight > 65535 {
 		return fmt.Errorf("%w: weight %d", ErrRange, r.Weight)
@@ -240,15 +375,54 @@ func ValidateReal(s ServiceKey, r Real) error {
 	if r.LThreshold > r.UThreshold {
 		return fmt.Errorf("%w: lower threshold %d above upper threshold %d", ErrRange, r.LThreshold, r.UThreshold)
 	}
-	switch r.Method {
-	case Masq, Route:
-	case Tunnel:
-		return fmt.Errorf("%w: tunnel forwarding (-i) is not built yet", ErrInvalid)
-	default:
-		return fmt.Errorf("%w: forwarding method %d", ErrInvalid, r.Method)
+	if err := validateTunnel(r); err != nil {
+		return err
 	}
-	if r.Method == Route && r.Addr.Port() != s.Addr.Port() {
+	if !unicast(a) {
+		return fmt.Errorf("%w: %s is not a unicast address", ErrInvalid, a)
+	}
+	// ipvsadm gives a DR or TUN real the service's port: neither rewrites
+	// the packet, so the real receives it on the port the client chose.
+	switch {
+	case r.Method == Route && r.Addr.Port() != s.Addr.Port():
 		return fmt.Errorf("%w: direct routing keeps the service port %d", ErrInvalid, s.Addr.Port())
+	case r.Method == Tunnel && r.Addr.Port() != s.Addr.Port():
+		return fmt.Errorf("%w: tunnel forwarding keeps the service port %d", ErrInvalid, s.Addr.Port())
 	}
 	return nil
+}
+
+// validateTunnel checks a real's tunnel fields. IPVS keeps them whatever
+// the method and refuses only a GUE tunnel without a port
+// (ip_vs_add_dest, ip_vs_edit_dest), also for a real that is not
+// tunnelled; golvs does the same. It also refuses what IPVS would take but
+// ipvsadm cannot set: a type past GRE (which golvs cannot build), and
+// flags other than one of none, TunCsum and TunRemCsum (ipvsadm's
+// listings index their names with the flags' value).
+func validateTunnel(r Real) error {
+	if r.TunType > TunGRE {
+		return fmt.Errorf("%w: tunnel type %d", ErrInvalid, r.TunType)
+	}
+	if r.TunFlags&^TunFlagsMask != 0 || r.TunFlags == TunCsum|TunRemCsum {
+		return fmt.Errorf("%w: tunnel flags %#x", ErrInvalid, uint16(r.TunFlags))
+	}
+	if r.TunType == TunGUE && r.TunPort == 0 {
+		return fmt.Errorf("%w: a GUE tunnel needs a port (--tun-port)", ErrInvalid)
+	}
+	return nil
+}
+
+// unicast reports whether a can be a real server's address.
+// ip_vs_new_dest takes an IPv4 address that inet_addr_type finds unicast
+// or local, and an IPv6 one that ipv6_addr_type finds unicast and not
+// link-local, or that is local: never the unspecified address, multicast,
+// broadcast or an IPv4-mapped IPv6 address. IPVS forwards to the
+// director's own addresses locally; golvs has no local forwarding, so it
+// also refuses what is the director's or on-link whatever the routes say:
+// loopback and link-local addresses of both families.
+func unicast(a netip.Addr) bool {
+	if a.Is4In6() {
+		return false
+	}
+	return a.IsGlobalUnicast()
 }
