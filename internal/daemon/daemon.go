@@ -139,16 +139,22 @@ func interfaces(names []string) ([]string, error) {
 	return names, nil
 }
 
-// warnForwarding logs each link lvsd attached to whose IPv4 forwarding is
-// off: the data plane's FIB lookup refuses to route packets that arrive on
-// such a link, so neither NAT nor DR can forward them (IPVS-DR, which
-// transmits from the local stack, does not need it; golvs does).
+// warnForwarding logs each link lvsd attached to whose IPv4 or IPv6
+// forwarding is off: the data plane's FIB lookup refuses to route packets
+// of that family that arrive on such a link, so neither NAT, DR nor TUN
+// can forward them (IPVS, which transmits from the local stack, does not
+// need it; golvs does).
 func warnForwarding(log *slog.Logger, links []string) {
 	for _, l := range links {
-		b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + l + "/forwarding")
-		if err == nil && strings.TrimSpace(string(b)) == "0" {
-			log.Warn("IPv4 forwarding is off on "+l+": packets arriving there cannot be forwarded to real servers; set sysctl net.ipv4.ip_forward=1",
-				slog.String("interface", l))
+		for _, f := range []struct{ family, path, fix string }{
+			{"IPv4", "/proc/sys/net/ipv4/conf/" + l + "/forwarding", "net.ipv4.ip_forward=1"},
+			{"IPv6", "/proc/sys/net/ipv6/conf/" + l + "/forwarding", "net.ipv6.conf.all.forwarding=1"},
+		} {
+			b, err := os.ReadFile(f.path)
+			if err == nil && strings.TrimSpace(string(b)) == "0" {
+				log.Warn(f.family+" forwarding is off on "+l+": "+f.family+" packets arriving there cannot be forwarded to real servers; set sysctl "+f.fix,
+					slog.String("interface", l))
+			}
 		}
 	}
 }
