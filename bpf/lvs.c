@@ -99,8 +99,15 @@ static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struc
 	/* ensure_mtu_is_adequate: what does not fit is answered with ICMP.
 	 * Segmentation offload packets are cut to fit on the way out (and
 	 * lvs_encap makes their segments smaller by the overhead). */
-	if (!skb->gso_size && sc->rt.mtu && lvs_seg_len(skb, p) + oh > sc->rt.mtu)
+	if (!skb->gso_size && sc->rt.mtu && lvs_seg_len(skb, p) + oh > sc->rt.mtu) {
+		/* Only a first fragment (or a whole packet) is answered, as
+		 * IPVS answers; the rest of the datagram is lost with it. */
+		if (p->frag == LVS_FRAG_LATER) {
+			lvs_count(LVS_CNT_DROP_TOO_BIG);
+			return TC_ACT_SHOT;
+		}
 		return lvs_too_big(skb, p, sc->rt.mtu - oh);
+	}
 	switch (method) {
 	case LVS_METHOD_MASQ:
 		if (lvs_nat_rewrite(skb, p, LVS_NAT_DST, raddr, rport))

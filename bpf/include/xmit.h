@@ -245,7 +245,8 @@ static __always_inline __s64 lvs_inner_sum(struct __sk_buff *skb, const struct l
  * raddr (of family tun->family), from src (ip_vs_tunnel_xmit with
  * ipvs_gue_encap / ipvs_gre_encap): IPIP, IPv6-in-IPv6, and across
  * families 4in6 or 6in4; GUE and GRE inside the outer header. The outer
- * header copies the inner TOS and TTL, and is never to be fragmented (DF):
+ * header copies the inner TTL and TOS (ECN as INET_ECN_encapsulate), and
+ * is never to be fragmented (DF; IPVS copies the inner DF instead):
  * golvs's own decapsulation (lvsrs) sees packets before reassembly, so
  * a packet that does not fit is answered with ICMP instead (lvs_xmit).
  * Segmentation offload packets get a smaller segment size from the
@@ -265,6 +266,8 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 	__u64 flags = rfamily == LVS_AF_INET6 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 : BPF_F_ADJ_ROOM_ENCAP_L3_IPV4;
 	__be16 eth_proto = bpf_htons(rfamily == LVS_AF_INET6 ? LVS_ETH_P_IPV6 : LVS_ETH_P_IP);
 	__u32 n = rfamily == LVS_AF_INET6 ? 16 : 4;
+	/* INET_ECN_encapsulate: the inner DSCP and ECN, but CE becomes ECT(0). */
+	__u8 tos = (p->tos & 3) == 3 ? (p->tos & ~3) | 2 : p->tos;
 	__s64 isum = -1, s;
 
 	if (!buf)
@@ -324,7 +327,7 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 	if (rfamily == LVS_AF_INET6) {
 		struct lvs_ipv6hdr *h = (void *)buf->b;
 
-		h->ver_tc_flow = bpf_htonl(6 << 28 | (__u32)p->tos << 20);
+		h->ver_tc_flow = bpf_htonl(6 << 28 | (__u32)tos << 20);
 		h->payload_len = bpf_htons(inner_len + oh - sizeof(*h));
 		h->nexthdr = proto;
 		h->hop_limit = p->ttl - 1; /* lvs_ttl_dec ran on the inner header */
@@ -334,7 +337,7 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 		struct lvs_iphdr *h = (void *)buf->b;
 
 		h->ver_ihl = 0x45;
-		h->tos = p->tos;
+		h->tos = tos;
 		h->tot_len = bpf_htons(inner_len + oh);
 		h->frag_off = bpf_htons(LVS_IP_DF);
 		h->ttl = p->ttl - 1;

@@ -1,0 +1,683 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// This file loads bpf/decap.c, the real server's decapsulation program
+// that lvsrs attaches (see internal/realserver). Unlike the director's data
+// plane it outlives the process that attached it: TCX links are pinned,
+// clsact filters stay by themselves, and a later lvsrs finds both again.
+
+// DefaultDecapPinDir is where lvsrs pins the decapsulation program's maps
+// and links unless told otherwise; versions live under it as v<N>.
+const DefaultDecapPinDir = "/sys/fs/bpf/lvsrs"
+
+// DecapABIVersion is the decapsulation maps' layout version.
+const DecapABIVersion = int(decapDecapAbiDECAP_ABI_VERSION)
+
+// Limits of the decapsulation maps.
+const (
+	MaxDecapVIPs  = int(decapDecapAbiDECAP_MAX_VIPS)
+	MaxDecapPorts = int(decapDecapAbiDECAP_MAX_PORTS)
+)
+
+// VerdictUnspec is TC_ACT_UNSPEC, what the decapsulation program returns
+// for every packet it delivers, unwrapped or untouched: no verdict, so a
+// later TC program on the link still sees it, and the kernel takes it.
+const VerdictUnspec = -1
+
+// Tunnel is a set of tunnel kinds the decapsulation program unwraps.
+type Tunnel uint32
+
+// Tunnel kinds, IPVS's --tun-type values.
+const (
+	// TunnelIPIP is IP-in-IP: IPv4 or IPv6 in IPv4 or IPv6.
+	TunnelIPIP = Tunnel(decapDecapTunnelDECAP_TUN_IPIP)
+	// TunnelGUE is Generic UDP Encapsulation to one of DecapConfig.GUEPorts.
+	TunnelGUE = Tunnel(decapDecapTunnelDECAP_TUN_GUE)
+	// TunnelGRE is GRE.
+	TunnelGRE = Tunnel(decapDecapTunnelDECAP_TUN_GRE)
+)
+
+// String returns the kinds as ipvsadm names them, comma-separated.
+func (t Tunnel) String() string {
+	var names []string
+	for _, k := range []struct {
+		bit  Tunnel
+		name string
+	}{{TunnelIPIP, "ipip"}, {TunnelGUE, "gue"}, {TunnelGRE, "gre"}} {
+		if t&k.bit != 0 {
+			names = append(names, k.name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ",")
+}
+
+// DecapConfig is what the decapsulation program unwraps: tunnels of the
+// kinds in Tunnels whose inner destination is one of VIPs (GUE: to one of
+// GUEPorts).
+type DecapConfig struct {
+	Tunnels  Tunnel
+	VIPs     []netip.Addr
+	GUEPorts []uint16
+}
+
+// DecapOptions configure OpenDecap.
+type DecapOptions struct {
+	// PinDir is the bpffs directory for the pins (DefaultDecapPinDir if
+	// empty); a bpffs is mounted there if it is not on one already.
+	PinDir string
+	// Logger receives attach events (slog.Default if nil).
+	Logger *slog.Logger
+}
+
+// Decap is the loaded decapsulation program with its pinned maps.
+type Decap struct {
+	objs decapObjects
+	dir  string // with the version component
+	log  *slog.Logger
+	// forceClsact makes Attach skip TCX (tests of the fallback).
+	forceClsact bool
+}
+
+// decapProgName is the program's name as the kernel reports it, which
+// Attachments looks for.
+const decapProgName = "decap_ingress"
+
+// decapFilterName names the cls_bpf filter of the clsact fallback.
+const decapFilterName = "golvs-decap"
+
+// decapPriority is the cls_bpf filter's priority on clsact ingress: below
+// lvsd's clsactPriority, so that lvsd, on a host that is both, sees the
+// unwrapped packet.
+const decapPriority = 0xdec
+
+// decapLinkPrefix starts the name of a TCX link pin: link_<ifname>.
+const decapLinkPrefix = "link_"
+
+// OpenDecap loads the decapsulation program, adopting the maps pinned by an
+// earlier lvsrs (so counters and the VIP set survive), or pinning new ones.
+func OpenDecap(opts DecapOptions) (*Decap, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	root := opts.PinDir
+	if root == "" {
+		root = DefaultDecapPinDir
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("open decap: %w", classify(err))
+	}
+	if err := ensureBPFFS(root); err != nil {
+		return nil, fmt.Errorf("open decap: %w", err)
+	}
+	if err := checkOtherDecapVersions(root); err != nil {
+		return nil, fmt.Errorf("open decap: %w", err)
+	}
+	dir := filepath.Join(root, "v"+strconv.Itoa(DecapABIVersion))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open decap: %w", classify(err))
+	}
+	spec, err := loadDecap()
+	if err != nil {
+		return nil, fmt.Errorf("open decap: %w", err)
+	}
+	for _, name := range []string{decapMapDecapVips, decapMapDecapGuePorts, decapMapDecapCfg, decapMapDecapCounters} {
+		spec.Maps[name].Pinning = ebpf.PinByName
+	}
+	d := &Decap{dir: dir, log: log}
+	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}})
+	if err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("open decap: %w: %v in %s; remove that directory (lvsrs --undo) and run lvsrs again", ErrABIMismatch, err, dir)
+		}
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("open decap: %w: %+v", ErrNoBPF, ve)
+		}
+		return nil, fmt.Errorf("open decap: %w", classify(err))
+	}
+	return d, nil
+}
+
+// checkOtherDecapVersions refuses pins of another layout: the program that
+// uses them belongs to another lvsrs build.
+func checkOtherDecapVersions(root string) error {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("pin dir %s: %w", root, err)
+	}
+	for _, e := range ents {
+		m := versionDir.FindStringSubmatch(e.Name())
+		if m == nil || m[1] == strconv.Itoa(DecapABIVersion) {
+			continue
+		}
+		if inner, _ := os.ReadDir(filepath.Join(root, e.Name())); len(inner) == 0 {
+			continue
+		}
+		return fmt.Errorf("%w: %s holds decap pins of ABI version %s, this lvsrs uses version %d; run the lvsrs that made them with --undo first",
+			ErrABIMismatch, root, m[1], DecapABIVersion)
+	}
+	return nil
+}
+
+// PinDir returns the directory the pins are in (with the version).
+func (d *Decap) PinDir() string { return d.dir }
+
+// Close releases the program and maps; pins and attachments stay.
+func (d *Decap) Close() error { return d.objs.Close() }
+
+// SetConfig makes the program unwrap exactly what c says: VIPs and ports
+// not in c are removed from the maps.
+func (d *Decap) SetConfig(c DecapConfig) error {
+	if c.Tunnels&^(TunnelIPIP|TunnelGUE|TunnelGRE) != 0 {
+		return fmt.Errorf("set decap config: unknown tunnel bits %#x", uint32(c.Tunnels))
+	}
+	if len(c.VIPs) > MaxDecapVIPs {
+		return fmt.Errorf("set decap config: %d VIPs, at most %d", len(c.VIPs), MaxDecapVIPs)
+	}
+	if len(c.GUEPorts) > MaxDecapPorts {
+		return fmt.Errorf("set decap config: %d GUE ports, at most %d", len(c.GUEPorts), MaxDecapPorts)
+	}
+	want := map[decapDecapVipKey]bool{}
+	for _, a := range c.VIPs {
+		k, err := decapKey(a)
+		if err != nil {
+			return fmt.Errorf("set decap config: %w", err)
+		}
+		want[k] = true
+	}
+	ports := map[uint16]bool{}
+	for _, p := range c.GUEPorts {
+		if p == 0 {
+			return errors.New("set decap config: GUE port 0")
+		}
+		ports[hton(p)] = true
+	}
+	for k := range want {
+		if err := d.objs.DecapVips.Put(k, uint32(0)); err != nil {
+			return fmt.Errorf("set decap VIP %s: %w", fromDecapKey(k), err)
+		}
+	}
+	for p := range ports {
+		if err := d.objs.DecapGuePorts.Put(p, uint32(0)); err != nil {
+			return fmt.Errorf("set decap GUE port %d: %w", ntoh(p), err)
+		}
+	}
+	if err := d.objs.DecapCfg.Put(uint32(0), decapDecapConfig{Tunnels: uint32(c.Tunnels)}); err != nil {
+		return fmt.Errorf("set decap config: %w", err)
+	}
+	// Removals last: a VIP in both the old and the new set is never
+	// missing in between.
+	var stale []decapDecapVipKey
+	var k decapDecapVipKey
+	var v uint32
+	it := d.objs.DecapVips.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list decap VIPs: %w", err)
+	}
+	for _, k := range stale {
+		if err := d.objs.DecapVips.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("remove decap VIP %s: %w", fromDecapKey(k), err)
+		}
+	}
+	var stalePorts []uint16
+	var p uint16
+	pit := d.objs.DecapGuePorts.Iterate()
+	for pit.Next(&p, &v) {
+		if !ports[p] {
+			stalePorts = append(stalePorts, p)
+		}
+	}
+	if err := pit.Err(); err != nil {
+		return fmt.Errorf("list decap GUE ports: %w", err)
+	}
+	for _, p := range stalePorts {
+		if err := d.objs.DecapGuePorts.Delete(p); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("remove decap GUE port %d: %w", ntoh(p), err)
+		}
+	}
+	return nil
+}
+
+// Config returns what the program unwraps, VIPs and ports sorted.
+func (d *Decap) Config() (DecapConfig, error) {
+	var c DecapConfig
+	var cfg decapDecapConfig
+	if err := d.objs.DecapCfg.Lookup(uint32(0), &cfg); err != nil {
+		return c, fmt.Errorf("read decap config: %w", err)
+	}
+	c.Tunnels = Tunnel(cfg.Tunnels)
+	var k decapDecapVipKey
+	var v uint32
+	it := d.objs.DecapVips.Iterate()
+	for it.Next(&k, &v) {
+		c.VIPs = append(c.VIPs, fromDecapKey(k))
+	}
+	if err := it.Err(); err != nil {
+		return c, fmt.Errorf("read decap VIPs: %w", err)
+	}
+	var p uint16
+	pit := d.objs.DecapGuePorts.Iterate()
+	for pit.Next(&p, &v) {
+		c.GUEPorts = append(c.GUEPorts, ntoh(p))
+	}
+	if err := pit.Err(); err != nil {
+		return c, fmt.Errorf("read decap GUE ports: %w", err)
+	}
+	slices.SortFunc(c.VIPs, func(a, b netip.Addr) int { return a.Compare(b) })
+	slices.Sort(c.GUEPorts)
+	return c, nil
+}
+
+// decapCounterNames are the names Counters reports, by enum decap_counter.
+var decapCounterNames = map[decapDecapCounter]string{
+	decapDecapCounterDECAP_CNT_IPIP:             "decap_ipip",
+	decapDecapCounterDECAP_CNT_GUE:              "decap_gue",
+	decapDecapCounterDECAP_CNT_GRE:              "decap_gre",
+	decapDecapCounterDECAP_CNT_REMCSUM:          "remcsum",
+	decapDecapCounterDECAP_CNT_ECN_CE:           "ecn_ce",
+	decapDecapCounterDECAP_CNT_PASS_NOT_IP:      "pass_not_ip",
+	decapDecapCounterDECAP_CNT_PASS_NOT_TUNNEL:  "pass_not_tunnel",
+	decapDecapCounterDECAP_CNT_PASS_TUNNEL_OFF:  "pass_tunnel_off",
+	decapDecapCounterDECAP_CNT_PASS_FRAGMENT:    "pass_fragment",
+	decapDecapCounterDECAP_CNT_PASS_MALFORMED:   "pass_malformed",
+	decapDecapCounterDECAP_CNT_PASS_UNSUPPORTED: "pass_unsupported",
+	decapDecapCounterDECAP_CNT_PASS_NOT_VIP:     "pass_not_vip",
+	decapDecapCounterDECAP_CNT_PASS_NOT_HOST:    "pass_not_host",
+	decapDecapCounterDECAP_CNT_PASS_OUTER_VIP:   "pass_outer_vip",
+	decapDecapCounterDECAP_CNT_DROP_ADJUST:      "drop_adjust",
+	decapDecapCounterDECAP_CNT_DROP_CSUM:        "drop_csum",
+	decapDecapCounterDECAP_CNT_DROP_REMCSUM:     "drop_remcsum",
+	decapDecapCounterDECAP_CNT_DROP_ECN:         "drop_ecn",
+}
+
+// DecapCounterNames returns the names Counters reports, in the order of
+// the program's counters.
+func DecapCounterNames() []string {
+	out := make([]string, 0, len(decapCounterNames))
+	for c := range decapDecapCounterDECAP_CNT_MAX {
+		if n, ok := decapCounterNames[c]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Counters returns the program's verdict counters by name ("decap_ipip",
+// "pass_not_vip", "drop_csum", ...), summed over CPUs, since its maps were
+// first pinned.
+func (d *Decap) Counters() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(decapCounterNames))
+	for c, name := range decapCounterNames {
+		var per []uint64
+		if err := d.objs.DecapCounters.Lookup(uint32(c), &per); err != nil {
+			return nil, fmt.Errorf("read decap counter %s: %w", name, err)
+		}
+		var sum uint64
+		for _, v := range per {
+			sum += v
+		}
+		out[name] = sum
+	}
+	return out, nil
+}
+
+// Attach attaches the program to TC ingress of link ifname, or replaces the
+// program already attached there by an earlier lvsrs, and returns the hook
+// ("tcx" or "clsact"). The attachment outlives the process: the TCX link is
+// pinned, a clsact filter stays by itself. It works in the calling thread's
+// network namespace.
+func (d *Decap) Attach(ifname string) (string, error) {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return "", fmt.Errorf("attach decap to %s: %w", ifname, err)
+	}
+	idx := l.Attrs().Index
+	pin := filepath.Join(d.dir, decapLinkPrefix+ifname)
+
+	if !d.forceClsact {
+		if old, err := link.LoadPinnedLink(pin, nil); err == nil {
+			info, ierr := old.Info()
+			if ierr == nil && info.TCX() != nil && int(info.TCX().Ifindex) == idx {
+				err := old.Update(d.objs.DecapIngress)
+				old.Close()
+				if err != nil {
+					return "", fmt.Errorf("attach decap to %s: replace program: %w", ifname, classify(err))
+				}
+				d.log.Info("decap program replaced", slog.String("link", ifname), slog.String("hook", "tcx"))
+				return "tcx", nil
+			}
+			// The link of a deleted (or recreated) interface: let it go.
+			_ = old.Unpin()
+			old.Close()
+		}
+		tl, err := link.AttachTCX(link.TCXOptions{
+			Interface: idx,
+			Program:   d.objs.DecapIngress,
+			Attach:    ebpf.AttachTCXIngress,
+			// First, so that other programs on the link see the inner packet.
+			Anchor: link.Head(),
+		})
+		if err == nil {
+			defer tl.Close()
+			if err := tl.Pin(pin); err != nil {
+				return "", fmt.Errorf("attach decap to %s: pin %s: %w", ifname, pin, classify(err))
+			}
+			d.log.Info("decap program attached", slog.String("link", ifname), slog.String("hook", "tcx"))
+			return "tcx", nil
+		}
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return "", fmt.Errorf("attach decap to %s: tcx: %w", ifname, classify(err))
+		}
+	}
+
+	qdisc := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{
+			LinkIndex: idx,
+			Handle:    netlink.MakeHandle(0xffff, 0),
+			Parent:    netlink.HANDLE_CLSACT,
+		},
+		QdiscType: "clsact",
+	}
+	if err := netlink.QdiscReplace(qdisc); err != nil {
+		return "", fmt.Errorf("attach decap to %s: clsact qdisc: %w", ifname, classify(err))
+	}
+	if err := netlink.FilterReplace(decapFilter(idx, d.objs.DecapIngress.FD())); err != nil {
+		return "", fmt.Errorf("attach decap to %s: cls_bpf filter: %w", ifname, classify(err))
+	}
+	d.log.Info("decap program attached", slog.String("link", ifname), slog.String("hook", "clsact"))
+	return "clsact", nil
+}
+
+func decapFilter(ifindex, fd int) *netlink.BpfFilter {
+	return &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{
+			LinkIndex: ifindex,
+			Parent:    netlink.HANDLE_MIN_INGRESS,
+			Handle:    1,
+			Protocol:  unix.ETH_P_ALL,
+			Priority:  decapPriority,
+		},
+		Fd:           fd,
+		Name:         decapFilterName,
+		DirectAction: true,
+	}
+}
+
+// DetachDecap removes the decapsulation program from link ifname, whichever
+// hook holds it, using the pins under pinDir (as given to OpenDecap). A link
+// that no longer exists only loses its pin. It works in the calling thread's
+// network namespace.
+func DetachDecap(pinDir, ifname string) error {
+	if pinDir == "" {
+		pinDir = DefaultDecapPinDir
+	}
+	pin := filepath.Join(pinDir, "v"+strconv.Itoa(DecapABIVersion), decapLinkPrefix+ifname)
+	var errs []error
+	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
+		// Unpinning drops the last reference: the link detaches when closed.
+		if err := l.Unpin(); err != nil {
+			errs = append(errs, fmt.Errorf("unpin %s: %w", pin, err))
+		}
+		l.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("load %s: %w", pin, classify(err)))
+	}
+	if nl, err := netlink.LinkByName(ifname); err == nil {
+		filters, err := netlink.FilterList(nl, netlink.HANDLE_MIN_INGRESS)
+		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("list filters: %w", err))
+		}
+		deleted := false
+		for _, f := range filters {
+			bf, ok := f.(*netlink.BpfFilter)
+			if !ok || bf.Name != decapFilterName {
+				continue
+			}
+			if err := netlink.FilterDel(bf); err != nil && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("delete cls_bpf filter: %w", err))
+			}
+			deleted = true
+		}
+		if deleted {
+			removeEmptyClsact(nl)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("detach decap from %s: %w", ifname, err)
+	}
+	return nil
+}
+
+// removeEmptyClsact deletes the clsact qdisc of link l when no filter is
+// left on it, so that undoing the fallback leaves the link as it was; one
+// still in use (by lvsd, say) stays.
+func removeEmptyClsact(l netlink.Link) {
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		if fs, err := netlink.FilterList(l, parent); err != nil || len(fs) > 0 {
+			return
+		}
+	}
+	_ = netlink.QdiscDel(&netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	})
+}
+
+// DecapAttachments returns the links of the calling thread's network
+// namespace where a decapsulation program (any lvsrs's) is attached, with
+// the hook, found by asking the kernel rather than trusting pins.
+func DecapAttachments() (map[string]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	out := map[string]string{}
+	for _, l := range links {
+		name, idx := l.Attrs().Name, l.Attrs().Index
+		if res, err := link.QueryPrograms(link.QueryOptions{Target: idx, Attach: ebpf.AttachTCXIngress}); err == nil {
+			for _, p := range res.Programs {
+				if isDecapProgram(p.ID) {
+					out[name] = "tcx"
+				}
+			}
+		}
+		filters, err := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+		if err != nil {
+			continue // no clsact qdisc
+		}
+		for _, f := range filters {
+			if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == decapFilterName {
+				if _, tcx := out[name]; !tcx {
+					out[name] = "clsact"
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func isDecapProgram(id ebpf.ProgramID) bool {
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return false
+	}
+	defer p.Close()
+	info, err := p.Info()
+	return err == nil && info.Name == decapProgName
+}
+
+// OpenPinnedDecap opens the maps an lvsrs pinned under pinDir, read-only
+// for the counters and the configuration, without loading the program.
+// It returns an error wrapping fs.ErrNotExist when nothing is pinned there.
+func OpenPinnedDecap(pinDir string) (*Decap, error) {
+	if pinDir == "" {
+		pinDir = DefaultDecapPinDir
+	}
+	dir := filepath.Join(pinDir, "v"+strconv.Itoa(DecapABIVersion))
+	d := &Decap{dir: dir, log: slog.New(slog.DiscardHandler)}
+	opts := &ebpf.LoadPinOptions{ReadOnly: true}
+	for _, m := range []struct {
+		name string
+		dst  **ebpf.Map
+	}{
+		{decapMapDecapVips, &d.objs.DecapVips},
+		{decapMapDecapGuePorts, &d.objs.DecapGuePorts},
+		{decapMapDecapCfg, &d.objs.DecapCfg},
+		{decapMapDecapCounters, &d.objs.DecapCounters},
+	} {
+		mp, err := ebpf.LoadPinnedMap(filepath.Join(dir, m.name), opts)
+		if err != nil {
+			d.objs.Close()
+			return nil, fmt.Errorf("open pinned decap maps in %s: %w", dir, classify(err))
+		}
+		*m.dst = mp
+	}
+	return d, nil
+}
+
+// RemoveDecapPins removes the pinned maps and the pin directory under
+// pinDir once no link is pinned there any more (DetachDecap first).
+func RemoveDecapPins(pinDir string) error {
+	if pinDir == "" {
+		pinDir = DefaultDecapPinDir
+	}
+	dir := filepath.Join(pinDir, "v"+strconv.Itoa(DecapABIVersion))
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove decap pins: %w", err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), decapLinkPrefix) {
+			return fmt.Errorf("remove decap pins: %s is still pinned; detach it first", filepath.Join(dir, e.Name()))
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove decap pins: %w", err)
+	}
+	// The root too if it is empty now; it may be a bpffs mount point.
+	_ = os.Remove(pinDir)
+	return nil
+}
+
+func decapKey(a netip.Addr) (decapDecapVipKey, error) {
+	var k decapDecapVipKey
+	a = a.Unmap()
+	switch {
+	case !a.IsValid() || a.Zone() != "":
+		return k, fmt.Errorf("VIP %v: not a plain IPv4 or IPv6 address", a)
+	case a.Is4():
+		v4 := a.As4()
+		copy(k.Addr[:], v4[:])
+		k.Family = uint8(decapDecapFamilyDECAP_AF_INET)
+	default:
+		k.Addr = a.As16()
+		k.Family = uint8(decapDecapFamilyDECAP_AF_INET6)
+	}
+	return k, nil
+}
+
+func fromDecapKey(k decapDecapVipKey) netip.Addr {
+	if k.Family == uint8(decapDecapFamilyDECAP_AF_INET6) {
+		return netip.AddrFrom16(k.Addr)
+	}
+	return netip.AddrFrom4([4]byte(k.Addr[:4]))
+}
+
+// RunDecap passes frame once through the decapsulation program as if it
+// had arrived on the link with index ifindex (0: the namespace's
+// loopback), with a GSO size when gsoSize is not 0, in the calling
+// thread's network namespace, and returns the verdict (VerdictUnspec,
+// VerdictShot) and the frame as the program left it.
+func (d *Decap) RunDecap(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
+	if gsoSize < 0 || gsoSize > 0xffff {
+		return 0, nil, fmt.Errorf("test run: gso size %d", gsoSize)
+	}
+	out = make([]byte, len(frame)+256)
+	opts := &ebpf.RunOptions{Data: frame, DataOut: out}
+	if ifindex > 0 || gsoSize > 0 {
+		opts.Context = skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex), GSOSize: uint32(gsoSize)}
+	}
+	ret, err := d.objs.DecapIngress.Run(opts)
+	if err != nil {
+		return 0, nil, fmt.Errorf("test run: %w", err)
+	}
+	return int(int32(ret)), opts.DataOut, nil
+}
+
+// EncapForTest configures AttachEncapForTest: packets to VIP leave wrapped
+// in a tunnel of kind Kind from Src to Dst (GUE: to Port).
+type EncapForTest struct {
+	VIP      netip.Addr
+	Src, Dst netip.Addr
+	Kind     Tunnel
+	Port     uint16
+}
+
+// AttachEncapForTest attaches decap_test_encap, a stand-in for a director's
+// tunnel transmitter, to TC egress of link ifname in the calling thread's
+// network namespace, and returns the function that detaches it. For tests.
+func (d *Decap) AttachEncapForTest(ifname string, e EncapForTest) (func() error, error) {
+	vip, err := decapKey(e.VIP)
+	if err != nil {
+		return nil, err
+	}
+	src, err := decapKey(e.Src)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := decapKey(e.Dst)
+	if err != nil {
+		return nil, err
+	}
+	if src.Family != dst.Family {
+		return nil, fmt.Errorf("encap: outer %s and %s differ in family", e.Src, e.Dst)
+	}
+	switch e.Kind {
+	case TunnelIPIP, TunnelGUE, TunnelGRE:
+	default:
+		return nil, fmt.Errorf("encap: kind %v: want one kind", e.Kind)
+	}
+	t := decapDecapTestTunnel{Vip: vip, Saddr: src.Addr, Daddr: dst.Addr, Family: src.Family, Kind: uint8(e.Kind), Port: hton(e.Port)}
+	if err := d.objs.DecapTestTunnels.Put(uint32(0), t); err != nil {
+		return nil, fmt.Errorf("encap: %w", err)
+	}
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("encap on %s: %w", ifname, err)
+	}
+	tl, err := link.AttachTCX(link.TCXOptions{Interface: l.Attrs().Index, Program: d.objs.DecapTestEncap, Attach: ebpf.AttachTCXEgress})
+	if err != nil {
+		return nil, fmt.Errorf("encap on %s: %w", ifname, classify(err))
+	}
+	return tl.Close, nil
+}
