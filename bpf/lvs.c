@@ -97,9 +97,12 @@ static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struc
 		return TC_ACT_OK;
 	}
 	/* ensure_mtu_is_adequate: what does not fit is answered with ICMP.
-	 * Segmentation offload packets are cut to fit on the way out (and
-	 * lvs_encap makes their segments smaller by the overhead). */
-	if (!skb->gso_size && sc->rt.mtu && lvs_seg_len(skb, p) + oh > sc->rt.mtu) {
+	 * A segmentation offload packet is judged by its segments, which
+	 * lvs_encap makes smaller by the overhead. */
+	if (sc->rt.mtu && lvs_seg_len(skb, p) + (skb->gso_size ? 0 : oh) > sc->rt.mtu &&
+	    p->t.proto != LVS_IPPROTO_ICMP && p->t.proto != LVS_IPPROTO_ICMPV6) {
+		/* (An ICMP error is never answered with another: IPVS
+		 * exempts them.) */
 		/* Only a first fragment (or a whole packet) is answered, as
 		 * IPVS answers; the rest of the datagram is lost with it. */
 		if (p->frag == LVS_FRAG_LATER) {
@@ -472,11 +475,16 @@ static __attribute__((noinline)) int lvs_icmp(struct __sk_buff *skb, const struc
 			return TC_ACT_SHOT;
 		lvs_stats_in(c->service, real, p->ip_len, 0);
 		lvs_count(LVS_CNT_ICMP_IN);
+		/* decrement_ttl, as for every packet IPVS forwards. */
+		if (p->ttl <= 1) {
+			lvs_count(LVS_CNT_DROP_TTL);
+			return TC_ACT_SHOT;
+		}
 		if (c->method != LVS_METHOD_MASQ)
 			return lvs_xmit(skb, p, c, r, 0);
 		q->in = 1;
 		xs->ck.saddr = c->raddr; /* the new destination */
-		if (lvs_icmp_nat(skb, p, q, &xs->ck.saddr, c->rport))
+		if (lvs_icmp_nat(skb, p, q, &xs->ck.saddr, c->rport) || lvs_ttl_dec(skb, p->t.family))
 			goto helper;
 		if (lvs_route(skb, &xs->fib, p->t.family, &p->t.saddr, &xs->ck.saddr, 0, 0, now, &xs->rt))
 			return TC_ACT_OK;
@@ -489,11 +497,16 @@ static __attribute__((noinline)) int lvs_icmp(struct __sk_buff *skb, const struc
 		c = bpf_map_lookup_elem(&lvs_conns, &xs->ck);
 		if (c && now < c->expires_ns && c->method == LVS_METHOD_MASQ &&
 		    !__builtin_memcmp(&c->raddr, &q->t.daddr, sizeof(c->raddr)) && c->rport == q->t.dport) {
-			/* ip_vs_out_icmp: to the client, from the VIP. */
+			/* ip_vs_out_icmp: to the client, from the VIP. Like any
+			 * reply, one that would die here is the kernel's. */
+			if (p->ttl <= 1) {
+				lvs_count(LVS_CNT_PASS_TTL);
+				return TC_ACT_OK;
+			}
 			lvs_stats_out(c->service, c->real, p->ip_len);
 			lvs_count(LVS_CNT_ICMP_OUT);
 			q->in = 0;
-			if (lvs_icmp_nat(skb, p, q, &xs->ck.daddr, xs->ck.dport))
+			if (lvs_icmp_nat(skb, p, q, &xs->ck.daddr, xs->ck.dport) || lvs_ttl_dec(skb, p->t.family))
 				goto helper;
 			if (lvs_route(skb, &xs->fib, p->t.family, &xs->ck.daddr, &xs->ck.saddr, 0, 0, now, &xs->rt))
 				return TC_ACT_OK;

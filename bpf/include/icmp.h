@@ -16,8 +16,8 @@
  *    and with the MTU less the tunnel's overhead;
  *  - golvs answers a packet too big for the path itself (lvs_too_big).
  *
- * Messages golvs makes quote the IP header and 8 bytes of L4, which every
- * stack needs to find the socket. Everything else ICMP (echo to the VIP
+ * Messages golvs makes quote the IP header and at least 8 bytes of L4,
+ * which every stack needs to find the socket. Everything else ICMP (echo to the VIP
  * included) is the kernel's.
  */
 #ifndef LVS_ICMP_H
@@ -33,6 +33,10 @@
 #define LVS_ICMPV6_PKT_TOOBIG 2
 #define LVS_IPV4_MIN_MTU 68
 #define LVS_IPV6_MIN_MTU 1280
+/* bpf_skb_adjust_room's DECAP flags (Linux 6.3), which the build's UAPI
+ * headers may predate. */
+#define LVS_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
+#define LVS_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
 
 /* struct lvs_quote is the packet an ICMP error quotes. */
 struct lvs_quote {
@@ -159,16 +163,18 @@ static __always_inline __be32 lvs_too_big_info(__u8 family, __u32 mtu)
  * lvs_too_big answers packet p, which does not fit an mtu-byte path, with
  * ICMP fragmentation needed (IPv4) or ICMPv6 packet too big, from the
  * address it was sent to, back out of the link it came in on. The packet
- * itself becomes the answer. A packet whose checksum the sender left to
- * offload (only ever one from a local veth peer) quotes its L4 checksum
- * field unfinished; stacks do not check quoted checksums.
+ * itself becomes the answer, quoting the IP header and the whole TCP
+ * header (8 bytes of anything else).
  */
 static __attribute__((noinline)) int lvs_too_big(struct __sk_buff *skb, const struct lvs_pkt *p, __u32 mtu)
 {
 	union lvs_addr src = p->t.daddr, dst = p->t.saddr;
 	__u8 family = p->t.family;
 	__u32 l3 = family == LVS_AF_INET6 ? sizeof(struct lvs_ipv6hdr) : sizeof(struct lvs_iphdr);
-	__u32 qlen = p->l3_len + 8;
+	/* The whole L4 header: a packet whose checksum the sender left to
+	 * offload (a local veth peer's) keeps its checksum field inside the
+	 * quote, where the offload state of the skb still points. */
+	__u32 qlen = p->l3_len + (p->l4_hlen > 8 ? p->l4_hlen : 8);
 	struct lvs_ethhdr *eth, e;
 	void *data, *end;
 
@@ -255,7 +261,7 @@ static __attribute__((noinline)) int lvs_icmp_nat(struct __sk_buff *skb, const s
  * that a router between the director and a TUN real sent about one of
  * golvs's tunnel packets (quoted as q): the client is told the path MTU
  * less the tunnel's overhead, quoting its own packet, as ip_vs_in_icmp
- * does for IPIP. Returns -1 when the message is not about a TUN
+ * does for IPIP; in its own family's ICMP when the tunnel's differs. Returns -1 when the message is not about a TUN
  * connection (the kernel takes it).
  */
 static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb, const struct lvs_pkt *p,
@@ -264,8 +270,9 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 	struct lvs_xmit_scratch *sc = lvs_xscratch();
 	struct lvs_quote in;
 	struct lvs_conn *c;
-	__u32 off = q->off + q->l3, mtu, skip, qlen;
-	__u8 family = p->t.family;
+	__u32 off = q->off + q->l3, mtu, skip, qlen, ol3, cut;
+	__u8 family = p->t.family, ifam;
+	__u64 flags = 0;
 	union lvs_addr vaddr, caddr;
 
 	if (!sc)
@@ -286,9 +293,16 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 	} else if (q->t.proto != LVS_IPPROTO_IPIP && q->t.proto != LVS_IPPROTO_IPV6) {
 		return -1;
 	}
-	/* The client's packet, quoted inside: same family as the message
-	 * only (a 4in6 or 6in4 tunnel's client would need the other ICMP). */
-	if (lvs_quote_parse(skb, family, off, &in))
+	/* The client's packet, quoted inside: of the service's family,
+	 * which differs from the message's for 4in6 and 6in4. */
+	{
+		__u8 ver;
+
+		if (bpf_skb_load_bytes(skb, off, &ver, 1))
+			return -1;
+		ifam = ver >> 4 == 6 ? LVS_AF_INET6 : LVS_AF_INET;
+	}
+	if (lvs_quote_parse(skb, ifam, off, &in))
 		return -1;
 	c = bpf_map_lookup_elem(&lvs_conns, &in.t);
 	if (!c || c->method != LVS_METHOD_TUNNEL || c->rfamily != family ||
@@ -298,7 +312,7 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 	skip = off - q->off; /* the tunnel's overhead */
 	mtu = mtu > skip ? mtu - skip : 0;
 	if (p->l3_len != (family == LVS_AF_INET6 ? sizeof(struct lvs_ipv6hdr) : sizeof(struct lvs_iphdr)))
-		return -1; /* bpf_skb_adjust_room below assumes a plain header */
+		return -1; /* the arithmetic below assumes a plain header */
 	qlen = in.l3 + 8;
 	if (qlen > skb->len - off)
 		qlen = skb->len - off;
@@ -308,16 +322,27 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 	caddr = in.t.saddr;
 	if (bpf_skb_change_tail(skb, off + qlen, 0))
 		goto drop;
-	/* Drop what stands between the message's IP header and the client's
-	 * packet but 8 bytes, which become the new ICMP header. */
-	if (bpf_skb_adjust_room(skb, -(__s32)skip, BPF_ADJ_ROOM_NET, 0))
+	/* Drop what stands between the Ethernet header and the client's
+	 * packet but room for the new IP and ICMP headers; across families
+	 * the skb's protocol follows (the DECAP flags, Linux 6.3). */
+	ol3 = ifam == LVS_AF_INET6 ? sizeof(struct lvs_ipv6hdr) : sizeof(struct lvs_iphdr);
+	cut = off - (LVS_ETH_HLEN + ol3 + 8);
+	if (ifam != family)
+		flags = ifam == LVS_AF_INET6 ? LVS_F_ADJ_ROOM_DECAP_L3_IPV6 : LVS_F_ADJ_ROOM_DECAP_L3_IPV4;
+	if (bpf_skb_adjust_room(skb, -(__s32)cut, BPF_ADJ_ROOM_MAC, flags))
 		goto drop;
-	if (lvs_icmp_finish(skb, family, &vaddr, &caddr,
-			    family == LVS_AF_INET6 ? LVS_ICMPV6_PKT_TOOBIG : LVS_ICMP_DEST_UNREACH,
-			    family == LVS_AF_INET6 ? 0 : LVS_ICMP_FRAG_NEEDED, lvs_too_big_info(family, mtu), qlen))
+	if (ifam != family) {
+		__be16 proto = bpf_htons(ifam == LVS_AF_INET6 ? LVS_ETH_P_IPV6 : LVS_ETH_P_IP);
+
+		if (bpf_skb_store_bytes(skb, 12, &proto, sizeof(proto), 0))
+			goto drop;
+	}
+	if (lvs_icmp_finish(skb, ifam, &vaddr, &caddr,
+			    ifam == LVS_AF_INET6 ? LVS_ICMPV6_PKT_TOOBIG : LVS_ICMP_DEST_UNREACH,
+			    ifam == LVS_AF_INET6 ? 0 : LVS_ICMP_FRAG_NEEDED, lvs_too_big_info(ifam, mtu), qlen))
 		goto drop;
 	lvs_count(LVS_CNT_ICMP_TUNNEL);
-	if (lvs_route(skb, &sc->fib, family, &vaddr, &caddr, 0, 0, 0, &sc->rt))
+	if (lvs_route(skb, &sc->fib, ifam, &vaddr, &caddr, 0, 0, 0, &sc->rt))
 		return TC_ACT_OK; /* the kernel routes it */
 	return lvs_send(skb, &sc->rt);
 drop:

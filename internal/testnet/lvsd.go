@@ -151,7 +151,7 @@ func (d *LVSD) stop(proc *Process) error {
 	return nil
 }
 
-// AdmResult is the outcome of one lvsadm command.
+// AdmResult is the outcome of one lvsadm (or lvsrs) command.
 type AdmResult struct {
 	Stdout, Stderr string
 	Code           int

@@ -29,8 +29,9 @@ type Nginx struct {
 	proc *Process
 }
 
-// StartNginx starts nginx in ns listening on port 80 of every address of
-// the namespace and serving page at "/", and waits until it accepts
+// StartNginx starts nginx in ns listening on ports 80 and 8080 of every
+// address of the namespace, IPv4 and IPv6, serving page at "/" and storing
+// what is PUT to /upload/ (see UploadPath), and waits until it accepts
 // connections. It is stopped when the test ends.
 func (ns *Namespace) StartNginx(page string) *Nginx {
 	t := ns.net.t
@@ -47,8 +48,10 @@ func (ns *Namespace) StartNginx(page string) *Nginx {
 		ErrorLog:  filepath.Join(dir, "error.log"),
 	}
 	html := filepath.Join(dir, "html")
-	if err := os.MkdirAll(html, 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{html, filepath.Join(dir, "data", "upload")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(html, "index.html"), []byte(page), 0o644); err != nil {
 		t.Fatal(err)
@@ -75,11 +78,13 @@ func (ns *Namespace) StartNginx(page string) *Nginx {
 		if ng.proc.Exited() {
 			return true
 		}
-		c, err := ns.Dial(context.Background(), "tcp", "127.0.0.1:80")
-		if err != nil {
-			return false
+		for _, a := range []string{"127.0.0.1:80", "[::1]:80"} {
+			c, err := ns.Dial(context.Background(), "tcp", a)
+			if err != nil {
+				return false
+			}
+			c.Close()
 		}
-		c.Close()
 		return true
 	})
 	if ng.proc.Exited() || !ready {
@@ -110,8 +115,23 @@ func NginxConfig(dir string) string {
 	b.WriteString("  default_type text/plain;\n")
 	// Long keep-alive so that a test can hold an idle connection open.
 	b.WriteString("  keepalive_timeout 300s;\n  keepalive_requests 100000;\n")
-	fmt.Fprintf(&b, "  server {\n    listen 80 default_server backlog=4096;\n    listen 8080 backlog=4096;\n    root %s/html;\n    index index.html;\n  }\n}\n", dir)
+	b.WriteString("  server {\n")
+	// [::]:port is IPv6 only (nginx sets IPV6_V6ONLY), beside 0.0.0.0:port.
+	for _, l := range []string{"80 default_server", "[::]:80 default_server", "8080", "[::]:8080"} {
+		fmt.Fprintf(&b, "    listen %s backlog=4096;\n", l)
+	}
+	fmt.Fprintf(&b, "    root %s/html;\n    index index.html;\n", dir)
+	// PUT /upload/NAME stores the body (any size) under dir/data and
+	// answers only once the whole body has arrived, so a test learns how
+	// many bytes reached the server by reading the file.
+	fmt.Fprintf(&b, "    location /upload/ {\n      root %s/data;\n      dav_methods PUT;\n      create_full_put_path on;\n      client_max_body_size 0;\n    }\n", dir)
+	b.WriteString("  }\n}\n")
 	return b.String()
+}
+
+// UploadPath is where nginx stores the body of "PUT /upload/name".
+func (ng *Nginx) UploadPath(name string) string {
+	return filepath.Join(ng.Dir, "data", "upload", name)
 }
 
 // nginxTempModules lists the modules with a *_temp_path directive that the

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -86,9 +87,13 @@ type Namespace struct {
 	net  *Net
 }
 
-// AddNamespace creates the namespace Prefix+name with its loopback up and
-// IPv6 off (the tests speak IPv4 from 198.18.0.0/15 only), and deletes it,
-// killing whatever still runs in it, when the test ends.
+// AddNamespace creates the namespace Prefix+name with its loopback up, and
+// deletes it, killing whatever still runs in it, when the test ends.
+//
+// IPv6 is on (the layouts are dual-stack: 198.18.0.0/15 and 2001:db8::/32)
+// but quiet and immediate: no duplicate address detection, so an address
+// is usable the moment it is added (links made later inherit "default"),
+// and no router solicitations or advertisements.
 func (n *Net) AddNamespace(name string) *Namespace {
 	n.t.Helper()
 	ns := &Namespace{Name: n.Prefix + name, net: n}
@@ -101,8 +106,12 @@ func (n *Net) AddNamespace(name string) *Namespace {
 		}
 	})
 	ns.MustIP("link", "set", "lo", "up")
-	ns.Sysctl("net.ipv6.conf.all.disable_ipv6", "1")
-	ns.Sysctl("net.ipv6.conf.default.disable_ipv6", "1")
+	for _, l := range []string{"all", "default"} {
+		ns.Sysctl("net.ipv6.conf."+l+".accept_dad", "0")
+		ns.Sysctl("net.ipv6.conf."+l+".dad_transmits", "0")
+		ns.Sysctl("net.ipv6.conf."+l+".accept_ra", "0")
+		ns.Sysctl("net.ipv6.conf."+l+".router_solicitations", "0")
+	}
 	return ns
 }
 
@@ -210,10 +219,22 @@ func (ns *Namespace) AddBridge(name string, ports ...string) {
 	}
 }
 
-// AddAddr adds an address in CIDR form ("198.18.0.2/24") to link.
+// AddAddr adds an address in CIDR form ("198.18.0.2/24",
+// "2001:db8:18::2/64") to link. IPv6 addresses are added without duplicate
+// address detection ("nodad"), usable at once.
 func (ns *Namespace) AddAddr(link, cidr string) {
 	ns.net.t.Helper()
-	ns.MustIP("addr", "add", cidr, "dev", link)
+	args := []string{"addr", "add", cidr, "dev", link}
+	if strings.Contains(cidr, ":") {
+		args = append(args, "nodad")
+	}
+	ns.MustIP(args...)
+}
+
+// SetMTU sets the MTU of link.
+func (ns *Namespace) SetMTU(link string, mtu int) {
+	ns.net.t.Helper()
+	ns.MustIP("link", "set", "dev", link, "mtu", strconv.Itoa(mtu))
 }
 
 // AddRoute adds a route: AddRoute("default", "via", "198.19.0.1").

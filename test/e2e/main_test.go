@@ -61,7 +61,7 @@ func binaries(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, goBin, "build", "-o", binDir+"/", "golvs/cmd/lvsd", "golvs/cmd/lvsadm")
+		cmd := exec.CommandContext(ctx, goBin, "build", "-o", binDir+"/", "golvs/cmd/lvsd", "golvs/cmd/lvsadm", "golvs/cmd/lvsrs")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build lvsd lvsadm: %v\n%s", err, out)
