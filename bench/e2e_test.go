@@ -16,9 +16,10 @@ import (
 )
 
 // BenchmarkEndToEnd runs ab from the client of the classic layout through
-// the VIP (NAT and DR, two nginx real servers, rr) and straight to one real
-// server, interleaved and repeated in one run, and reports the median
-// requests/s of each. Run it with -benchtime 1x: it ignores b.N.
+// the VIP (NAT, DR and TUN with lvsrs-prepared real servers, two nginx
+// real servers, rr) and straight to one real server, interleaved and
+// repeated in one run, and reports the median requests/s of each. Run it
+// with -benchtime 1x: it ignores b.N.
 //
 // The direct runs go to port 8080 of the real server: a reply from port 80
 // to a client port that an earlier connection through the VIP used would
@@ -28,10 +29,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 	testnet.RequirePrivileged(b, "nginx", "ab")
 	bin := buildBinaries(b)
 	const rounds, requests, concurrency = 3, 20000, 50
-	for _, m := range []testnet.Method{testnet.NAT, testnet.DR} {
-		c := testnet.NewClassic(b, m)
+	for _, m := range []testnet.Method{testnet.NAT, testnet.DR, testnet.TUN} {
+		o := testnet.Options{Method: m}
+		if m == testnet.TUN {
+			o.LVSRS = filepath.Join(bin, "lvsrs")
+		}
+		c := testnet.NewLayout(b, o)
 		d := testnet.StartLVSD(b, c.Director, bin, c.DirectorLinks())
-		flag := map[testnet.Method]string{testnet.NAT: "-m", testnet.DR: "-g"}[m]
+		flag := map[testnet.Method]string{testnet.NAT: "-m", testnet.DR: "-g", testnet.TUN: "-i"}[m]
 		d.MustAdm("-A", "-t", "198.18.0.10:80", "-s", "rr")
 		for _, r := range c.Reals {
 			d.MustAdm("-a", "-t", "198.18.0.10:80", "-r", r.Addr.String()+":80", flag)
@@ -81,14 +86,14 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// buildBinaries builds lvsd and lvsadm from this tree into a temporary
-// directory.
+// buildBinaries builds lvsd, lvsadm and lvsrs from this tree into a
+// temporary directory.
 func buildBinaries(b *testing.B) string {
 	b.Helper()
 	dir := b.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), "golvs/cmd/lvsd", "golvs/cmd/lvsadm").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), "golvs/cmd/lvsd", "golvs/cmd/lvsadm", "golvs/cmd/lvsrs").CombinedOutput()
 	if err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
