@@ -32,9 +32,21 @@ generate:
 check-generate: deps
 	scripts/check-generate.sh
 
+# PREFIX-aware and DESTDIR-aware; the sample configuration never replaces
+# an existing /etc/golvs/lvsd.yaml.
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(SYSCONFDIR)/systemd/system
 install: build
 	install -D -m 0755 bin/lvsd $(DESTDIR)$(PREFIX)/sbin/lvsd
 	install -D -m 0755 bin/lvsadm $(DESTDIR)$(PREFIX)/sbin/lvsadm
+	if [ -x bin/lvsrs ]; then install -D -m 0755 bin/lvsrs $(DESTDIR)$(PREFIX)/sbin/lvsrs; fi
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/|$(PREFIX)/|g' packaging/lvsd.service > $(DESTDIR)$(UNITDIR)/lvsd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/lvsd.service
+	install -D -m 0644 examples/lvsd.yaml $(DESTDIR)$(PREFIX)/share/doc/golvs/lvsd.yaml
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/golvs/README.md
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/golvs
+	[ -e $(DESTDIR)$(SYSCONFDIR)/golvs/lvsd.yaml ] || install -m 0644 examples/lvsd.yaml $(DESTDIR)$(SYSCONFDIR)/golvs/lvsd.yaml
 
 clean:
 	rm -rf bin

@@ -21,12 +21,23 @@ func main() {
 		socket   = flag.String("socket", daemon.DefaultSocket, "path of the API socket (created mode 0600)")
 		pinDir   = flag.String("pin-dir", daemon.DefaultPinDir, "bpffs directory where maps are pinned")
 		stateDir = flag.String("state-dir", daemon.DefaultStateDir, "directory where the configuration is saved")
+		conf     = flag.String("config", "", "golvs YAML configuration file: its services, reals and health checks (reloaded on SIGHUP and lvsadm --reload)")
+		kaConf   = flag.String("keepalived-conf", "", "keepalived.conf whose virtual_server blocks lvsd runs and health-checks (instead of --config)")
+		metrics  = flag.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9469 (default: off)")
 		debug    = flag.Bool("debug", false, "log debug messages")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "lvsd: unexpected argument %q\n", flag.Arg(0))
 		os.Exit(2)
+	}
+	if *conf != "" && *kaConf != "" {
+		fmt.Fprintln(os.Stderr, "lvsd: --config and --keepalived-conf exclude each other: give one file")
+		os.Exit(2)
+	}
+	src := daemon.Source{Path: *conf}
+	if *kaConf != "" {
+		src = daemon.Source{Path: *kaConf, Keepalived: true}
 	}
 	level := slog.LevelInfo
 	if *debug {
@@ -40,7 +51,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err := daemon.Run(ctx, daemon.Config{Interfaces: names, Socket: *socket, PinDir: *pinDir, StateDir: *stateDir, Log: log})
+	err := daemon.Run(ctx, daemon.Config{Interfaces: names, Socket: *socket, PinDir: *pinDir, StateDir: *stateDir,
+		Config: src, MetricsAddr: *metrics, Log: log})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "lvsd: %v\n", err)
 		os.Exit(1)

@@ -125,6 +125,8 @@ var codes = map[string]error{
 	"range":          lvs.ErrRange,
 	"family":         lvs.ErrFamily,
 	"table_full":     lvs.ErrTableFull,
+	"config":         ErrConfig,
+	"no_config":      ErrNoConfig,
 }
 
 func codeOf(err error) string {

@@ -118,6 +118,9 @@ func Handler(d Director, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+pathApply, call(log, func(ctx context.Context, changes []Change) (any, error) {
 		return nil, d.Apply(ctx, changes)
 	}))
+	if c, ok := d.(Controller); ok {
+		controlRoutes(mux, c, log)
+	}
 	return mux
 }
 

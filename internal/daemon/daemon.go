@@ -10,15 +10,19 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 
 	"golvs/internal/api"
+	"golvs/internal/config"
 	"golvs/internal/datapath"
 	"golvs/internal/engine"
+	"golvs/internal/metrics"
 )
 
 // Config is lvsd's configuration, from its flags.
@@ -29,7 +33,12 @@ type Config struct {
 	Socket     string
 	PinDir     string
 	StateDir   string
-	Log        *slog.Logger
+	// Config is the configuration file whose services lvsd runs and
+	// health-checks; its zero value means none.
+	Config Source
+	// MetricsAddr is where /metrics is served over HTTP; empty means not.
+	MetricsAddr string
+	Log         *slog.Logger
 }
 
 // Defaults for Config's paths.
@@ -50,6 +59,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// SIGHUP is caught from the start: one sent while lvsd starts waits
+	// for the reload loop instead of killing lvsd.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// A bad configuration file stops lvsd before it touches anything.
+	files := &files{src: cfg.Config, stateDir: cfg.StateDir, log: log, warned: map[string]bool{}}
+	var fileCfg *config.Config
+	if cfg.Config.Path != "" {
+		if fileCfg, err = files.load(); err != nil {
+			return err
+		}
+	}
 	// The socket first: a second lvsd given a running one's socket must
 	// stop before it touches the data plane.
 	sock, err := api.Listen(cfg.Socket)
@@ -57,6 +79,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer sock.Close()
+	var metricsSock net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsSock, err = metrics.Listen(cfg.MetricsAddr); err != nil {
+			return err
+		}
+		defer metricsSock.Close()
+	}
 	store, err := engine.NewStore(cfg.StateDir)
 	if err != nil {
 		return err
@@ -93,9 +122,36 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.Run(ctx) })
+	var ctl api.Controller = noConfig{}
+	if fileCfg != nil {
+		files.eng = eng
+		if err := files.start(ctx, fileCfg); err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("apply %s: %w", cfg.Config.Path, err)
+		}
+		ctl = files
+		log.Info("configuration loaded", slog.String("file", cfg.Config.Path), slog.Int("services", len(fileCfg.Services)))
+	}
+	if metricsSock != nil {
+		src := metrics.Sources{Services: eng.Services, Counters: dp.Counters, Attached: dp.Attached, ConnTableSize: dp.ConnTableSize()}
+		if fileCfg != nil {
+			src.Health = files.Health
+		}
+		c := metrics.New(src, log)
+		wg.Go(func() {
+			if err := metrics.Serve(ctx, metricsSock, c, log); err != nil {
+				log.Error("metrics server stopped", slog.Any("err", err))
+			}
+		})
+		log.Info("serving metrics", slog.String("url", "http://"+metricsSock.Addr().String()+"/metrics"))
+	}
+	wg.Go(func() { reloadOnHUP(ctx, hup, ctl, log) })
 	log.Info("lvsd started", slog.String("socket", cfg.Socket), slog.String("pin_dir", cfg.PinDir),
 		slog.String("state_dir", cfg.StateDir), slog.Int("services", len(saved.Services)))
-	err = api.Serve(ctx, sock, eng, log)
+	err = api.Serve(ctx, sock, director{eng, ctl}, log)
+	// Shut down in reverse order: checks, then the engine.
+	files.stopChecks()
 	cancel()
 	wg.Wait()
 	if err != nil {
@@ -154,6 +210,40 @@ func warnForwarding(log *slog.Logger, links []string) {
 			if err == nil && strings.TrimSpace(string(b)) == "0" {
 				log.Warn(f.family+" forwarding is off on "+l+": "+f.family+" packets arriving there cannot be forwarded to real servers; set sysctl "+f.fix,
 					slog.String("interface", l))
+			}
+		}
+	}
+}
+
+// director is what the API serves: the engine, and reload and health from
+// the configuration file.
+type director struct {
+	*engine.Engine
+	ctl api.Controller
+}
+
+func (d director) Reload(ctx context.Context) error { return d.ctl.Reload(ctx) }
+func (d director) Health(ctx context.Context) ([]api.ServiceHealth, error) {
+	return d.ctl.Health(ctx)
+}
+
+// noConfig is the Controller of an lvsd started without a file.
+type noConfig struct{}
+
+func (noConfig) Reload(context.Context) error                        { return api.ErrNoConfig }
+func (noConfig) Health(context.Context) ([]api.ServiceHealth, error) { return nil, api.ErrNoConfig }
+
+// reloadOnHUP reloads the configuration file at every SIGHUP until ctx is
+// cancelled; the outcome is logged by the reload.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, ctl api.Controller, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration file")
+			if err := ctl.Reload(ctx); errors.Is(err, api.ErrNoConfig) {
+				log.Warn("SIGHUP ignored: " + err.Error())
 			}
 		}
 	}

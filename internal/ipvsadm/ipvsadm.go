@@ -60,6 +60,9 @@ func (c *cli) run(args []string) int {
 	if len(args) == 1 {
 		return c.listAll(ctx, 0)
 	}
+	if status, ok := c.extension(ctx, args); ok {
+		return status
+	}
 	r, err := parseArgs(args, c.names)
 	if err != nil {
 		return c.exit(err)

@@ -1,0 +1,404 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+
+	"golvs/internal/api"
+	"golvs/internal/config"
+	"golvs/internal/engine"
+	"golvs/internal/health"
+	"golvs/internal/keepalived"
+	"golvs/internal/lvs"
+)
+
+// Source is the configuration file lvsd reads its services from.
+type Source struct {
+	// Path is the file; empty means lvsd runs without one.
+	Path string
+	// Keepalived says Path is a keepalived.conf rather than a golvs YAML
+	// file.
+	Keepalived bool
+}
+
+// managedFile is where, in the state directory, lvsd remembers which
+// services and reals the configuration file named, so that what a file
+// stopped naming while lvsd was down is removed at the next start.
+const managedFile = "managed.json"
+
+// managed is what a configuration file names: its services and, for each,
+// the reals and sorry server. Only these are changed by a reload; services
+// and reals added by hand with lvsadm are left alone.
+type managed map[lvs.ServiceKey][]netip.AddrPort
+
+// managedOf lists what c names.
+func managedOf(c *config.Config) managed {
+	m := managed{}
+	for _, s := range c.Services {
+		var addrs []netip.AddrPort
+		for _, r := range s.Reals {
+			addrs = append(addrs, r.Addr)
+		}
+		if s.SorryServer != nil {
+			addrs = append(addrs, s.SorryServer.Addr)
+		}
+		m[s.ServiceKey] = addrs
+	}
+	return m
+}
+
+// managedEntry is managed's form on disk.
+type managedEntry struct {
+	Service lvs.ServiceKey   `json:"service"`
+	Reals   []netip.AddrPort `json:"reals"`
+}
+
+// files keeps the services of a configuration file in the engine's table
+// and runs their health checks. Load and reload go through switchTo, one
+// at a time.
+type files struct {
+	src      Source
+	stateDir string
+	eng      *engine.Engine
+	log      *slog.Logger
+
+	// reload serializes switchTo.
+	reload sync.Mutex
+	// The fields below belong to whoever holds reload.
+	cfg     *config.Config
+	checker *health.Checker
+	stop    context.CancelFunc
+	done    chan struct{}
+	warned  map[string]bool
+
+	// mu protects the fields below, shared with the checker's Apply.
+	mu sync.Mutex
+	// switching is set while switchTo applies a configuration; health
+	// changes offered meanwhile are applied from a fresh Desired after it.
+	switching bool
+	missed    bool
+}
+
+// load reads the configuration file; the error names file, line and field.
+func (f *files) load() (*config.Config, error) {
+	if !f.src.Keepalived {
+		c, err := config.Load(f.src.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", api.ErrConfig, err)
+		}
+		return c, nil
+	}
+	c, warnings, err := keepalived.Load(f.src.Path, keepalived.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", api.ErrConfig, err)
+	}
+	// A warning is logged once, not again at every reload.
+	for _, w := range warnings {
+		if s := w.String(); !f.warned[s] {
+			f.warned[s] = true
+			f.log.Warn("keepalived.conf: "+w.Msg, slog.String("at", w.Pos.String()))
+		}
+	}
+	return c, nil
+}
+
+// start applies c, the file as read before lvsd touched anything, and
+// starts its health checks.
+func (f *files) start(ctx context.Context, c *config.Config) error {
+	f.reload.Lock()
+	defer f.reload.Unlock()
+	prev, err := f.loadManaged()
+	if err != nil {
+		return err
+	}
+	return f.switchTo(ctx, prev, c)
+}
+
+// Reload reads the file again and applies the difference; a bad file, or
+// one the data plane refuses, leaves everything as it was.
+func (f *files) Reload(ctx context.Context) error {
+	f.reload.Lock()
+	defer f.reload.Unlock()
+	c, err := f.load()
+	if err != nil {
+		f.log.Error("reload refused; the running configuration stays", slog.String("file", f.src.Path), slog.Any("err", err))
+		return err
+	}
+	if err := f.switchTo(ctx, managedOf(f.cfg), c); err != nil {
+		f.log.Error("reload refused; the running configuration stays", slog.String("file", f.src.Path), slog.Any("err", err))
+		return err
+	}
+	f.log.Info("configuration reloaded", slog.String("file", f.src.Path), slog.Int("services", len(c.Services)))
+	return nil
+}
+
+// switchTo makes c the configuration: the health checker learns it first
+// (unchanged checks keep their state), then the table changes in one
+// engine batch to c's services with the reals the checker wants. prev is
+// what the previous configuration named.
+func (f *files) switchTo(ctx context.Context, prev managed, c *config.Config) error {
+	if c.ExpireNodestConn {
+		f.log.Warn("expire_nodest_conn: true is not supported yet; connections to a removed real are dropped until they expire (IPVS's default)")
+	}
+	f.mu.Lock()
+	f.switching, f.missed = true, false
+	f.mu.Unlock()
+	defer f.catchUp(ctx)
+
+	first := f.checker == nil
+	if first {
+		ch, err := health.New(c.Services, health.Options{Apply: f.apply, Logger: f.log.With(slog.String("part", "health"))})
+		if err != nil {
+			return fmt.Errorf("%w: %w", api.ErrConfig, err)
+		}
+		runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		f.checker, f.stop, f.done = ch, stop, make(chan struct{})
+		go func() {
+			defer close(f.done)
+			ch.Run(runCtx)
+		}()
+	} else if err := f.checker.Update(ctx, c.Services); err != nil {
+		return fmt.Errorf("health checks: %w", err)
+	}
+	desired, err := f.checker.Desired(ctx)
+	if err == nil {
+		err = f.eng.Update(ctx, func(t *lvs.Table) error { return transform(t, prev, c, desired) })
+	}
+	if err != nil {
+		// The checker goes back to the configuration it had.
+		if first {
+			f.stopChecksLocked()
+		} else if rerr := f.checker.Update(ctx, f.cfg.Services); rerr != nil {
+			f.log.Error("health checks: restore the previous configuration", slog.Any("err", rerr))
+		}
+		return err
+	}
+	f.cfg = c
+	f.saveManaged(managedOf(c))
+	return nil
+}
+
+// transform changes t from what prev named to configuration c with the
+// reals in desired: services and reals prev named and c does not are
+// deleted, services c names are added or their options changed, and each
+// service's reals become what the health checker wants. Everything else
+// (services and reals added with lvsadm) is left as it is.
+func transform(t *lvs.Table, prev managed, c *config.Config, desired []health.Desired) error {
+	next := managedOf(c)
+	for k, addrs := range prev {
+		if t.Service(k) < 0 {
+			continue
+		}
+		if _, ok := next[k]; !ok {
+			if err := t.DeleteService(k); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, a := range addrs {
+			if slices.Contains(next[k], a) {
+				continue
+			}
+			if err := t.DeleteReal(k, a); err != nil && !errors.Is(err, lvs.ErrNoReal) {
+				return fmt.Errorf("%s: real %s: %w", k, a, err)
+			}
+		}
+	}
+	if err := t.SetTimeouts(c.Timeouts); err != nil {
+		return fmt.Errorf("timeouts: %w", err)
+	}
+	for _, s := range c.Services {
+		svc := s.Service
+		svc.Reals = nil
+		i := t.Service(s.ServiceKey)
+		if i < 0 {
+			if err := t.AddService(svc); err != nil {
+				return fmt.Errorf("%s (%s): %w", s.ServiceKey, s.Pos, err)
+			}
+			continue
+		}
+		have := t.Services[i]
+		have.Reals = nil
+		if !reflect.DeepEqual(have, svc) {
+			if err := t.EditService(svc); err != nil {
+				return fmt.Errorf("%s (%s): %w", s.ServiceKey, s.Pos, err)
+			}
+		}
+	}
+	return applyDesired(t, desired)
+}
+
+// applyDesired makes each service's reals in t what d says; a service not
+// in t (deleted by hand, or by a reload) is skipped.
+func applyDesired(t *lvs.Table, desired []health.Desired) error {
+	for _, d := range desired {
+		i := t.Service(d.Service)
+		if i < 0 {
+			continue
+		}
+		add, edit, del := d.Changes(t.Services[i].Reals)
+		for _, a := range del {
+			if err := t.DeleteReal(d.Service, a); err != nil {
+				return fmt.Errorf("%s: real %s: %w", d.Service, a, err)
+			}
+		}
+		for _, r := range edit {
+			if err := t.EditReal(d.Service, r); err != nil {
+				return fmt.Errorf("%s: real %s: %w", d.Service, r.Addr, err)
+			}
+		}
+		for _, r := range add {
+			if err := t.AddReal(d.Service, r); err != nil {
+				return fmt.Errorf("%s: real %s: %w", d.Service, r.Addr, err)
+			}
+		}
+	}
+	return nil
+}
+
+// apply is the health checker's Apply: one engine batch per call. While a
+// configuration is being switched to, the change is left to catchUp.
+func (f *files) apply(ctx context.Context, desired []health.Desired) error {
+	f.mu.Lock()
+	if f.switching {
+		f.missed = true
+		f.mu.Unlock()
+		return nil
+	}
+	f.mu.Unlock()
+	return f.eng.Update(ctx, func(t *lvs.Table) error { return applyDesired(t, desired) })
+}
+
+// catchUp ends a switch: health changes offered during it are applied
+// from what the checker wants now.
+func (f *files) catchUp(ctx context.Context) {
+	f.mu.Lock()
+	missed := f.missed
+	f.switching, f.missed = false, false
+	f.mu.Unlock()
+	if !missed || f.checker == nil {
+		return
+	}
+	desired, err := f.checker.Desired(ctx)
+	if err == nil {
+		err = f.eng.Update(ctx, func(t *lvs.Table) error { return applyDesired(t, desired) })
+	}
+	if err != nil {
+		f.log.Error("apply health changes made during a reload", slog.Any("err", err))
+	}
+}
+
+// Health lists the checker's view of every service and real.
+func (f *files) Health(ctx context.Context) ([]api.ServiceHealth, error) {
+	f.reload.Lock()
+	ch := f.checker
+	f.reload.Unlock()
+	if ch == nil {
+		return nil, api.ErrNoConfig
+	}
+	st, err := ch.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return healthView(st), nil
+}
+
+// stopChecks stops the health checker and waits for it (it runs the
+// omega scripts on its way out).
+func (f *files) stopChecks() {
+	f.reload.Lock()
+	defer f.reload.Unlock()
+	f.stopChecksLocked()
+}
+
+func (f *files) stopChecksLocked() {
+	if f.checker == nil {
+		return
+	}
+	f.stop()
+	<-f.done
+	f.checker = nil
+}
+
+// loadManaged reads what the file named when lvsd last ran.
+func (f *files) loadManaged() (managed, error) {
+	m := managed{}
+	if f.stateDir == "" {
+		return m, nil
+	}
+	b, err := os.ReadFile(filepath.Join(f.stateDir, managedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", managedFile, err)
+	}
+	var entries []managedEntry
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(f.stateDir, managedFile), err)
+	}
+	for _, e := range entries {
+		m[e.Service] = e.Reals
+	}
+	return m, nil
+}
+
+// saveManaged remembers what the file names; a failure is logged, as it
+// only matters if the file changes while lvsd is down.
+func (f *files) saveManaged(m managed) {
+	if f.stateDir == "" {
+		return
+	}
+	var entries []managedEntry
+	for _, s := range f.cfg.Services {
+		entries = append(entries, managedEntry{Service: s.ServiceKey, Reals: m[s.ServiceKey]})
+	}
+	b, err := json.Marshal(entries)
+	if err == nil {
+		p := filepath.Join(f.stateDir, managedFile)
+		if err = os.WriteFile(p+".tmp", b, 0o600); err == nil {
+			err = os.Rename(p+".tmp", p)
+		}
+	}
+	if err != nil {
+		f.log.Error("save the configuration file's services", slog.Any("err", err))
+	}
+}
+
+// healthView converts the checker's status to the API's wire types.
+func healthView(st []health.ServiceStatus) []api.ServiceHealth {
+	out := make([]api.ServiceHealth, 0, len(st))
+	for _, s := range st {
+		sh := api.ServiceHealth{
+			Service: s.Service, QuorumUp: s.QuorumUp, Quorum: s.Quorum, Hysteresis: s.Hysteresis,
+			LiveWeight: s.LiveWeight, SorryServer: s.SorryServer, SorryActive: s.SorryActive,
+			Reals: make([]api.RealHealth, 0, len(s.Reals)),
+		}
+		for _, r := range s.Reals {
+			rh := api.RealHealth{
+				Addr: r.Addr, State: r.State.String(), Weight: r.Weight, InTable: r.InTable,
+				TableWeight: r.TableWeight, LastChange: r.LastChange, Reason: r.Reason,
+			}
+			for _, k := range r.Checks {
+				rh.Checks = append(rh.Checks, api.CheckHealth{
+					Name: k.Name, State: k.State.String(),
+					Last:        api.CheckResult(k.Last),
+					LastFailure: api.CheckResult(k.LastFailure),
+					Failures:    k.Failures, Next: k.Next,
+				})
+			}
+			sh.Reals = append(sh.Reals, rh)
+		}
+		out = append(out, sh)
+	}
+	return out
+}

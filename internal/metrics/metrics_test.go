@@ -1,0 +1,123 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"golvs/internal/api"
+	"golvs/internal/lvs"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// state is a fixed lvsd state: an IPv4 TCP service with two reals (one of
+// them down and out of the table), an IPv6 UDP one, health, counters and
+// one attached link.
+func state() Sources {
+	web := lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort("198.18.0.10:80")}
+	dns := lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("[2001:db8:18::10]:53")}
+	rs1 := netip.MustParseAddrPort("198.19.0.11:8080")
+	rs2 := netip.MustParseAddrPort("198.19.0.12:8080")
+	rs6 := netip.MustParseAddrPort("[2001:db8:19::11]:53")
+	return Sources{
+		Services: func(context.Context) ([]lvs.ServiceStatus, error) {
+			return []lvs.ServiceStatus{
+				{
+					Service: lvs.Service{ServiceKey: web, Scheduler: "wrr"},
+					Stats:   lvs.Stats{Conns: 1500, InPkts: 12000, OutPkts: 11000, InBytes: 900000, OutBytes: 15000000},
+					Reals: []lvs.RealStatus{
+						{Real: lvs.Real{Addr: rs1, Method: lvs.Masq, Weight: 3}, ActiveConns: 12, InActConns: 40},
+					},
+				},
+				{
+					Service: lvs.Service{ServiceKey: dns, Scheduler: "rr"},
+					Stats:   lvs.Stats{Conns: 7, InPkts: 7, OutPkts: 7, InBytes: 420, OutBytes: 910},
+					Reals: []lvs.RealStatus{
+						{Real: lvs.Real{Addr: rs6, Method: lvs.Masq, Weight: 1}, ActiveConns: 0, InActConns: 7},
+					},
+				},
+			}, nil
+		},
+		Health: func(context.Context) ([]api.ServiceHealth, error) {
+			return []api.ServiceHealth{{
+				Service: web, QuorumUp: true, Quorum: 1, LiveWeight: 3,
+				Reals: []api.RealHealth{
+					{Addr: rs1, State: "up", Weight: 3, InTable: true, TableWeight: 3, Checks: []api.CheckHealth{{
+						Name: "HTTP_GET http://198.19.0.11:8080/health", State: "up",
+						Last: api.CheckResult{OK: true, Latency: 1500 * time.Microsecond},
+					}}},
+					{Addr: rs2, State: "down", Weight: 3, Reason: "TCP_CHECK 198.19.0.12:8080: connection refused", Checks: []api.CheckHealth{{
+						Name: "TCP_CHECK 198.19.0.12:8080", State: "down", Failures: 2,
+						Last: api.CheckResult{Latency: 250 * time.Microsecond},
+					}}},
+				},
+			}}, nil
+		},
+		Counters: func() (map[string]uint64, error) {
+			return map[string]uint64{"fwd_redirect": 23000, "pass_no_service": 41, "drop_fib": 0}, nil
+		},
+		Attached:      func() map[string]string { return map[string]string{"eth0": "tcx"} },
+		ConnTableSize: 1 << 20,
+	}
+}
+
+func exposition(t *testing.T, c *Collector) string {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}
+
+func TestExposition(t *testing.T) {
+	got := exposition(t, New(state(), nil))
+	path := filepath.Join("testdata", "metrics.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("exposition differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+}
+
+func TestScrapeErrorsCounted(t *testing.T) {
+	src := state()
+	src.Services = func(context.Context) ([]lvs.ServiceStatus, error) { return nil, errors.New("engine stopped") }
+	src.Health = nil
+	got := exposition(t, New(src, nil))
+	for _, want := range []string{"golvs_scrape_errors 1\n", "golvs_conn_table_capacity 1.048576e+06\n"} {
+		if !bytes.Contains([]byte(got), []byte(want)) {
+			t.Errorf("exposition with a failing source lacks %q:\n%s", want, got)
+		}
+	}
+	if bytes.Contains([]byte(got), []byte("node_ipvs_connections_total")) {
+		t.Errorf("exposition with a failing services source has node_ipvs_ series:\n%s", got)
+	}
+}
