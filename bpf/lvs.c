@@ -49,6 +49,7 @@ const volatile struct {
 	enum lvs_tmpl_state tmpl_state;
 	enum lvs_tun_type tun_type;
 	enum lvs_tun_flags tun_flags;
+	enum lvs_setting_flags settings;
 	enum lvs_counter counter;
 } lvs_abi_info = {.version = LVS_ABI_VERSION};
 
@@ -159,6 +160,10 @@ static __always_inline void lvs_frag_track(const struct lvs_pkt *p)
 		lvs_count(LVS_CNT_FRAG_FIRST);
 }
 
+/* LVS_IN_GONE: lvs_in expired the connection (its real is gone and
+ * expire_nodest_conn is on); the caller schedules the packet afresh. */
+#define LVS_IN_GONE (-5)
+
 /* lvs_in forwards a client packet of a live connection. */
 static __attribute__((noinline)) int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p, struct lvs_conn *c,
 				  __u64 now)
@@ -167,11 +172,18 @@ static __attribute__((noinline)) int lvs_in(struct __sk_buff *skb, const struct 
 	__u32 real = c->real;
 	struct lvs_real *r;
 
-	/* expire_nodest_conn=0 (ip_vs_in_hook): a packet of a connection
-	 * whose real was deleted is dropped silently, without re-arming the
-	 * entry, so a real added back in time can carry on with it. */
+	/* ip_vs_in_hook: a packet of a connection whose real was deleted is
+	 * dropped silently, without re-arming the entry, so a real added back
+	 * in time can carry on with it (expire_nodest_conn=0); or it expires
+	 * the connection and is scheduled afresh (expire_nodest_conn=1). */
 	r = bpf_map_lookup_elem(&lvs_reals, &real);
 	if (!r || (r->flags & LVS_REAL_F_GONE)) {
+		__u32 zero = 0, *set = bpf_map_lookup_elem(&lvs_settings, &zero);
+
+		if (set && (*set & LVS_SET_EXPIRE_NODEST_CONN)) {
+			lvs_conn_remove(&p->t, c);
+			return LVS_IN_GONE;
+		}
 		lvs_count(LVS_CNT_DROP_NODEST);
 		return TC_ACT_SHOT;
 	}
@@ -420,8 +432,12 @@ static __always_inline int lvs_new_or_follow(struct __sk_buff *skb, const struct
 		lvs_count(LVS_CNT_DROP_CONN_FULL);
 		return TC_ACT_SHOT;
 	}
-	if (rc == LVS_NEW_EXISTS)
-		return lvs_in(skb, p, c, lvs_now());
+	if (rc == LVS_NEW_EXISTS) {
+		/* Not rescheduled a second time: dropped, as IPVS drops what
+		 * meets a connection it cannot use. */
+		rc = lvs_in(skb, p, c, lvs_now());
+		return rc == LVS_IN_GONE ? TC_ACT_SHOT : rc;
+	}
 	real = c->real;
 	r = bpf_map_lookup_elem(&lvs_reals, &real);
 	if (!r)
@@ -586,8 +602,12 @@ int lvs_ingress(struct __sk_buff *skb)
 			__u8 fl = p.tcp_flags & (LVS_TCP_SYN | LVS_TCP_ACK | LVS_TCP_FIN | LVS_TCP_RST);
 
 			if (!(p.t.proto == LVS_IPPROTO_TCP && fl == LVS_TCP_SYN &&
-			      (st == LVS_TCP_TIME_WAIT || st == LVS_TCP_CLOSE)))
-				return lvs_in(skb, &p, c, now);
+			      (st == LVS_TCP_TIME_WAIT || st == LVS_TCP_CLOSE))) {
+				rc = lvs_in(skb, &p, c, now);
+				if (rc != LVS_IN_GONE)
+					return rc;
+				return lvs_new_or_follow(skb, &p, now);
+			}
 			lvs_count(LVS_CNT_CONN_REUSED);
 			{
 				__u32 gen = c->tmpl_gen;

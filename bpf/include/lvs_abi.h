@@ -120,6 +120,15 @@ enum lvs_real_flags {
 	LVS_REAL_F_GONE = 1 << 0,
 };
 
+/* enum lvs_setting_flags: bits of the lvs_settings map, director-wide choices
+ * IPVS makes with sysctls. */
+enum lvs_setting_flags {
+	/* expire_nodest_conn=1: a packet of a connection whose real was
+	 * deleted expires the connection and is scheduled afresh
+	 * (ip_vs_in_hook), rather than dropped. */
+	LVS_SET_EXPIRE_NODEST_CONN = 1 << 0,
+};
+
 /* enum lvs_conn_flags: bits of struct lvs_conn.flags. */
 enum lvs_conn_flags {
 	/* Only client->server packets pass the director (DR, TUN): TCP uses

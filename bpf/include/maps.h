@@ -163,6 +163,14 @@ struct {
 	__type(value, __u64);
 } lvs_timeouts SEC(".maps");
 
+/* lvs_settings: one word of enum lvs_setting_flags bits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} lvs_settings SEC(".maps");
+
 /* lvs_counters: enum lvs_counter -> packets, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -123,8 +123,16 @@ func Run(ctx context.Context, cfg Config) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { eng.Run(ctx) })
 	var ctl api.Controller = noConfig{}
+	if fileCfg == nil {
+		// The pinned setting may be a previous configuration's.
+		if err := dp.SetExpireNodestConn(false); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+	}
 	if fileCfg != nil {
-		files.eng = eng
+		files.eng, files.expireNodest = eng, dp.SetExpireNodestConn
 		if err := files.start(ctx, fileCfg); err != nil {
 			cancel()
 			wg.Wait()

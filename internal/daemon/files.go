@@ -70,6 +70,8 @@ type files struct {
 	stateDir string
 	eng      *engine.Engine
 	log      *slog.Logger
+	// expireNodest sets the data plane's expire_nodest_conn choice.
+	expireNodest func(bool) error
 
 	// reload serializes switchTo.
 	reload sync.Mutex
@@ -146,8 +148,10 @@ func (f *files) Reload(ctx context.Context) error {
 // engine batch to c's services with the reals the checker wants. prev is
 // what the previous configuration named.
 func (f *files) switchTo(ctx context.Context, prev managed, c *config.Config) error {
-	if c.ExpireNodestConn {
-		f.log.Warn("expire_nodest_conn: true is not supported yet; connections to a removed real are dropped until they expire (IPVS's default)")
+	if f.expireNodest != nil {
+		if err := f.expireNodest(c.ExpireNodestConn); err != nil {
+			return err
+		}
 	}
 	f.mu.Lock()
 	f.switching, f.missed = true, false

@@ -75,7 +75,7 @@ func TestABISizes(t *testing.T) {
 	if v := spec.Variables[lvsVarLvsAbiInfo]; v == nil {
 		t.Error("no lvs_abi_info in the object")
 	} else {
-		var info [12]uint32 // one uint32 per enum, version first
+		var info [13]uint32 // one uint32 per enum, version first
 		if err := v.Get(&info); err != nil {
 			t.Errorf("lvs_abi_info: %v", err)
 		} else if int(info[0]) != ABIVersion {

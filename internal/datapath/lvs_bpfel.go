@@ -289,6 +289,12 @@ type lvsLvsServiceKey struct {
 	Family uint8
 }
 
+type lvsLvsSettingFlags uint32
+
+const (
+	lvsLvsSettingFlagsLVS_SET_EXPIRE_NODEST_CONN lvsLvsSettingFlags = 1
+)
+
 type lvsLvsStats struct {
 	_        structs.HostLayout
 	Conns    uint64
@@ -405,6 +411,7 @@ const (
 	lvsMapLvsSchedPos     = "lvs_sched_pos"
 	lvsMapLvsSchedScratch = "lvs_sched_scratch"
 	lvsMapLvsServices     = "lvs_services"
+	lvsMapLvsSettings     = "lvs_settings"
 	lvsMapLvsSvcStats     = "lvs_svc_stats"
 	lvsMapLvsTables       = "lvs_tables"
 	lvsMapLvsTemplates    = "lvs_templates"
@@ -479,6 +486,7 @@ type lvsMapSpecs struct {
 	LvsSchedPos     *ebpf.MapSpec `ebpf:"lvs_sched_pos"`
 	LvsSchedScratch *ebpf.MapSpec `ebpf:"lvs_sched_scratch"`
 	LvsServices     *ebpf.MapSpec `ebpf:"lvs_services"`
+	LvsSettings     *ebpf.MapSpec `ebpf:"lvs_settings"`
 	LvsSvcStats     *ebpf.MapSpec `ebpf:"lvs_svc_stats"`
 	LvsTables       *ebpf.MapSpec `ebpf:"lvs_tables"`
 	LvsTemplates    *ebpf.MapSpec `ebpf:"lvs_templates"`
@@ -527,6 +535,7 @@ type lvsMaps struct {
 	LvsSchedPos     *ebpf.Map `ebpf:"lvs_sched_pos"`
 	LvsSchedScratch *ebpf.Map `ebpf:"lvs_sched_scratch"`
 	LvsServices     *ebpf.Map `ebpf:"lvs_services"`
+	LvsSettings     *ebpf.Map `ebpf:"lvs_settings"`
 	LvsSvcStats     *ebpf.Map `ebpf:"lvs_svc_stats"`
 	LvsTables       *ebpf.Map `ebpf:"lvs_tables"`
 	LvsTemplates    *ebpf.Map `ebpf:"lvs_templates"`
@@ -550,6 +559,7 @@ func (m *lvsMaps) Close() error {
 		m.LvsSchedPos,
 		m.LvsSchedScratch,
 		m.LvsServices,
+		m.LvsSettings,
 		m.LvsSvcStats,
 		m.LvsTables,
 		m.LvsTemplates,

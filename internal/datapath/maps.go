@@ -81,6 +81,21 @@ func (d *Datapath) SetTimeouts(t lvs.Timeouts) error {
 	return nil
 }
 
+// SetExpireNodestConn makes the data plane follow IPVS's
+// expire_nodest_conn sysctl: when on, a packet of a connection whose real
+// was deleted expires that connection and is scheduled afresh; when off
+// (IPVS's default) it is dropped until the connection expires.
+func (d *Datapath) SetExpireNodestConn(on bool) error {
+	var v uint32
+	if on {
+		v = uint32(lvsLvsSettingFlagsLVS_SET_EXPIRE_NODEST_CONN)
+	}
+	if err := d.objs.LvsSettings.Put(uint32(0), v); err != nil {
+		return fmt.Errorf("set expire_nodest_conn: %w", err)
+	}
+	return nil
+}
+
 // Timeouts returns the ESTABLISHED, FIN_WAIT and UDP timeouts in force.
 func (d *Datapath) Timeouts() (lvs.Timeouts, error) {
 	var t lvs.Timeouts

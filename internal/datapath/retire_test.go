@@ -73,6 +73,40 @@ func TestPrivilegedRetiredReal(t *testing.T) {
 			In: ack(46002).Bytes(), Verdict: red, Out: w.toReal(ack(46002), 0, nat1).Bytes(),
 			Check: state("ESTABLISHED", cli(46002), vip(80), realNAT1),
 		},
+		{
+			Name: "expire_nodest_conn=1: a packet of a connection to a retired real expires it (not a SYN: the kernel's)",
+			Setup: func(t testing.TB, d *datapath.Datapath) {
+				must(t, d.SetExpireNodestConn(true))
+				must(t, d.RetireReal(realNAT1))
+			},
+			In: ack(46002).Bytes(), Verdict: datapath.VerdictOK, Out: ack(46002).Bytes(),
+			Want: datapathtest.Delta{
+				Services: noStats,
+				Conns:    conns(realNAT1, [2]int{-1, 0}),
+				Verdicts: verdicts("drop_nodest", 0, "pass_not_syn", 1),
+			},
+			Check: func(t testing.TB, d *datapath.Datapath) {
+				if c, err := datapathtest.FindConn(d, cli(46002), vip(80)); err == nil {
+					t.Errorf("connection still there: %+v", c)
+				}
+			},
+		},
+		{
+			Name: "expire_nodest_conn=1: the client's new SYN is scheduled to a live real",
+			In:   syn(46002).Bytes(), Verdict: red, Out: w.toReal(syn(46002), 1, nat2).Bytes(),
+			Want:  datapathtest.Delta{Conns: conns(realNAT1, [2]int{0, 0}, realNAT2, [2]int{1, 0})},
+			Check: state("SYN_RECV", cli(46002), vip(80), realNAT2),
+		},
+		{
+			Name: "expire_nodest_conn back to 0: dropped again",
+			Setup: func(t testing.TB, d *datapath.Datapath) {
+				must(t, d.SetExpireNodestConn(false))
+				must(t, d.SetConnStateForTest(lvs.TCP, cli(46002), vip(80), lvs.StateEstablished))
+				must(t, d.RetireReal(realNAT2))
+			},
+			In: ack(46002).Bytes(), Verdict: shot,
+			Want: datapathtest.Delta{Services: noStats, Verdicts: verdicts("drop_nodest", 1)},
+		},
 	}
 
 	// lc and wlc skip a retired real even when it is the least loaded.

@@ -113,10 +113,10 @@ func (r *LVSRS) Check(args ...string) AdmResult {
 
 // NetState describes what a real-server setup changes in ns, as text that
 // is equal for equal states: addresses, links, routes, the ARP and
-// reverse-path sysctls of all, default, lo and links, and the qdiscs, TC
-// filters and BPF programs attached to links (bpftool net, TCX). A test
-// compares it before and after something that must leave the namespace as
-// it found it.
+// reverse-path sysctls of all, default, lo and links, and the qdiscs and
+// BPF programs attached to links (XDP shows in the links, then TC filters
+// and TCX). A test compares it before and after something that must leave
+// the namespace as it found it.
 func (ns *Namespace) NetState(links ...string) string {
 	t := ns.net.t
 	t.Helper()
@@ -138,7 +138,6 @@ func (ns *Namespace) NetState(links ...string) string {
 		section("ingress filters "+l, "tc", "filter", "show", "dev", l, "ingress")
 		section("egress filters "+l, "tc", "filter", "show", "dev", l, "egress")
 	}
-	section("bpf", "bpftool", "net", "show")
 	for _, l := range links {
 		in, eg, err := ns.TCXPrograms(l)
 		if err != nil {

@@ -31,8 +31,8 @@ type progQueryAttr struct {
 }
 
 // TCXPrograms returns how many BPF programs are attached to link of the
-// namespace through TCX, on ingress and on egress. (tc and this bpftool
-// do not show TCX attachments; the kernel answers BPF_PROG_QUERY.)
+// namespace through TCX, on ingress and on egress. (tc does not show TCX
+// attachments, nor does every bpftool; the kernel answers BPF_PROG_QUERY.)
 func (ns *Namespace) TCXPrograms(link string) (ingress, egress int, err error) {
 	err = ns.in(func() error {
 		ifi, err := net.InterfaceByName(link)

@@ -107,7 +107,7 @@ func TestPrivilegedLayouts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			RequirePrivileged(t, "nginx", "curl", "tc", "bpftool")
+			RequirePrivileged(t, "nginx", "curl")
 			c := NewLayout(t, tc.o)
 			for _, r := range c.Reals {
 				for _, a := range []netip.Addr{r.Addr, r.Addr6} {

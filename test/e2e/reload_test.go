@@ -106,6 +106,7 @@ func TestPrivilegedConfigRefusedAtStart(t *testing.T) {
 		cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + ns.Path(), filepath.Join(bin, "lvsd"),
 			"--interfaces", "lo", "--socket", sock, "--pin-dir", "/sys/fs/bpf/" + testnet.Prefix + "refused",
 			"--state-dir", filepath.Join(dir, "state")}, args...)...)
+		cmd.WaitDelay = 5 * time.Second
 		out, err := cmd.CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 			t.Errorf("lvsd %v with a bad file: %v, want exit status 1\n%s", args, err, out)
@@ -114,7 +115,14 @@ func TestPrivilegedConfigRefusedAtStart(t *testing.T) {
 			t.Errorf("lvsd %v with a bad file: output %q does not name %s:line", args, out, file)
 		}
 	}
-	cmd := exec.Command(filepath.Join(bin, "lvsd"), "--config", path, "--keepalived-conf", path)
+	// In the test's namespace too: were the flags not refused, lvsd must
+	// not start on the machine's own links.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+ns.Path(), filepath.Join(bin, "lvsd"), "--interfaces", "lo",
+		"--socket", sock, "--pin-dir", "/sys/fs/bpf/"+testnet.Prefix+"refused", "--state-dir", filepath.Join(dir, "state"),
+		"--config", path, "--keepalived-conf", path)
+	cmd.WaitDelay = 5 * time.Second
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "exclude each other") {
 		t.Errorf("lvsd --config --keepalived-conf: %v %q, want a refusal", err, out)
 	}

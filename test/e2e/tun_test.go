@@ -83,7 +83,7 @@ func TestPrivilegedDRWithLVSRS(t *testing.T) {
 // prepared (the real servers of a NAT layout, without the VIP on lo): it
 // must fail and name the VIP it finds wrong.
 func TestPrivilegedLVSRSCheck(t *testing.T) {
-	testnet.RequirePrivileged(t, "tc", "bpftool")
+	testnet.RequirePrivileged(t, "tc")
 	bin := lvsrsBinary(t)
 	c := testnet.NewClassic(t, testnet.NAT)
 	rs := c.Reals[0].NS.NewLVSRS(bin)
@@ -125,7 +125,7 @@ func (l *lab) checkLVSRSUndo() {
 // director's two links, with no virtual service yet.
 func newLabWith(t *testing.T, o testnet.Options) *lab {
 	t.Helper()
-	testnet.RequirePrivileged(t, "nginx", "curl", "ab", "ss", "nstat", "tc", "bpftool")
+	testnet.RequirePrivileged(t, "nginx", "curl", "ab", "ss", "nstat", "tc")
 	bin := binaries(t)
 	c := testnet.NewLayout(t, o)
 	d := testnet.StartLVSD(t, c.Director, bin, c.DirectorLinks())
