@@ -106,9 +106,21 @@ static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struc
 		 * exempts them.) */
 		/* Only a first fragment (or a whole packet) is answered, as
 		 * IPVS answers; the rest of the datagram is lost with it. */
-		if (p->frag == LVS_FRAG_LATER) {
+		if (p->frag == LVS_FRAG_LATER && (method != LVS_METHOD_MASQ || p->df)) {
 			lvs_count(LVS_CNT_DROP_TOO_BIG);
 			return TC_ACT_SHOT;
+		}
+		if (method == LVS_METHOD_MASQ && !p->df) {
+			/* IPv4 without DF: IPVS forwards it, fragmented. The
+			 * translated packet is for the real, not for us, so the
+			 * kernel's forwarding fragments it. (DR and TUN packets
+			 * cannot be handed over: DR's is still for the VIP, and
+			 * a tunnel's outer fragments would not reach lvsrs's
+			 * decapsulation whole; they are answered with ICMP.) */
+			if (lvs_nat_rewrite(skb, p, LVS_NAT_DST, raddr, rport))
+				goto helper;
+			lvs_count(LVS_CNT_PASS_TO_FRAGMENT);
+			return TC_ACT_OK;
 		}
 		return lvs_too_big(skb, p, sc->rt.mtu - oh);
 	}
@@ -238,7 +250,7 @@ static __attribute__((noinline)) int lvs_out(struct __sk_buff *skb, const struct
 		lvs_count(LVS_CNT_PASS_FIB);
 		return TC_ACT_OK;
 	}
-	if (!skb->gso_size && sc->rt.mtu && p->ip_len > sc->rt.mtu) {
+	if (sc->rt.mtu && lvs_seg_len(skb, p) > sc->rt.mtu) {
 		/* Untranslated, the kernel's forwarding answers the real
 		 * with fragmentation needed itself, quoting what it sent.
 		 * An IPv4 packet that may be fragmented cannot be: golvs

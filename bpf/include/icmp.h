@@ -228,6 +228,9 @@ static __attribute__((noinline)) int lvs_icmp_nat(struct __sk_buff *skb, const s
 	__u32 quoted_off = q->off + (family == LVS_AF_INET6 ? (in ? 8 : 24) : (in ? 12 : 16));
 	__s64 d;
 
+	/* IPv6: the ICMPv6 checksum change below offsets the quoted address
+	 * in a CHECKSUM_COMPLETE sum, but not the outer one: RECOMPUTE_CSUM
+	 * there (IPv4 headers keep their sums with their checksums). */
 	if (bpf_skb_store_bytes(skb, quoted_off, addr, n & 0x1f, 0))
 		return -1;
 	if (family == LVS_AF_INET) {
@@ -245,7 +248,7 @@ static __attribute__((noinline)) int lvs_icmp_nat(struct __sk_buff *skb, const s
 		if (d < 0 || bpf_l4_csum_replace(skb, csum_off, 0, d, BPF_F_PSEUDO_HDR))
 			return -1;
 	}
-	if (bpf_skb_store_bytes(skb, outer_off, addr, n & 0x1f, 0))
+	if (bpf_skb_store_bytes(skb, outer_off, addr, n & 0x1f, family == LVS_AF_INET6 ? BPF_F_RECOMPUTE_CSUM : 0))
 		return -1;
 	if (q->t.proto == LVS_IPPROTO_TCP || q->t.proto == LVS_IPPROTO_UDP) {
 		if (bpf_skb_store_bytes(skb, q->off + q->l3 + (in ? 0 : 2), &port, sizeof(port), 0))
@@ -305,7 +308,7 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 	if (lvs_quote_parse(skb, ifam, off, &in))
 		return -1;
 	c = bpf_map_lookup_elem(&lvs_conns, &in.t);
-	if (!c || c->method != LVS_METHOD_TUNNEL || c->rfamily != family ||
+	if (!c || lvs_now() >= c->expires_ns || c->method != LVS_METHOD_TUNNEL || c->rfamily != family ||
 	    __builtin_memcmp(&c->raddr, &q->t.daddr, sizeof(c->raddr)))
 		return -1;
 	mtu = family == LVS_AF_INET6 ? bpf_ntohl(info) : bpf_ntohl(info) & 0xffff;

@@ -154,8 +154,10 @@ static __always_inline int lvs_linear(struct __sk_buff *skb, __u32 len)
  * the rest (echo, ...), which golvs leaves to the kernel. */
 static __always_inline int lvs_icmp_error(__u8 family, __u8 type)
 {
+	/* ip_vs_in_icmp / ip_vs_out_icmp: unreachable, source quench, time
+	 * exceeded (not parameter problem). */
 	if (family == LVS_AF_INET)
-		return type == 3 || type == 11 || type == 12; /* unreachable, time exceeded, parameter problem */
+		return type == 3 || type == 4 || type == 11;
 	return type >= 1 && type <= 4; /* unreachable, too big, time exceeded, parameter problem */
 }
 
@@ -287,8 +289,7 @@ static __always_inline int lvs_parse4(struct __sk_buff *skb, struct lvs_pkt *p)
 /*
  * lvs_parse6 fills p from an IPv6 frame, walking up to LVS_IP6_EXT_MAX
  * extension headers (hop-by-hop, routing, destination options, fragment)
- * to the upper-layer header. Jumbograms and a hop-by-hop header anywhere
- * but first are left to the kernel, which knows what to make of them.
+ * to the upper-layer header. Jumbograms are left to the kernel.
  */
 static __always_inline int lvs_parse6(struct __sk_buff *skb, struct lvs_pkt *p)
 {

@@ -85,7 +85,7 @@ struct lvs_tunnel {
 };
 
 /* lvs_tun_overhead is how many bytes encapsulation toward a real of
- * family rfamily adds. */
+ * family rfamily adds at most (a GRE checksum may be left out). */
 static __always_inline __u32 lvs_tun_overhead(__u8 rfamily, const struct lvs_tunnel *tun)
 {
 	__u32 n = rfamily == LVS_AF_INET6 ? sizeof(struct lvs_ipv6hdr) : sizeof(struct lvs_iphdr);
@@ -105,10 +105,14 @@ static __always_inline int lvs_ttl_dec(struct __sk_buff *skb, __u8 family)
 
 	if (family == LVS_AF_INET6) {
 		struct lvs_ipv6hdr *ip6 = data + LVS_ETH_HLEN;
+		__u8 hl;
 
 		if ((void *)(ip6 + 1) > end)
 			return -1;
-		ip6->hop_limit--;
+		/* No header checksum to keep a CHECKSUM_COMPLETE skb's sum
+		 * right: the store does it. */
+		hl = ip6->hop_limit - 1;
+		return bpf_skb_store_bytes(skb, LVS_ETH_HLEN + 7, &hl, 1, BPF_F_RECOMPUTE_CSUM) ? -1 : 0;
 	} else {
 		struct lvs_iphdr *ip = data + LVS_ETH_HLEN;
 		__u16 old_ttl;
@@ -170,7 +174,11 @@ static __always_inline int lvs_nat_rewrite(struct __sk_buff *skb, const struct l
 		}
 	}
 	if (p->t.family == LVS_AF_INET6) {
-		if (bpf_skb_store_bytes(skb, addr_off, &new, 16, 0))
+		/* RECOMPUTE_CSUM: bpf_l4_csum_replace with PSEUDO_HDR moved a
+		 * CHECKSUM_COMPLETE skb's sum for the checksum field; the
+		 * address, with no IPv6 header checksum to offset it, moves it
+		 * back. */
+		if (bpf_skb_store_bytes(skb, addr_off, &new, 16, BPF_F_RECOMPUTE_CSUM))
 			return -1;
 	} else {
 		/* The IPv4 header checksum is updated in place (csum.h). */
@@ -259,7 +267,7 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 	__u32 zero = 0;
 	struct lvs_icmp_buf *buf = bpf_map_lookup_elem(&lvs_icmp_scratch, &zero);
 	__u8 rfamily = tun->family;
-	__u32 oh = lvs_tun_overhead(rfamily, tun);
+	__u32 oh;
 	__u32 ol3 = rfamily == LVS_AF_INET6 ? sizeof(struct lvs_ipv6hdr) : sizeof(struct lvs_iphdr);
 	__u32 inner_len = skb->gso_size ? skb->len - LVS_ETH_HLEN : p->ip_len;
 	__u8 proto, inner = p->t.family == LVS_AF_INET6 ? LVS_IPPROTO_IPV6 : LVS_IPPROTO_IPIP;
@@ -269,14 +277,26 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 	/* INET_ECN_encapsulate: the inner DSCP and ECN, but CE becomes ECT(0). */
 	__u8 tos = (p->tos & 3) == 3 ? (p->tos & ~3) | 2 : p->tos;
 	__s64 isum = -1, s;
+	int gre_csum;
 
 	if (!buf)
 		return -1;
 	/* The outer headers are built in buf: outer IP at 0, then UDP+GUE
 	 * or GRE at ol3. */
 	__builtin_memset(buf->b, 0, 64);
-	if (tun->type != LVS_TUN_IPIP && (tun->flags & LVS_TUN_F_CSUM))
+	/* IPVS checksums GUE for --tun-csum and --tun-remcsum alike (it adds
+	 * the remote checksum option only for locally offloaded packets,
+	 * which a director forwarding from the network never has). */
+	if (tun->type != LVS_TUN_IPIP && (tun->flags & (LVS_TUN_F_CSUM | LVS_TUN_F_REMCSUM)))
 		isum = lvs_inner_sum(skb, p, buf->b + 64);
+	/* A GRE checksum is sent only where it is known: a receiver checks
+	 * any it is told of, and one of zero would be dropped. */
+	gre_csum = tun->type == LVS_TUN_GRE && (tun->flags & LVS_TUN_F_CSUM) && isum >= 0;
+	oh = rfamily == LVS_AF_INET6 ? sizeof(struct lvs_ipv6hdr) : sizeof(struct lvs_iphdr);
+	if (tun->type == LVS_TUN_GUE)
+		oh += sizeof(struct lvs_udphdr) + LVS_GUE_HLEN;
+	else if (tun->type == LVS_TUN_GRE)
+		oh += LVS_GRE_HLEN + (gre_csum ? 4 : 0);
 	if (tun->type == LVS_TUN_GUE) {
 		struct lvs_udphdr *uh = (void *)(buf->b + (ol3 & 0x3f));
 		__u8 *gue = (void *)(uh + 1);
@@ -310,15 +330,11 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 		flags |= BPF_F_ADJ_ROOM_ENCAP_L4_GRE;
 		proto = LVS_IPPROTO_GRE;
 		g[1] = p->t.family == LVS_AF_INET6 ? bpf_htons(LVS_ETH_P_IPV6) : bpf_htons(LVS_ETH_P_IP);
-		if (tun->flags & LVS_TUN_F_CSUM) {
-			/* The GRE checksum covers the GRE header and payload;
-			 * where the inner sum is unknown the field stays 0. */
+		if (gre_csum) {
+			/* The GRE checksum covers the GRE header and payload. */
 			g[0] = bpf_htons(LVS_GRE_CSUM);
-			if (isum >= 0) {
-				s = bpf_csum_diff(0, 0, (__be32 *)g, 8, isum);
-				if (s >= 0)
-					g[2] = lvs_csum_finish(s);
-			}
+			s = bpf_csum_diff(0, 0, (__be32 *)g, 8, isum);
+			g[2] = lvs_csum_finish(s < 0 ? 0 : s);
 		}
 	} else {
 		proto = inner;
@@ -442,6 +458,9 @@ static __always_inline int lvs_send(struct __sk_buff *skb, struct lvs_route *rt)
 	struct lvs_ethhdr *eth;
 	void *data, *end;
 
+	/* Keeps clang from reaching skb->data_end through a pointer it
+	 * computed earlier, which the verifier refuses (a modified ctx). */
+	asm volatile("" : "+r"(skb));
 	if (rt->neigh) {
 		data = (void *)(long)skb->data;
 		end = (void *)(long)skb->data_end;

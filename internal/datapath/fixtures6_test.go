@@ -546,6 +546,25 @@ func TestPrivilegedPathMTU(t *testing.T) {
 			})
 		})
 	}
+
+	// IPv4 without DF through NAT: IPVS forwards it and the kernel
+	// fragments it, so golvs translates it and hands it to the kernel.
+	t.Run("NAT, IPv4 without DF: translated, left to the kernel to fragment", func(t *testing.T) {
+		vip, rip := ap(xVIP4, 97), ap(narrow4, 8080)
+		w := newXWorld(t, xsvc{1, lvs.UDP, vip, 1, lvs.Real{Addr: rip, Method: lvs.Masq}})
+		cli := ap(xCli4, 47000)
+		dgram := func(dst netip.AddrPort, ttl uint8) []byte {
+			return hdr{src: cli.Addr(), dst: dst.Addr(), proto: packet.ProtoUDP, ttl: ttl, noDF: true}.wrap(
+				packet.UDPDgram(cli, dst, make([]byte, 1500-20-8), true))
+		}
+		w.n.RunX(t, w.d, []datapathtest.XCase{
+			xcase("1500 bytes, no DF", w.fromClient(dgram(vip, 64)), pass, w.fromClient(dgram(rip, 63)),
+				datapathtest.Delta{
+					Verdicts: verdicts("pass_to_fragment", 1, "too_big", 0),
+					Conns:    conns(datapath.RealID(1), [2]int{0, 1}),
+				}),
+		})
+	})
 }
 
 // natQuote is quoted packet q (an IPv4 or IPv6 packet's first bytes) with

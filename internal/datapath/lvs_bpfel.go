@@ -83,36 +83,37 @@ const (
 type lvsLvsCounter uint32
 
 const (
-	lvsLvsCounterLVS_CNT_PASS_NOT_IP     lvsLvsCounter = 0
-	lvsLvsCounterLVS_CNT_PASS_FRAGMENT   lvsLvsCounter = 1
-	lvsLvsCounterLVS_CNT_PASS_MALFORMED  lvsLvsCounter = 2
-	lvsLvsCounterLVS_CNT_PASS_NOT_L4     lvsLvsCounter = 3
-	lvsLvsCounterLVS_CNT_PASS_NO_SERVICE lvsLvsCounter = 4
-	lvsLvsCounterLVS_CNT_PASS_NOT_SYN    lvsLvsCounter = 5
-	lvsLvsCounterLVS_CNT_PASS_NO_DEST    lvsLvsCounter = 6
-	lvsLvsCounterLVS_CNT_PASS_TTL        lvsLvsCounter = 7
-	lvsLvsCounterLVS_CNT_PASS_FIB        lvsLvsCounter = 8
-	lvsLvsCounterLVS_CNT_DROP_CONN_FULL  lvsLvsCounter = 9
-	lvsLvsCounterLVS_CNT_PASS_METHOD     lvsLvsCounter = 10
-	lvsLvsCounterLVS_CNT_DROP_FIB        lvsLvsCounter = 11
-	lvsLvsCounterLVS_CNT_DROP_HELPER     lvsLvsCounter = 12
-	lvsLvsCounterLVS_CNT_FWD_REDIRECT    lvsLvsCounter = 13
-	lvsLvsCounterLVS_CNT_FWD_NEIGH       lvsLvsCounter = 14
-	lvsLvsCounterLVS_CNT_CONN_REUSED     lvsLvsCounter = 15
-	lvsLvsCounterLVS_CNT_CONN_EXPIRED    lvsLvsCounter = 16
-	lvsLvsCounterLVS_CNT_DROP_NODEST     lvsLvsCounter = 17
-	lvsLvsCounterLVS_CNT_DROP_TTL        lvsLvsCounter = 18
-	lvsLvsCounterLVS_CNT_TMPL_HIT        lvsLvsCounter = 19
-	lvsLvsCounterLVS_CNT_TMPL_NEW        lvsLvsCounter = 20
-	lvsLvsCounterLVS_CNT_DROP_TMPL_FULL  lvsLvsCounter = 21
-	lvsLvsCounterLVS_CNT_FRAG_FIRST      lvsLvsCounter = 22
-	lvsLvsCounterLVS_CNT_FRAG_FOLLOW     lvsLvsCounter = 23
-	lvsLvsCounterLVS_CNT_ICMP_IN         lvsLvsCounter = 24
-	lvsLvsCounterLVS_CNT_ICMP_OUT        lvsLvsCounter = 25
-	lvsLvsCounterLVS_CNT_ICMP_TUNNEL     lvsLvsCounter = 26
-	lvsLvsCounterLVS_CNT_TOO_BIG         lvsLvsCounter = 27
-	lvsLvsCounterLVS_CNT_DROP_TOO_BIG    lvsLvsCounter = 28
-	lvsLvsCounterLVS_CNT_MAX             lvsLvsCounter = 32
+	lvsLvsCounterLVS_CNT_PASS_NOT_IP      lvsLvsCounter = 0
+	lvsLvsCounterLVS_CNT_PASS_FRAGMENT    lvsLvsCounter = 1
+	lvsLvsCounterLVS_CNT_PASS_MALFORMED   lvsLvsCounter = 2
+	lvsLvsCounterLVS_CNT_PASS_NOT_L4      lvsLvsCounter = 3
+	lvsLvsCounterLVS_CNT_PASS_NO_SERVICE  lvsLvsCounter = 4
+	lvsLvsCounterLVS_CNT_PASS_NOT_SYN     lvsLvsCounter = 5
+	lvsLvsCounterLVS_CNT_PASS_NO_DEST     lvsLvsCounter = 6
+	lvsLvsCounterLVS_CNT_PASS_TTL         lvsLvsCounter = 7
+	lvsLvsCounterLVS_CNT_PASS_FIB         lvsLvsCounter = 8
+	lvsLvsCounterLVS_CNT_DROP_CONN_FULL   lvsLvsCounter = 9
+	lvsLvsCounterLVS_CNT_PASS_METHOD      lvsLvsCounter = 10
+	lvsLvsCounterLVS_CNT_DROP_FIB         lvsLvsCounter = 11
+	lvsLvsCounterLVS_CNT_DROP_HELPER      lvsLvsCounter = 12
+	lvsLvsCounterLVS_CNT_FWD_REDIRECT     lvsLvsCounter = 13
+	lvsLvsCounterLVS_CNT_FWD_NEIGH        lvsLvsCounter = 14
+	lvsLvsCounterLVS_CNT_CONN_REUSED      lvsLvsCounter = 15
+	lvsLvsCounterLVS_CNT_CONN_EXPIRED     lvsLvsCounter = 16
+	lvsLvsCounterLVS_CNT_DROP_NODEST      lvsLvsCounter = 17
+	lvsLvsCounterLVS_CNT_DROP_TTL         lvsLvsCounter = 18
+	lvsLvsCounterLVS_CNT_TMPL_HIT         lvsLvsCounter = 19
+	lvsLvsCounterLVS_CNT_TMPL_NEW         lvsLvsCounter = 20
+	lvsLvsCounterLVS_CNT_DROP_TMPL_FULL   lvsLvsCounter = 21
+	lvsLvsCounterLVS_CNT_FRAG_FIRST       lvsLvsCounter = 22
+	lvsLvsCounterLVS_CNT_FRAG_FOLLOW      lvsLvsCounter = 23
+	lvsLvsCounterLVS_CNT_ICMP_IN          lvsLvsCounter = 24
+	lvsLvsCounterLVS_CNT_ICMP_OUT         lvsLvsCounter = 25
+	lvsLvsCounterLVS_CNT_ICMP_TUNNEL      lvsLvsCounter = 26
+	lvsLvsCounterLVS_CNT_TOO_BIG          lvsLvsCounter = 27
+	lvsLvsCounterLVS_CNT_DROP_TOO_BIG     lvsLvsCounter = 28
+	lvsLvsCounterLVS_CNT_PASS_TO_FRAGMENT lvsLvsCounter = 29
+	lvsLvsCounterLVS_CNT_MAX              lvsLvsCounter = 32
 )
 
 type lvsLvsFamily uint32
