@@ -314,10 +314,7 @@ func sub(a, b lvs.Stats) lvs.Stats {
 func (n *Net) Run(t *testing.T, d *datapath.Datapath, cases []Case) {
 	t.Helper()
 	for _, c := range cases {
-		ok := t.Run(c.Name, func(t *testing.T) {
-			n.RunCase(t, d, c)
-		})
-		if !ok {
+		if !t.Run(c.Name, func(t *testing.T) { n.RunCase(t, d, c) }) {
 			// Later cases depend on the state this one should have left.
 			t.Fatalf("stopping at %q", c.Name)
 		}
@@ -326,6 +323,14 @@ func (n *Net) Run(t *testing.T, d *datapath.Datapath, cases []Case) {
 
 // RunCase runs one case.
 func (n *Net) RunCase(t testing.TB, d *datapath.Datapath, c Case) {
+	t.Helper()
+	n.run(t, d, c, nil, packet.VerifyChecksums)
+}
+
+// run runs case c; fix, when not nil, adjusts the expected frame to the
+// output (see XCase.Fix), and verify checks an expected output's checksums.
+func (n *Net) run(t testing.TB, d *datapath.Datapath, c Case, fix func(t testing.TB, want, got []byte) []byte,
+	verify func([]byte) error) {
 	t.Helper()
 	if c.Setup != nil {
 		c.Setup(t, d)
@@ -359,11 +364,14 @@ func (n *Net) RunCase(t testing.TB, d *datapath.Datapath, c Case) {
 	if want == nil {
 		want = c.In
 	}
+	if fix != nil && c.Out != nil {
+		want = fix(t, append([]byte(nil), want...), out)
+	}
 	if diff := packet.Diff(want, out); diff != "" {
 		t.Errorf("output frame differs:\n%s", diff)
 	}
 	if c.Out != nil {
-		if err := packet.VerifyChecksums(out); err != nil {
+		if err := verify(out); err != nil {
 			t.Errorf("output frame: %v", err)
 		}
 	}
