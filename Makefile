@@ -46,7 +46,9 @@ install: build
 	install -D -m 0644 examples/lvsd.yaml $(DESTDIR)$(PREFIX)/share/doc/golvs/lvsd.yaml
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/golvs/README.md
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/golvs
-	[ -e $(DESTDIR)$(SYSCONFDIR)/golvs/lvsd.yaml ] || install -m 0644 examples/lvsd.yaml $(DESTDIR)$(SYSCONFDIR)/golvs/lvsd.yaml
+	# A configuration that serves nothing until edited (an existing one is
+	# kept); the commented example is in the doc directory.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/golvs/lvsd.yaml ] || printf '# lvsd configuration; see $(PREFIX)/share/doc/golvs/lvsd.yaml for every option.\nservices: []\n' > $(DESTDIR)$(SYSCONFDIR)/golvs/lvsd.yaml
 
 clean:
 	rm -rf bin

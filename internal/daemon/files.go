@@ -148,11 +148,10 @@ func (f *files) Reload(ctx context.Context) error {
 // engine batch to c's services with the reals the checker wants. prev is
 // what the previous configuration named.
 func (f *files) switchTo(ctx context.Context, prev managed, c *config.Config) error {
-	if f.expireNodest != nil {
-		if err := f.expireNodest(c.ExpireNodestConn); err != nil {
-			return err
-		}
-	}
+	// Once begun, a switch runs to its end (or its rollback) even when the
+	// caller (lvsadm --reload) gives up: else the checker and the table
+	// could be left on different configurations.
+	ctx = context.WithoutCancel(ctx)
 	f.mu.Lock()
 	f.switching, f.missed = true, false
 	f.mu.Unlock()
@@ -185,6 +184,12 @@ func (f *files) switchTo(ctx context.Context, prev managed, c *config.Config) er
 			f.log.Error("health checks: restore the previous configuration", slog.Any("err", rerr))
 		}
 		return err
+	}
+	// The director-wide choice follows only an accepted configuration.
+	if f.expireNodest != nil {
+		if err := f.expireNodest(c.ExpireNodestConn); err != nil {
+			f.log.Error("expire_nodest_conn: the data plane keeps its previous setting", slog.Any("err", err))
+		}
 	}
 	f.cfg = c
 	f.saveManaged(managedOf(c))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,7 +72,7 @@ var (
 	checkFailures    = desc("golvs_real_check_failures", "Failed attempts of the health check since its last success.", checkLabels)
 	quorumUp         = desc("golvs_service_quorum_up", "Whether the virtual service has its quorum of live real servers.", serviceLabels)
 	sorryActive      = desc("golvs_service_sorry_server_active", "Whether the sorry server stands in for the real servers of the virtual service.", serviceLabels)
-	connEntries      = desc("golvs_conn_table_entries", "Connections in the connection table (active and inactive, without persistence templates).", nil)
+	connEntries      = desc("golvs_conn_table_entries", "Connections of the reals in the table (ActiveConn plus InActConn; not persistence templates, nor connections still draining from deleted reals).", nil)
 	connCapacity     = desc("golvs_conn_table_capacity", "Capacity of the connection table (lvsadm's size=).", nil)
 	datapathVerdicts = desc("golvs_datapath_events_total", "Data-plane counters by reason: pass_*, drop_* and fwd_* count packets by verdict, the others events such as conn_reused or tmpl_new.", []string{"reason"})
 	attached         = desc("golvs_datapath_attached", "Links the data plane program is attached to, with the hook used.", []string{"interface", "hook"})
@@ -82,6 +83,14 @@ var (
 type Collector struct {
 	src Sources
 	log *slog.Logger
+
+	// mu guards the totals' memory: Prometheus may scrape concurrently.
+	mu sync.Mutex
+	// last is each service's counters at the previous scrape, and gone
+	// what services that were deleted or zeroed since had counted, so
+	// that the node_ipvs_*_total counters never go down.
+	last map[lvs.ServiceKey]lvs.Stats
+	gone lvs.Stats
 }
 
 // New returns a Collector reading src; errors while scraping go to log.
@@ -89,7 +98,7 @@ func New(src Sources, log *slog.Logger) *Collector {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Collector{src: src, log: log}
+	return &Collector{src: src, log: log, last: map[lvs.ServiceKey]lvs.Stats{}}
 }
 
 // Describe sends every series' description.
@@ -113,7 +122,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if svcs, err := c.src.Services(ctx); err != nil {
 		fail("services", err)
 	} else {
-		collectIPVS(ch, svcs)
+		c.collectIPVS(ch, svcs)
 	}
 	ch <- gauge(connCapacity, float64(c.src.ConnTableSize))
 	if c.src.Health != nil {
@@ -142,19 +151,34 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 // collectIPVS sends node_exporter's series: /proc/net/ip_vs_stats's
 // totals (IPVS counts every packet of every service there) and
-// /proc/net/ip_vs's per-real lines.
-func collectIPVS(ch chan<- prometheus.Metric, svcs []lvs.ServiceStatus) {
-	var tot lvs.Stats
+// /proc/net/ip_vs's per-real lines. The totals are counters: like the
+// kernel's global stats they keep what a deleted service counted, and
+// they keep what a zeroed one had counted too (the kernel clears its
+// totals on a zero of everything), so they never go down while lvsd runs.
+func (c *Collector) collectIPVS(ch chan<- prometheus.Metric, svcs []lvs.ServiceStatus) {
+	c.mu.Lock()
+	now := make(map[lvs.ServiceKey]lvs.Stats, len(svcs))
+	for _, s := range svcs {
+		now[s.ServiceKey] = s.Stats
+		if prev, ok := c.last[s.ServiceKey]; ok && below(s.Stats, prev) {
+			c.gone = add(c.gone, prev)
+		}
+	}
+	for k, prev := range c.last {
+		if _, ok := now[k]; !ok {
+			c.gone = add(c.gone, prev)
+		}
+	}
+	c.last = now
+	tot := c.gone
+	c.mu.Unlock()
+
 	var entries uint64
 	type sums struct{ active, inactive, weight uint64 }
 	byLabels := map[[6]string]*sums{}
 	var order [][6]string
 	for _, s := range svcs {
-		tot.Conns += s.Stats.Conns
-		tot.InPkts += s.Stats.InPkts
-		tot.OutPkts += s.Stats.OutPkts
-		tot.InBytes += s.Stats.InBytes
-		tot.OutBytes += s.Stats.OutBytes
+		tot = add(tot, s.Stats)
 		for _, r := range s.Reals {
 			entries += uint64(r.ActiveConns) + uint64(r.InActConns)
 			// node_exporter sums reals whose labels coincide.
@@ -181,6 +205,19 @@ func collectIPVS(ch chan<- prometheus.Metric, svcs []lvs.ServiceStatus) {
 		ch <- gauge(ipvsWeight, float64(v.weight), k[:]...)
 	}
 	ch <- gauge(connEntries, float64(entries))
+}
+
+// add returns a+b, field by field.
+func add(a, b lvs.Stats) lvs.Stats {
+	return lvs.Stats{Conns: a.Conns + b.Conns, InPkts: a.InPkts + b.InPkts, OutPkts: a.OutPkts + b.OutPkts,
+		InBytes: a.InBytes + b.InBytes, OutBytes: a.OutBytes + b.OutBytes}
+}
+
+// below says whether any counter of a is below b's: the service was zeroed
+// (or deleted and added again) since b was read.
+func below(a, b lvs.Stats) bool {
+	return a.Conns < b.Conns || a.InPkts < b.InPkts || a.OutPkts < b.OutPkts || a.InBytes < b.InBytes ||
+		a.OutBytes < b.OutBytes
 }
 
 // collectHealth sends the health checker's series.

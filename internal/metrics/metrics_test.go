@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"golvs/internal/api"
@@ -119,5 +120,47 @@ func TestScrapeErrorsCounted(t *testing.T) {
 	}
 	if bytes.Contains([]byte(got), []byte("node_ipvs_connections_total")) {
 		t.Errorf("exposition with a failing services source has node_ipvs_ series:\n%s", got)
+	}
+}
+
+// The node_ipvs_*_total counters never go down: not when a service is
+// deleted (its counts stay, as in the kernel's global stats), nor when one
+// is zeroed.
+func TestTotalsNeverDecrease(t *testing.T) {
+	web := lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort("198.18.0.10:80")}
+	dns := lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}
+	svc := func(k lvs.ServiceKey, conns uint64) lvs.ServiceStatus {
+		return lvs.ServiceStatus{Service: lvs.Service{ServiceKey: k, Scheduler: "rr"}, Stats: lvs.Stats{Conns: conns}}
+	}
+	steps := []struct {
+		name string
+		svcs []lvs.ServiceStatus
+		want float64
+	}{
+		{"two services", []lvs.ServiceStatus{svc(web, 100), svc(dns, 10)}, 110},
+		{"more connections", []lvs.ServiceStatus{svc(web, 150), svc(dns, 10)}, 160},
+		{"dns deleted", []lvs.ServiceStatus{svc(web, 160)}, 170},
+		{"web zeroed", []lvs.ServiceStatus{svc(web, 5)}, 175},
+		{"dns added again", []lvs.ServiceStatus{svc(web, 5), svc(dns, 1)}, 176},
+	}
+	var cur []lvs.ServiceStatus
+	c := New(Sources{Services: func(context.Context) ([]lvs.ServiceStatus, error) { return cur, nil }}, nil)
+	for _, s := range steps {
+		cur = s.svcs
+		ch := make(chan prometheus.Metric, 100)
+		c.collectIPVS(ch, cur)
+		close(ch)
+		for m := range ch {
+			if m.Desc() != ipvsConnections {
+				continue
+			}
+			var pb dto.Metric
+			if err := m.Write(&pb); err != nil {
+				t.Fatal(err)
+			}
+			if got := pb.GetCounter().GetValue(); got != s.want {
+				t.Errorf("%s: node_ipvs_connections_total %v, want %v", s.name, got, s.want)
+			}
+		}
 	}
 }
