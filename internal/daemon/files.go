@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -84,6 +85,8 @@ type files struct {
 
 	// mu protects the fields below, shared with the checker's Apply.
 	mu sync.Mutex
+	// applied is what the checker last had applied, by service.
+	applied map[lvs.ServiceKey][]lvs.Real
 	// switching is set while switchTo applies a configuration; health
 	// changes offered meanwhile are applied from a fresh Desired after it.
 	switching bool
@@ -185,6 +188,10 @@ func (f *files) switchTo(ctx context.Context, prev managed, c *config.Config) er
 		}
 		return err
 	}
+	f.mu.Lock()
+	f.applied = nil
+	f.mu.Unlock()
+	f.remember(desired)
 	// The director-wide choice follows only an accepted configuration.
 	if f.expireNodest != nil {
 		if err := f.expireNodest(c.ExpireNodestConn); err != nil {
@@ -243,18 +250,25 @@ func transform(t *lvs.Table, prev managed, c *config.Config, desired []health.De
 			}
 		}
 	}
-	return applyDesired(t, desired)
+	return applyDesired(t, desired, nil)
 }
 
 // applyDesired makes each service's reals in t what d says; a service not
-// in t (deleted by hand, or by a reload) is skipped.
-func applyDesired(t *lvs.Table, desired []health.Desired) error {
+// in t is skipped. With applied (what the checker asked for last, by
+// service), only what changed since is applied, as keepalived touches only
+// the real whose state changed: an operator's lvsadm edit of a managed real
+// (a weight set to drain it, a real deleted) stays until that real's
+// health changes or the file is reloaded.
+func applyDesired(t *lvs.Table, desired []health.Desired, applied map[lvs.ServiceKey][]lvs.Real) error {
 	for _, d := range desired {
 		i := t.Service(d.Service)
 		if i < 0 {
 			continue
 		}
 		add, edit, del := d.Changes(t.Services[i].Reals)
+		if old, ok := applied[d.Service]; ok {
+			add, edit, del = sinceApplied(add, edit, del, old)
+		}
 		for _, a := range del {
 			if err := t.DeleteReal(d.Service, a); err != nil {
 				return fmt.Errorf("%s: real %s: %w", d.Service, a, err)
@@ -274,6 +288,50 @@ func applyDesired(t *lvs.Table, desired []health.Desired) error {
 	return nil
 }
 
+// sinceApplied keeps of add, edit and del the changes to reals whose
+// desired entry differs from old, the one applied before.
+func sinceApplied(add, edit []lvs.Real, del []netip.AddrPort, old []lvs.Real) ([]lvs.Real, []lvs.Real, []netip.AddrPort) {
+	was := make(map[netip.AddrPort]lvs.Real, len(old))
+	for _, r := range old {
+		was[r.Addr] = r
+	}
+	changed := func(rs []lvs.Real) []lvs.Real {
+		var out []lvs.Real
+		for _, r := range rs {
+			if w, ok := was[r.Addr]; !ok || w != r {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	var gone []netip.AddrPort
+	for _, a := range del {
+		if _, ok := was[a]; ok {
+			gone = append(gone, a)
+		}
+	}
+	return changed(add), changed(edit), gone
+}
+
+// remember records desired as what the checker last had applied.
+func (f *files) remember(desired []health.Desired) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applied == nil {
+		f.applied = map[lvs.ServiceKey][]lvs.Real{}
+	}
+	for _, d := range desired {
+		f.applied[d.Service] = d.Reals
+	}
+}
+
+// appliedCopy returns what the checker last had applied.
+func (f *files) appliedCopy() map[lvs.ServiceKey][]lvs.Real {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.applied)
+}
+
 // apply is the health checker's Apply: one engine batch per call. While a
 // configuration is being switched to, the change is left to catchUp.
 func (f *files) apply(ctx context.Context, desired []health.Desired) error {
@@ -284,7 +342,12 @@ func (f *files) apply(ctx context.Context, desired []health.Desired) error {
 		return nil
 	}
 	f.mu.Unlock()
-	return f.eng.Update(ctx, func(t *lvs.Table) error { return applyDesired(t, desired) })
+	applied := f.appliedCopy()
+	if err := f.eng.Update(ctx, func(t *lvs.Table) error { return applyDesired(t, desired, applied) }); err != nil {
+		return err
+	}
+	f.remember(desired)
+	return nil
 }
 
 // catchUp ends a switch: health changes offered during it are applied
@@ -299,11 +362,14 @@ func (f *files) catchUp(ctx context.Context) {
 	}
 	desired, err := f.checker.Desired(ctx)
 	if err == nil {
-		err = f.eng.Update(ctx, func(t *lvs.Table) error { return applyDesired(t, desired) })
+		applied := f.appliedCopy()
+		err = f.eng.Update(ctx, func(t *lvs.Table) error { return applyDesired(t, desired, applied) })
 	}
 	if err != nil {
 		f.log.Error("apply health changes made during a reload", slog.Any("err", err))
+		return
 	}
+	f.remember(desired)
 }
 
 // Health lists the checker's view of every service and real.

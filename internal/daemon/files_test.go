@@ -153,3 +153,39 @@ func TestTransformRefusesAnUnknownScheduler(t *testing.T) {
 		t.Fatalf("transform to an unknown scheduler: no error")
 	}
 }
+
+// A health change applies only what the checker changed since its last
+// Apply: an operator's weight 0 on a real whose health did not change
+// stays (keepalived touches only the real whose state changed).
+func TestApplyDesiredKeepsManualEdits(t *testing.T) {
+	k := lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort("198.18.0.10:80")}
+	rs1 := lvs.Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: lvs.Masq, Weight: 3}
+	rs2 := lvs.Real{Addr: netip.MustParseAddrPort("198.19.0.12:80"), Method: lvs.Masq, Weight: 2}
+	drained := rs1
+	drained.Weight = 0
+	tb := lvs.Table{}
+	if err := tb.AddService(lvs.Service{ServiceKey: k, Scheduler: "rr"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.AddReal(k, drained); err != nil {
+		t.Fatal(err)
+	}
+	want := []health.Desired{{Service: k, Reals: []lvs.Real{rs1, rs2}}}
+
+	incremental := tb.Clone()
+	if err := applyDesired(&incremental, want, map[lvs.ServiceKey][]lvs.Real{k: {rs1}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := incremental.Services[0].Reals; len(got) != 2 || got[incremental.Services[0].Real(rs1.Addr)].Weight != 0 ||
+		incremental.Services[0].Real(rs2.Addr) < 0 {
+		t.Errorf("health change: reals %+v, want rs1 still at weight 0 and rs2 added", got)
+	}
+
+	full := tb.Clone()
+	if err := applyDesired(&full, want, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := full.Services[0].Reals; got[full.Services[0].Real(rs1.Addr)].Weight != 3 {
+		t.Errorf("reload: reals %+v, want rs1 back at weight 3", got)
+	}
+}
