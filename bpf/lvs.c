@@ -99,8 +99,9 @@ static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struc
 	}
 	/* ensure_mtu_is_adequate: what does not fit is answered with ICMP.
 	 * A segmentation offload packet is judged by its segments, which
-	 * lvs_encap makes smaller by the overhead. */
-	if (sc->rt.mtu && lvs_seg_len(skb, p) + (skb->gso_size ? 0 : oh) > sc->rt.mtu &&
+	 * lvs_encap makes smaller by the overhead for TCP (UDP's keep their
+	 * size: the overhead counts). */
+	if (sc->rt.mtu && lvs_seg_len(skb, p) + (skb->gso_size && p->t.proto == LVS_IPPROTO_TCP ? 0 : oh) > sc->rt.mtu &&
 	    p->t.proto != LVS_IPPROTO_ICMP && p->t.proto != LVS_IPPROTO_ICMPV6) {
 		/* (An ICMP error is never answered with another: IPVS
 		 * exempts them.) */
@@ -542,9 +543,9 @@ static __attribute__((noinline)) int lvs_icmp(struct __sk_buff *skb, const struc
 		}
 	}
 
-	if ((p->t.family == LVS_AF_INET && ic->type == LVS_ICMP_DEST_UNREACH && ic->code == LVS_ICMP_FRAG_NEEDED) ||
-	    (p->t.family == LVS_AF_INET6 && ic->type == LVS_ICMPV6_PKT_TOOBIG)) {
-		int rc = lvs_icmp_relay_tunnel(skb, p, q, ic->info);
+	if (q->t.proto == LVS_IPPROTO_IPIP || q->t.proto == LVS_IPPROTO_IPV6 || q->t.proto == LVS_IPPROTO_UDP ||
+	    q->t.proto == LVS_IPPROTO_GRE) {
+		int rc = lvs_icmp_relay_tunnel(skb, p, q, ic);
 
 		if (rc >= 0)
 			return rc;

@@ -10,10 +10,10 @@
  *  - an ICMP error from the real's side about a NAT connection (it quotes
  *    a client -> real packet) goes to the client with the source and the
  *    quoted destination translated back to the VIP;
- *  - "fragmentation needed" / "packet too big" from a router between the
- *    director and a TUN real, about one of golvs's tunnel packets, becomes
- *    the same message to the client, quoting the client's own packet
- *    and with the MTU less the tunnel's overhead;
+ *  - an ICMP error from a router between the director and a TUN real,
+ *    about one of golvs's tunnel packets, becomes the same message to the
+ *    client, quoting the client's own packet ("fragmentation needed" /
+ *    "packet too big" with the MTU less the tunnel's overhead);
  *  - golvs answers a packet too big for the path itself (lvs_too_big).
  *
  * Messages golvs makes quote the IP header and at least 8 bytes of L4,
@@ -44,7 +44,8 @@ struct lvs_quote {
 	__u32 off;  /* frame offset of its IP header */
 	__u32 l3;   /* its IP header length */
 	__u32 in;   /* lvs_icmp_nat: toward the real */
-	__u32 pad;
+	__u16 df;   /* IPv4: the quoted packet had DF */
+	__u16 pad;
 };
 
 /* lvs_quote_parse reads the IP header and ports of the packet quoted at
@@ -64,6 +65,7 @@ static __always_inline int lvs_quote_parse(struct __sk_buff *skb, __u8 family, _
 		if (ip.frag_off & bpf_htons(LVS_IP_OFFMASK))
 			return -1; /* a later fragment: no ports to match */
 		q->l3 = (ip.ver_ihl & 0xf) * 4;
+		q->df = !!(ip.frag_off & bpf_htons(LVS_IP_DF));
 		q->t.proto = ip.protocol;
 		q->t.saddr.v4 = ip.saddr;
 		q->t.daddr.v4 = ip.daddr;
@@ -260,16 +262,22 @@ static __attribute__((noinline)) int lvs_icmp_nat(struct __sk_buff *skb, const s
 }
 
 /*
- * lvs_icmp_relay_tunnel handles "fragmentation needed" / "packet too big"
- * that a router between the director and a TUN real sent about one of
- * golvs's tunnel packets (quoted as q): the client is told the path MTU
- * less the tunnel's overhead, quoting its own packet, as ip_vs_in_icmp
- * does for IPIP; in its own family's ICMP when the tunnel's differs. Returns -1 when the message is not about a TUN
- * connection (the kernel takes it).
+ * lvs_icmp_relay_tunnel handles an ICMP error (ic) that a router between
+ * the director and a TUN real sent about one of golvs's tunnel packets
+ * (quoted as q): the client gets the same error, quoting its own packet,
+ * as ip_vs_in_icmp relays them. "Fragmentation needed" / "packet too big"
+ * tells the path MTU less the tunnel's overhead, in the client's family's
+ * ICMP when the tunnel's differs, and only to a client doing path MTU
+ * discovery. Returns -1 when the message is not about a TUN connection
+ * (the kernel takes it).
  */
 static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb, const struct lvs_pkt *p,
-						 const struct lvs_quote *q, __be32 info)
+						 const struct lvs_quote *q, const struct lvs_icmphdr *ic)
 {
+	int big = p->t.family == LVS_AF_INET6 ? ic->type == LVS_ICMPV6_PKT_TOOBIG
+					      : ic->type == LVS_ICMP_DEST_UNREACH && ic->code == LVS_ICMP_FRAG_NEEDED;
+	__u8 type = ic->type, code = ic->code;
+	__be32 info = ic->info;
 	struct lvs_xmit_scratch *sc = lvs_xscratch();
 	struct lvs_quote in;
 	struct lvs_conn *c;
@@ -311,9 +319,20 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 	if (!c || lvs_now() >= c->expires_ns || c->method != LVS_METHOD_TUNNEL || c->rfamily != family ||
 	    __builtin_memcmp(&c->raddr, &q->t.daddr, sizeof(c->raddr)))
 		return -1;
-	mtu = family == LVS_AF_INET6 ? bpf_ntohl(info) : bpf_ntohl(info) & 0xffff;
 	skip = off - q->off; /* the tunnel's overhead */
-	mtu = mtu > skip ? mtu - skip : 0;
+	if (big) {
+		/* "Client uses PMTUD?": not when its packet allowed
+		 * fragmentation (IPv4 without DF). */
+		if (ifam == LVS_AF_INET && !in.df)
+			return -1;
+		mtu = family == LVS_AF_INET6 ? bpf_ntohl(info) : bpf_ntohl(info) & 0xffff;
+		mtu = mtu > skip ? mtu - skip : 0;
+		type = ifam == LVS_AF_INET6 ? LVS_ICMPV6_PKT_TOOBIG : LVS_ICMP_DEST_UNREACH;
+		code = ifam == LVS_AF_INET6 ? 0 : LVS_ICMP_FRAG_NEEDED;
+		info = lvs_too_big_info(ifam, mtu);
+	} else if (ifam != family) {
+		return -1; /* other errors have no sure match in the other family */
+	}
 	if (p->l3_len != (family == LVS_AF_INET6 ? sizeof(struct lvs_ipv6hdr) : sizeof(struct lvs_iphdr)))
 		return -1; /* the arithmetic below assumes a plain header */
 	qlen = in.l3 + 8;
@@ -340,9 +359,7 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 		if (bpf_skb_store_bytes(skb, 12, &proto, sizeof(proto), 0))
 			goto drop;
 	}
-	if (lvs_icmp_finish(skb, ifam, &vaddr, &caddr,
-			    ifam == LVS_AF_INET6 ? LVS_ICMPV6_PKT_TOOBIG : LVS_ICMP_DEST_UNREACH,
-			    ifam == LVS_AF_INET6 ? 0 : LVS_ICMP_FRAG_NEEDED, lvs_too_big_info(ifam, mtu), qlen))
+	if (lvs_icmp_finish(skb, ifam, &vaddr, &caddr, type, code, info, qlen))
 		goto drop;
 	lvs_count(LVS_CNT_ICMP_TUNNEL);
 	if (lvs_route(skb, &sc->fib, ifam, &vaddr, &caddr, 0, 0, 0, &sc->rt))

@@ -176,7 +176,7 @@ enum lvs_counter {
 	LVS_CNT_FRAG_FOLLOW = 23,    /* later fragment forwarded after its first */
 	LVS_CNT_ICMP_IN = 24,        /* ICMP error about a conn, toward the real */
 	LVS_CNT_ICMP_OUT = 25,       /* ICMP error about a NAT conn, toward the client */
-	LVS_CNT_ICMP_TUNNEL = 26,    /* ICMP too big about a tunnel packet, relayed to the client */
+	LVS_CNT_ICMP_TUNNEL = 26,    /* ICMP error about a tunnel packet, relayed to the client */
 	LVS_CNT_TOO_BIG = 27,        /* packet too big for the path: ICMP sent to the client */
 	LVS_CNT_DROP_TOO_BIG = 28,   /* too big, and no ICMP could be made */
 	LVS_CNT_PASS_TO_FRAGMENT = 29, /* NAT, too big, no DF: translated, the kernel fragments it */

@@ -257,7 +257,7 @@ static __always_inline __s64 lvs_inner_sum(struct __sk_buff *skb, const struct l
  * is never to be fragmented (DF; IPVS copies the inner DF instead):
  * golvs's own decapsulation (lvsrs) sees packets before reassembly, so
  * a packet that does not fit is answered with ICMP instead (lvs_xmit).
- * Segmentation offload packets get a smaller segment size from the
+ * TCP segmentation offload packets get a smaller segment size from the
  * kernel (bpf_skb_adjust_room), so their segments fit as before.
  */
 static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const struct lvs_pkt *p,
@@ -362,6 +362,11 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 		h->daddr = raddr->v4;
 		h->check = lvs_ip4_csum(h);
 	}
+	/* A UDP segmentation offload packet keeps its segment size (the
+	 * kernel grows only TCP ones by shrinking it); lvs_xmit counted the
+	 * overhead in its MTU check. */
+	if (skb->gso_size && p->t.proto == LVS_IPPROTO_UDP)
+		flags |= BPF_F_ADJ_ROOM_FIXED_GSO;
 	if (bpf_skb_adjust_room(skb, oh, BPF_ADJ_ROOM_MAC, flags))
 		return -1;
 	if (bpf_skb_store_bytes(skb, 12, &eth_proto, sizeof(eth_proto), 0))

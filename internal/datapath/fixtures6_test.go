@@ -723,6 +723,15 @@ func TestPrivilegedICMPErrors(t *testing.T) {
 			fromRouter(icmpErr(xRtr4, xDIP4, 64, 3, 4, 1400, tOuter)), red, w.toClient(tRelay), datapathtest.Delta{
 				Verdicts: verdicts("icmp_tunnel", 1, "icmp_in", 0, "icmp_out", 0),
 			})),
+		onReals(xcase("(c) TUN IPIP: a router's host unreachable reaches the client as it is, quoting its packet",
+			fromRouter(icmpErr(xRtr4, xDIP4, 64, 3, 1, 0, tOuter)), red,
+			w.toClient(icmpErr(tv.Addr(), tc.Addr(), 64, 3, 1, 0, tInner[:28])), datapathtest.Delta{
+				Verdicts: verdicts("icmp_tunnel", 1),
+			})),
+		onReals(xcase("(c) TUN IPIP: fragmentation needed about a client packet without DF is the kernel's (no PMTUD there)",
+			fromRouter(icmpErr(xRtr4, xDIP4, 64, 3, 4, 1400, hdr{src: xDIP4, dst: datapathtest.RealAddrs[0], proto: packet.ProtoIPIP, ttl: 63}.wrap(
+				hdr{src: tc.Addr(), dst: tv.Addr(), proto: packet.ProtoTCP, ttl: 63, noDF: true}.wrap(packet.TCPSeg(tc, tv, "A", nil))))), pass, nil,
+			datapathtest.Delta{Verdicts: verdicts("icmp_tunnel", 0)})),
 		func() datapathtest.XCase {
 			x := xcase("TUN GUE SYN", w.fromClient(tcpIP(gc, gv, "S", 64, nil)), red, gBuild(0), datapathtest.Delta{})
 			x.Fix = gueFix(gBuild, &gueSport)
