@@ -148,55 +148,65 @@ static __always_inline int lvs_nat_rewrite(struct __sk_buff *skb, const struct l
 					   const union lvs_addr *addr, __be16 port)
 {
 	union lvs_addr old = which == LVS_NAT_DST ? p->t.daddr : p->t.saddr, new = *addr;
-	__u32 l4 = p->l4_off & 0xff, csum_off, addr_off;
+	__u32 l4 = p->l4_off & 0xff, csum_off, port_off = l4 + (which == LVS_NAT_DST ? 2 : 0);
 	__u64 m = p->t.proto == LVS_IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 	__be16 old_port = which == LVS_NAT_DST ? p->t.dport : p->t.sport;
-	__s64 diff;
+	int l4hdr = p->frag != LVS_FRAG_LATER;
+	void *data, *end;
 
-	if (p->t.family == LVS_AF_INET6)
-		addr_off = LVS_ETH_HLEN + (which == LVS_NAT_DST ? 24 : 8);
-	else
-		addr_off = LVS_ETH_HLEN + (which == LVS_NAT_DST ? 16 : 12);
 	csum_off = l4 + (p->t.proto == LVS_IPPROTO_TCP ? 16 : 6);
+	/* L4: the address is in the pseudo-header; the port is not. */
+	if (l4hdr) {
+		if (p->t.family == LVS_AF_INET6) {
+			__s64 diff = lvs_addr_csum_diff(p->t.family, &old, &new);
 
-	if (p->frag != LVS_FRAG_LATER) {
-		/* L4: the address is in the pseudo-header; the port is not. */
-		diff = lvs_addr_csum_diff(p->t.family, &old, &new);
-		if (diff < 0)
-			return -1;
-		if (bpf_l4_csum_replace(skb, csum_off, 0, diff, BPF_F_PSEUDO_HDR | m))
-			return -1;
-		if (old_port != port) {
-			if (bpf_l4_csum_replace(skb, csum_off, old_port, port, m | sizeof(port)))
+			if (diff < 0 || bpf_l4_csum_replace(skb, csum_off, 0, diff, BPF_F_PSEUDO_HDR | m))
 				return -1;
-			if (bpf_skb_store_bytes(skb, l4 + (which == LVS_NAT_DST ? 2 : 0), &port, sizeof(port), 0))
-				return -1;
+		} else if (bpf_l4_csum_replace(skb, csum_off, old.v4, new.v4, BPF_F_PSEUDO_HDR | m | sizeof(__be32))) {
+			return -1;
 		}
+		if (old_port != port && bpf_l4_csum_replace(skb, csum_off, old_port, port, m | sizeof(port)))
+			return -1;
 	}
 	if (p->t.family == LVS_AF_INET6) {
 		/* RECOMPUTE_CSUM: bpf_l4_csum_replace with PSEUDO_HDR moved a
 		 * CHECKSUM_COMPLETE skb's sum for the checksum field; the
 		 * address, with no IPv6 header checksum to offset it, moves it
 		 * back. */
-		if (bpf_skb_store_bytes(skb, addr_off, &new, 16, BPF_F_RECOMPUTE_CSUM))
+		if (bpf_skb_store_bytes(skb, LVS_ETH_HLEN + (which == LVS_NAT_DST ? 24 : 8), &new, 16,
+					BPF_F_RECOMPUTE_CSUM))
 			return -1;
-	} else {
-		/* The IPv4 header checksum is updated in place (csum.h). */
-		void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+		if (l4hdr && old_port != port && bpf_skb_store_bytes(skb, port_off, &port, sizeof(port), 0))
+			return -1;
+		return lvs_ttl_dec(skb, LVS_AF_INET6);
+	}
+	/* IPv4: address, port and TTL written in place, the header checksum
+	 * updated once for address and TTL (csum.h). */
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	{
 		struct lvs_iphdr *ip = data + LVS_ETH_HLEN;
+		__be16 *pp = data + (port_off & 0xff);
+		__u16 old_ttl;
 		__u64 s;
 
-		if ((void *)(ip + 1) > end)
+		/* (A later fragment's data may be shorter than a port.) */
+		if ((void *)(ip + 1) > end || (l4hdr && (void *)(pp + 1) > end))
 			return -1;
 		if (which == LVS_NAT_DST)
 			ip->daddr = new.v4;
 		else
 			ip->saddr = new.v4;
+		old_ttl = *(__u16 *)&ip->ttl;
+		ip->ttl--;
 		s = lvs_csum_start(ip->check);
 		s = lvs_csum_add32(s, old.v4, new.v4);
+		s = lvs_csum_add16(s, old_ttl, *(__u16 *)&ip->ttl);
 		ip->check = lvs_csum_finish(s);
+		if (l4hdr && (void *)(pp + 1) <= end)
+			*pp = port;
 	}
-	return lvs_ttl_dec(skb, p->t.family);
+	return 0;
 }
 
 /* lvs_ip4_csum returns the header checksum of ip (its check field 0). */
