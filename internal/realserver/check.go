@@ -1,11 +1,14 @@
 package realserver
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -60,6 +63,36 @@ type decapView struct {
 	// config is nil when no maps are pinned.
 	config   *datapath.DecapConfig
 	counters map[string]uint64
+	// since is how much each counter grew since the last check.
+	since map[string]uint64
+}
+
+// checkCountersFile keeps, in the state directory, the decapsulation
+// counters the last lvsrs check saw.
+const checkCountersFile = "lvsrs-check.json"
+
+// sinceLastCheck returns how much each counter grew since the last check
+// and records now for the next one (where the state directory is
+// writable; else every check compares with the program's start).
+func sinceLastCheck(dir string, now map[string]uint64) map[string]uint64 {
+	path := filepath.Join(dir, checkCountersFile)
+	last := map[string]uint64{}
+	if b, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(b, &last)
+	}
+	since := make(map[string]uint64, len(now))
+	for k, v := range now {
+		// A smaller value: the program's maps were made anew.
+		if l := last[k]; v >= l {
+			since[k] = v - l
+		} else {
+			since[k] = v
+		}
+	}
+	if b, err := json.Marshal(now); err == nil {
+		_ = os.WriteFile(path, b, 0o644)
+	}
+	return since
 }
 
 // Check reports what is wrong on this host for being a real server of
@@ -122,6 +155,9 @@ func Check(o Options) (Report, error) {
 		if err != nil {
 			return r, err
 		}
+		// Counters say something is wrong only when they grew since the
+		// last check: one old drop must not keep every later check red.
+		dv.since = sinceLastCheck(o.StateDir, dv.counters)
 	}
 	r.Findings, err = check(h, desired{vips: r.VIPs, tunnels: r.Tunnels, guePorts: guePorts}, r.Links, dv)
 	return r, err
@@ -207,6 +243,9 @@ func check(h snapshot, want desired, links []string, dv *decapView) ([]Finding, 
 		}
 		ha, ok := h.onLo(vip)
 		switch {
+		case ok && ha.Prefix.Bits() != vip.BitLen():
+			add("VIP "+vip.String(), fmt.Sprintf("%s is on lo as %s: the kernel then takes the whole subnet for this host's own and cannot reach it", vip, ha.Prefix),
+				fmt.Sprintf("ip addr del %s dev lo, then %s", ha.Prefix, lvsrsCmd))
 		case !ok:
 			add("VIP "+vip.String(), fmt.Sprintf("%s is not on lo: the kernel drops the packets the director forwards to it", vip),
 				fmt.Sprintf("%s (or ip addr add %s dev lo)", lvsrsCmd, hostPrefix(vip)))
@@ -302,8 +341,8 @@ func check(h snapshot, want desired, links []string, dv *decapView) ([]Finding, 
 		}
 	}
 	for _, c := range counterAdvice {
-		if n := dv.counters[c.name]; n > 0 {
-			add("decap "+c.name, fmt.Sprintf("%d since the program was first loaded: %s", n, c.problem), c.fix)
+		if n := dv.since[c.name]; n > 0 {
+			add("decap "+c.name, fmt.Sprintf("%d since the last check (%d in all): %s", n, dv.counters[c.name], c.problem), c.fix)
 		}
 	}
 	return out, nil

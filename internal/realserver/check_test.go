@@ -64,9 +64,21 @@ func TestCheck(t *testing.T) {
 		{name: "decap lacks a kind, a VIP and a port", want: tun, dv: func(dv *decapView) {
 			dv.config = &datapath.DecapConfig{Tunnels: datapath.TunnelIPIP, VIPs: []netip.Addr{vip4}}
 		}, says: [][2]string{{"decap", "does not unwrap gue"}, {"decap", "2001:db8::10"}, {"decap", "port 6080"}}},
-		{name: "decap dropped packets", want: tun, dv: func(dv *decapView) {
-			dv.counters = map[string]uint64{"drop_csum": 2, "pass_fragment": 3, "pass_not_vip": 9}
-		}, says: [][2]string{{"decap drop_csum", "2 since"}, {"decap pass_fragment", "MTU"}}},
+		{name: "decap dropped packets since the last check", want: tun, dv: func(dv *decapView) {
+			dv.counters = map[string]uint64{"drop_csum": 5, "pass_fragment": 3, "pass_not_vip": 9}
+			dv.since = map[string]uint64{"drop_csum": 2, "pass_fragment": 3, "pass_not_vip": 9}
+		}, says: [][2]string{{"decap drop_csum", "2 since the last check (5 in all)"}, {"decap pass_fragment", "MTU"}}},
+		{name: "old drops alone are not a finding", want: tun, dv: func(dv *decapView) {
+			dv.counters = map[string]uint64{"drop_csum": 5, "pass_fragment": 3}
+			dv.since = map[string]uint64{"drop_csum": 0, "pass_fragment": 0}
+		}},
+		{name: "VIP on lo with a subnet prefix", want: dr, host: func(h *snapshot) {
+			for i, a := range h.addrs["lo"] {
+				if a.Prefix.Addr() == vip4 {
+					h.addrs["lo"][i].Prefix = netip.PrefixFrom(vip4, 24)
+				}
+			}
+		}, says: [][2]string{{"VIP 198.18.0.10", "whole subnet"}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := goodHost()

@@ -104,9 +104,12 @@ func (st State) save(dir string) error {
 	return nil
 }
 
+// removeState removes the state and what lvsrs check keeps beside it.
 func removeState(dir string) error {
-	if err := os.Remove(statePath(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove state: %w", err)
+	for _, p := range []string{statePath(dir), filepath.Join(dir, checkCountersFile)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove state: %w", err)
+		}
 	}
 	return nil
 }
