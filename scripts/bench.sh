@@ -24,6 +24,12 @@ go test -run '^$' -bench Dataplane -benchtime 200000x -count 3 ./bench/ | tee "$
 echo
 echo "== end to end: golvs against the floor and the alternatives"
 GOLVS_BENCH_OUT="$out" go test -run '^$' -bench EndToEnd -benchtime 1x -timeout 30m ./bench/
+echo
+echo "== connection table: memory per connection, expiry sweep CPU (maps only; the 10M case needs about 6 GiB)"
+go test -run '^$' -bench ConnTable -benchtime 1x -timeout 20m ./bench/ | tee "$out/conntable.txt"
+echo
+echo "== control plane: lvsadm -R of 10,000 services x 10 reals (as many as fit), -Ln latency"
+go test -run '^$' -bench ControlPlane -benchtime 1x -timeout 20m ./bench/ | tee "$out/controlplane.txt"
 rm -rf results/latest
 cp -r "$out" results/latest
 echo

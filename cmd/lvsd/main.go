@@ -25,7 +25,15 @@ func main() {
 		kaConf   = flag.String("keepalived-conf", "", "keepalived.conf whose virtual_server blocks lvsd runs and health-checks (instead of --config)")
 		metrics  = flag.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9469 (default: off)")
 		debug    = flag.Bool("debug", false, "log debug messages")
+		connSize = 0
 	)
+	flag.Func("conn-table-size", fmt.Sprintf("connections the table holds, NAT reverse entries and persistence templates alike, 1..%d (default %d; a pinned table keeps its size). "+
+		"Unlike IPVS's size=4096, which counts hash buckets with unbounded chains, this is a hard limit: when it is full new connections are dropped. "+
+		"Memory is taken up front: about 576 bytes a connection (150 MiB at the default)",
+		daemon.MaxConnTableSize, daemon.DefaultConnTableSize), func(v string) (err error) {
+		connSize, err = daemon.ParseConnTableSize(v)
+		return err
+	})
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "lvsd: unexpected argument %q\n", flag.Arg(0))
@@ -52,7 +60,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	err := daemon.Run(ctx, daemon.Config{Interfaces: names, Socket: *socket, PinDir: *pinDir, StateDir: *stateDir,
-		Config: src, MetricsAddr: *metrics, Log: log})
+		Config: src, MetricsAddr: *metrics, ConnTableSize: connSize, Log: log})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "lvsd: %v\n", err)
 		os.Exit(1)

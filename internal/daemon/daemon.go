@@ -38,7 +38,10 @@ type Config struct {
 	Config Source
 	// MetricsAddr is where /metrics is served over HTTP; empty means not.
 	MetricsAddr string
-	Log         *slog.Logger
+	// ConnTableSize is the connection table's capacity; 0 means the
+	// pinned table's, or DefaultConnTableSize.
+	ConnTableSize int
+	Log           *slog.Logger
 }
 
 // Defaults for Config's paths.
@@ -95,7 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("load saved configuration: %w", err)
 	}
 
-	dp, err := datapath.Open(datapath.Options{PinDir: cfg.PinDir, Logger: log})
+	dp, err := datapath.Open(datapath.Options{PinDir: cfg.PinDir, ConnTableSize: cfg.ConnTableSize, Logger: log})
 	if err != nil {
 		return fmt.Errorf("load data plane: %w", err)
 	}

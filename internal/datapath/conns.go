@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -31,36 +32,28 @@ const expireLater = time.Duration(lvsLvsAbiLVS_EXPIRE_LATER_S) * time.Second
 // template past its time that still controls connections shows the time
 // to its next 60 s extension, as IPVS re-arms it.
 func (d *Datapath) Conns() ([]Conn, error) {
-	var (
-		k   lvsLvsTuple
-		v   lvsLvsConn
-		t   lvsLvsTmpl
-		out []Conn
-	)
+	var out []Conn
 	now := uint64(Now())
-	it := d.objs.LvsConns.Iterate()
-	for it.Next(&k, &v) {
-		if v.ExpiresNs <= now {
-			continue
+	err := scan(d.objs.LvsConns, nil, 0, func(k *lvsLvsTuple, v *lvsLvsConn) {
+		if v.ExpiresNs > now {
+			out = append(out, connFrom(k, v, now))
 		}
-		out = append(out, connFrom(&k, &v, now))
-	}
-	if err := it.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
-	tit := d.objs.LvsTemplates.Iterate()
-	for tit.Next(&k, &t) {
+	err = scan(d.objs.LvsTemplates, nil, 0, func(k *lvsLvsTuple, t *lvsLvsTmpl) {
 		exp := t.ExpiresNs
 		if exp <= now {
 			if t.Controls == 0 {
-				continue
+				return
 			}
 			step := uint64(expireLater)
 			exp += ((now-exp)/step + 1) * step
 		}
-		out = append(out, templateFrom(&k, &t, exp-now))
-	}
-	if err := tit.Err(); err != nil {
+		out = append(out, templateFrom(k, t, exp-now))
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list persistence templates: %w", err)
 	}
 	return out, nil
@@ -123,7 +116,7 @@ const (
 // briefly missing and a check made here would race with it.
 func (d *Datapath) Sweep() (removed int, err error) {
 	now := uint64(Now())
-	expired, err := keysOf(d.objs.LvsConns, func(_ *lvsLvsTuple, v *lvsLvsConn) bool { return v.ExpiresNs <= now })
+	expired, err := d.expiredSlice(now)
 	if err != nil {
 		return 0, fmt.Errorf("sweep: %w", err)
 	}
@@ -131,13 +124,8 @@ func (d *Datapath) Sweep() (removed int, err error) {
 	if err != nil {
 		return removed, fmt.Errorf("sweep: %w", err)
 	}
-	var rk, fk lvsLvsTuple
-	var reverse []lvsLvsTuple
-	rit := d.objs.LvsNatConns.Iterate()
-	for rit.Next(&rk, &fk) {
-		reverse = append(reverse, rk)
-	}
-	if err := rit.Err(); err != nil {
+	reverse, err := d.natSlice()
+	if err != nil {
 		return removed, fmt.Errorf("sweep reverse entries: %w", err)
 	}
 	if d.sweepPause != nil {
@@ -163,18 +151,112 @@ func (d *Datapath) Sweep() (removed int, err error) {
 // keysOf returns the keys of map m's entries that keep selects, read as
 // key type K and value type V.
 func keysOf[K, V any](m *ebpf.Map, keep func(*K, *V) bool) ([]K, error) {
-	var (
-		k    K
-		v    V
-		keys []K
-	)
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		if keep(&k, &v) {
-			keys = append(keys, k)
+	var keys []K
+	err := scan(m, nil, 0, func(k *K, v *V) {
+		if keep(k, v) {
+			keys = append(keys, *k)
+		}
+	})
+	return keys, err
+}
+
+// scanBatch is how many entries one BPF_MAP_LOOKUP_BATCH reads. A
+// hash map's batch must hold its fullest bucket (ENOSPC otherwise), which
+// a table sized by its entries never comes near.
+const scanBatch = 4096
+
+// scan calls fn with every entry of hash map m, in batches of scanBatch
+// (a syscall per batch: an iterator's NEXT_KEY and LOOKUP per entry made
+// the sweep of a 1M table take seconds). With cursor it reads at most
+// limit entries from where the previous call with that cursor stopped
+// and reports whether it reached the end (the cursor then starts over);
+// without, it reads the whole map. Where the kernel lacks batch
+// operations it falls back to an iterator over the whole map.
+func scan[K, V any](m *ebpf.Map, cursor *ebpf.MapBatchCursor, limit int, fn func(*K, *V)) error {
+	_, err := scanSome(m, cursor, limit, fn)
+	return err
+}
+
+func scanSome[K, V any](m *ebpf.Map, cursor *ebpf.MapBatchCursor, limit int, fn func(*K, *V)) (end bool, err error) {
+	if cursor == nil {
+		cursor, limit = new(ebpf.MapBatchCursor), 0
+	}
+	keys, vals := make([]K, scanBatch), make([]V, scanBatch)
+	read := 0
+	for limit == 0 || read < limit {
+		n, err := m.BatchLookup(cursor, keys, vals, nil)
+		for i := range n {
+			fn(&keys[i], &vals[i])
+		}
+		read += n
+		switch {
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			*cursor = ebpf.MapBatchCursor{}
+			return true, nil
+		case errors.Is(err, ebpf.ErrNotSupported) && read == 0:
+			var k K
+			var v V
+			it := m.Iterate()
+			for it.Next(&k, &v) {
+				fn(&k, &v)
+			}
+			return true, it.Err()
+		case err != nil:
+			return false, err
 		}
 	}
-	return keys, it.Err()
+	return false, nil
+}
+
+// SweepBudget is how many connection entries one Sweep reads: a table
+// of up to that many is swept whole every time, a larger one in turns
+// from where the last Sweep stopped, so that the sweep of a 10M table
+// costs about what one of 256K does (reading an entry costs about 0.3 µs
+// of kernel time: the whole of a 10M table would take seconds, every
+// second). Expired entries of a large table then wait up to
+// size/SweepBudget sweeps to be removed: the data plane already treats
+// them as absent, but their real's ActiveConn/InActConn and their slot
+// are released only then.
+const SweepBudget = 1 << 18
+
+// expiredSlice returns the keys of the expired connections among those
+// this Sweep reads.
+func (d *Datapath) expiredSlice(now uint64) ([]lvsLvsTuple, error) {
+	var keys []lvsLvsTuple
+	collect := func(k *lvsLvsTuple, v *lvsLvsConn) {
+		if v.ExpiresNs <= now {
+			keys = append(keys, *k)
+		}
+	}
+	if d.connSize <= SweepBudget {
+		return keys, scan(d.objs.LvsConns, nil, 0, collect)
+	}
+	d.natMu.Lock()
+	defer d.natMu.Unlock()
+	_, err := scanSome(d.objs.LvsConns, &d.connCursor, SweepBudget, collect)
+	return keys, err
+}
+
+// natSweepBatch is how many NAT reverse entries one Sweep of a larger
+// table checks for orphans. lvs_conn_remove drops a
+// connection's reverse entry itself, so orphans are the rare leftovers of
+// a race and only hold a slot, while checking an entry costs a share of a
+// test run of lvs_sweep (32 entries a run, a few µs): checked whole every
+// second, the reverse table of a 10M table took more than a core.
+const natSweepBatch = 1 << 16
+
+// natSlice returns the NAT reverse keys this Sweep checks: all of a table
+// of up to natSweepBatch entries, the next natSweepBatch of a larger one.
+func (d *Datapath) natSlice() ([]lvsLvsTuple, error) {
+	var reverse []lvsLvsTuple
+	collect := func(rk, _ *lvsLvsTuple) { reverse = append(reverse, *rk) }
+	if d.connSize <= natSweepBatch {
+		return reverse, scan(d.objs.LvsNatConns, nil, 0, collect)
+	}
+	d.natMu.Lock()
+	defer d.natMu.Unlock()
+	_, err := scanSome(d.objs.LvsNatConns, &d.natCursor, natSweepBatch, collect)
+	return reverse, err
 }
 
 // removeTemplates removes the persistence templates of service id (all

@@ -75,7 +75,10 @@ type Options struct {
 	PinDir string
 	// ConnTableSize is the number of connection entries, and of
 	// persistence templates; 0 means DefaultConnTableSize, or the size of
-	// an adopted pinned table.
+	// an adopted pinned table. A pinned table of another size is refused
+	// (ErrABIMismatch naming the pin dir), and so is a size above
+	// MaxConnTableSize or whose tables (ConnTableBytes) exceed the free
+	// memory.
 	ConnTableSize int
 	// Logger receives load and attach events (slog.Default if nil).
 	Logger *slog.Logger
@@ -98,6 +101,12 @@ type Datapath struct {
 	// lblc/lblcr timer's run counter (IPVS's tbl->counter).
 	schedLast time.Duration
 	schedRuns int
+
+	natMu sync.Mutex // protects the two cursors below
+	// connCursor and natCursor are where Sweep's reading of a large
+	// connection and NAT reverse table goes on from (expiredSlice,
+	// natSlice).
+	connCursor, natCursor ebpf.MapBatchCursor
 
 	mu sync.Mutex // protects the fields below
 	// links maps an interface name to what Attach made there.
@@ -304,6 +313,9 @@ func connTableSize(dir string, want int) (int, error) {
 		if want == 0 {
 			want = DefaultConnTableSize
 		}
+		if err := checkConnTableSize(want); err != nil {
+			return 0, err
+		}
 		return want, nil
 	}
 	if err != nil {
@@ -312,8 +324,11 @@ func connTableSize(dir string, want int) (int, error) {
 	defer m.Close()
 	have := int(m.MaxEntries())
 	if want != 0 && want != have {
-		return 0, fmt.Errorf("%w: pinned conn table in %s has %d entries, %d asked for; remove %s to resize it (live connections are lost)",
-			ErrABIMismatch, dir, have, want, filepath.Join(dir, lvsMapLvsConns))
+		// Refused rather than migrated: copying a live table into a new
+		// one races with the packets that change it, and lvsd would run
+		// with twice the memory meanwhile.
+		return 0, fmt.Errorf("%w: pinned conn table in %s has %d entries, %d asked for; keep %d, or remove %s to resize it (live connections are lost)",
+			ErrABIMismatch, dir, have, want, have, dir)
 	}
 	return have, nil
 }

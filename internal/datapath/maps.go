@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"golvs/internal/lvs"
 )
@@ -300,32 +299,43 @@ func tableShape(s lvsLvsSched) (fixed, max int) {
 // or the new table, never a mix. lblc/lblcr state survives a change of the
 // table (IPVS keeps it across dest changes) but not of the scheduler.
 func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrStart uint32) error {
+	return d.SetServices([]ServiceUpdate{{ID: id, Service: svc, Table: table, RRStart: rrStart}})
+}
+
+// prepareService checks service update u and does what SetServices does
+// for it before the table swap: builds its scheduler table (which the
+// caller closes), drops the old scheduler's state on a change of
+// scheduler, and sets the rr position. It returns the services map entry
+// to write once the table is in.
+func (d *Datapath) prepareService(u ServiceUpdate) (preparedService, error) {
+	id, svc, table, rrStart := u.ID, u.Service, u.Table, u.RRStart
 	k := svc.ServiceKey
+	var p preparedService
 	if err := checkService(id); err != nil {
-		return fmt.Errorf("set service %s: %w", k, err)
+		return p, fmt.Errorf("set service %s: %w", k, err)
 	}
 	sched, ok := schedulers[svc.Scheduler]
 	if !ok {
-		return fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, svc.Scheduler)
+		return p, fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, svc.Scheduler)
 	}
 	key, err := serviceKey(k)
 	if err != nil {
-		return fmt.Errorf("set service %s: %w", k, err)
+		return p, fmt.Errorf("set service %s: %w", k, err)
 	}
 	fixed, most := tableShape(sched)
 	if len(table) > most || (fixed != 0 && len(table) != 0 && len(table) != fixed) {
-		return fmt.Errorf("set service %s: %s table of %d entries (%s): %w", k, svc.Scheduler, len(table), shapeText(fixed, most), lvs.ErrRange)
+		return p, fmt.Errorf("set service %s: %s table of %d entries (%s): %w", k, svc.Scheduler, len(table), shapeText(fixed, most), lvs.ErrRange)
 	}
 	for _, r := range table {
 		if r == 0 && fixed != 0 {
 			continue // an empty bucket
 		}
 		if err := checkReal(r); err != nil {
-			return fmt.Errorf("set service %s: real %d: %w", k, r, err)
+			return p, fmt.Errorf("set service %s: real %d: %w", k, r, err)
 		}
 	}
 	if svc.SchedFlags&^lvs.SchedFlagsMask != 0 {
-		return fmt.Errorf("set service %s: scheduler flags %#x: %w", k, uint32(svc.SchedFlags), lvs.ErrInvalid)
+		return p, fmt.Errorf("set service %s: scheduler flags %#x: %w", k, uint32(svc.SchedFlags), lvs.ErrInvalid)
 	}
 	v := lvsLvsService{Id: uint32(id), Scheduler: uint32(sched), Flags: uint32(svc.SchedFlags)}
 	if svc.OnePacket {
@@ -344,45 +354,32 @@ func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrS
 			mask = svc.Netmask
 		}
 		if mask.Is4() != k.Addr.Addr().Is4() {
-			return fmt.Errorf("set service %s: netmask %s: %w", k, mask, lvs.ErrFamily)
+			return p, fmt.Errorf("set service %s: netmask %s: %w", k, mask, lvs.ErrFamily)
 		}
 		m, _, err := addr(mask)
 		if err != nil {
-			return fmt.Errorf("set service %s: netmask: %w", k, err)
+			return p, fmt.Errorf("set service %s: netmask: %w", k, err)
 		}
 		v.Netmask.Bytes = m
 	}
 
 	inner, err := d.newTable(table)
 	if err != nil {
-		return fmt.Errorf("set service %s: scheduler table: %w", k, err)
+		return p, fmt.Errorf("set service %s: scheduler table: %w", k, err)
 	}
-	defer inner.Close() // the outer map holds its own reference
 	var old lvsLvsService
 	if err := d.objs.LvsServices.Lookup(&key, &old); err == nil && old.Id == uint32(id) && old.Scheduler != v.Scheduler {
 		// -E to another scheduler destroys the old one's state.
 		if err := d.dropSchedState(id); err != nil {
-			return fmt.Errorf("set service %s: %w", k, err)
+			inner.Close()
+			return p, fmt.Errorf("set service %s: %w", k, err)
 		}
 	}
 	if err := d.objs.LvsSchedPos.Put(uint32(id), rrStart); err != nil {
-		return fmt.Errorf("set service %s: %w", k, err)
+		inner.Close()
+		return p, fmt.Errorf("set service %s: %w", k, err)
 	}
-	if err := d.objs.LvsTables.Put(uint32(id), inner); err != nil {
-		return fmt.Errorf("set service %s: swap scheduler table: %w", k, err)
-	}
-	if err := d.objs.LvsServices.Put(&key, &v); err != nil {
-		if errors.Is(err, unix.E2BIG) { // hash map full
-			return fmt.Errorf("set service %s: %w", k, lvs.ErrTableFull)
-		}
-		return fmt.Errorf("set service %s: %w", k, err)
-	}
-	if k.Addr.Port() == 0 {
-		if err := d.countPortZero(); err != nil {
-			return fmt.Errorf("set service %s: %w", k, err)
-		}
-	}
-	return nil
+	return preparedService{key: key, value: v, table: inner}, nil
 }
 
 // countPortZero writes how many port-zero services there are, which the

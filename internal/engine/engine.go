@@ -24,9 +24,10 @@ type Datapath interface {
 	SetReal(id datapath.RealID, r lvs.Real) error
 	ClearReal(id datapath.RealID) error
 	RetireReal(id datapath.RealID) error
-	SetService(id datapath.ServiceID, svc lvs.Service, table []datapath.RealID, rrStart uint32) error
+	SetServices(us []datapath.ServiceUpdate) error
 	SchedPosition(id datapath.ServiceID) (uint32, error)
 	DeleteService(id datapath.ServiceID, k lvs.ServiceKey) error
+	DeleteServices(keys map[datapath.ServiceID]lvs.ServiceKey) error
 	ClearService(id datapath.ServiceID) error
 	Services() (map[lvs.ServiceKey]datapath.ServiceID, error)
 	SetTimeouts(t lvs.Timeouts) error

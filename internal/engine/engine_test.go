@@ -74,6 +74,22 @@ func (f *fakeDatapath) SetService(id datapath.ServiceID, svc lvs.Service, table 
 	f.pos[id] = start
 	return nil
 }
+func (f *fakeDatapath) SetServices(us []datapath.ServiceUpdate) error {
+	for _, u := range us {
+		if err := f.SetService(u.ID, u.Service, u.Table, u.RRStart); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (f *fakeDatapath) DeleteServices(keys map[datapath.ServiceID]lvs.ServiceKey) error {
+	for id, k := range keys {
+		if err := f.DeleteService(id, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 func (f *fakeDatapath) SchedPosition(id datapath.ServiceID) (uint32, error) { return f.pos[id], nil }
 func (f *fakeDatapath) DeleteService(id datapath.ServiceID, _ lvs.ServiceKey) error {
 	delete(f.services, id)
@@ -556,5 +572,36 @@ func TestRestoreDropsZeroPointsOfFreshMaps(t *testing.T) {
 	must(t, err)
 	if svcs[0].Stats.Conns != 3 {
 		t.Fatalf("conns after a reboot: %d, want 3", svcs[0].Stats.Conns)
+	}
+}
+
+func TestBatchClearAndRestoreRevivesEveryReal(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	reals := []netip.AddrPort{rip1, rip2, rip3}
+	add := []api.Change{{Op: api.OpAddService, Service: lvs.Service{ServiceKey: vip, Scheduler: "rr"}}}
+	for _, r := range reals {
+		add = append(add, api.Change{Op: api.OpAddReal, Service: lvs.Service{ServiceKey: vip}, Real: nat(r, 1)})
+	}
+	must(t, e.Apply(ctx, add))
+	ids := map[netip.AddrPort]datapath.RealID{}
+	for _, r := range reals {
+		id := e.slots.services[vip].reals[r].id
+		ids[r] = id
+		dp.conns[id] = [2]uint32{1, 0} // an open connection keeps each retired
+	}
+	// -C then the same configuration, twice: every real comes back in
+	// its slot, and none is left retired.
+	for round := range 2 {
+		must(t, e.Apply(ctx, append([]api.Change{{Op: api.OpClear}}, add...)))
+		for _, r := range reals {
+			if got := e.slots.services[vip].reals[r].id; got != ids[r] {
+				t.Errorf("round %d: %s in slot %d, want its old slot %d", round, r, got, ids[r])
+			}
+		}
+		if len(e.slots.retired) != 0 || e.slots.retiredAt != nil || e.slots.revived != nil {
+			t.Errorf("round %d: retired %v left after every real was revived", round, e.slots.retired)
+		}
 	}
 }

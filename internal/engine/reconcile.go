@@ -26,6 +26,10 @@ type slots struct {
 	// services, reused once none of their reals is retired.
 	retired     []Retired
 	retiredSvcs []datapath.ServiceID
+	// retiredAt indexes retired during a reconcile, and revived lists
+	// the entries revive took (see revive); both nil between reconciles.
+	retiredAt map[retiredKey]int
+	revived   []int
 	// hints are the slots a restore asks for, by service.
 	hints map[lvs.ServiceKey]ServiceSlots
 }
@@ -74,6 +78,7 @@ func (e *Engine) reconcile(next lvs.Table) error {
 // deleted and re-added them: they start with no counters or templates, as
 // in IPVS).
 func (e *Engine) reconcileRecreating(next lvs.Table, recreate map[lvs.ServiceKey]bool) error {
+	defer e.slots.compactRetired()
 	if next.Timeouts != e.timeouts {
 		if err := e.dp.SetTimeouts(next.Timeouts); err != nil {
 			return fmt.Errorf("set timeouts: %w", err)
@@ -87,6 +92,7 @@ func (e *Engine) reconcileRecreating(next lvs.Table, recreate map[lvs.ServiceKey
 			}
 		}
 	}
+	var tables tableBatch
 	for _, svc := range next.Services {
 		st, ok := e.slots.services[svc.ServiceKey]
 		if !ok {
@@ -95,19 +101,36 @@ func (e *Engine) reconcileRecreating(next lvs.Table, recreate map[lvs.ServiceKey
 				return err
 			}
 		}
-		if err := e.syncService(st, svc); err != nil {
+		if err := e.syncService(st, svc, &tables); err != nil {
 			return err
 		}
+	}
+	if err := tables.flush(e.dp); err != nil {
+		return err
 	}
 	// Deletions come last: when the data plane refuses part of a change,
 	// the rollback then never has to bring back a deleted service, whose
 	// counters, templates and scheduler state would be lost.
+	gone := map[datapath.ServiceID]lvs.ServiceKey{}
+	keep := make(map[lvs.ServiceKey]bool, len(next.Services))
+	for _, svc := range next.Services {
+		keep[svc.ServiceKey] = true
+	}
 	for k, st := range e.slots.services {
-		if next.Service(k) < 0 {
-			if err := e.removeService(k, st); err != nil {
-				return err
-			}
+		if !keep[k] {
+			gone[st.id] = k
 		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	// One call for them all: each service's own would wait out an RCU
+	// grace period (see tableBatch).
+	if err := e.dp.DeleteServices(gone); err != nil {
+		return fmt.Errorf("delete services: %w", err)
+	}
+	for _, k := range gone {
+		e.forgetService(k, e.slots.services[k])
 	}
 	return nil
 }
@@ -132,16 +155,52 @@ func (e *Engine) removeService(k lvs.ServiceKey, st *serviceState) error {
 	if err := e.dp.DeleteService(st.id, k); err != nil {
 		return fmt.Errorf("delete service %s: %w", k, err)
 	}
+	e.forgetService(k, st)
+	return nil
+}
+
+// forgetService retires the reals of service k, deleted from the data
+// plane, and frees its slot once they are released.
+func (e *Engine) forgetService(k lvs.ServiceKey, st *serviceState) {
 	for addr := range st.reals {
 		e.retire(k, st, addr)
 	}
 	e.slots.retiredSvcs = append(e.slots.retiredSvcs, st.id)
 	delete(e.slots.services, k)
+}
+
+// tableBatch collects the scheduler tables of one reconcile, written in
+// one SetServices call: each write of the data plane's map of tables
+// waits out an RCU grace period, so written one by one they bounded a
+// restore to about 100 services a second.
+type tableBatch struct {
+	updates []datapath.ServiceUpdate
+	// written records, for each update, what it wrote in its service's
+	// state; lost forgets what the service's state says was written.
+	written, lost []func()
+}
+
+func (b *tableBatch) flush(dp Datapath) error {
+	if len(b.updates) == 0 {
+		return nil
+	}
+	if err := dp.SetServices(b.updates); err != nil {
+		// Some of them may have been written: the rollback then
+		// rewrites them all.
+		for _, f := range b.lost {
+			f()
+		}
+		return fmt.Errorf("apply services: %w", err)
+	}
+	for _, f := range b.written {
+		f()
+	}
 	return nil
 }
 
-// syncService brings service st's reals and scheduler table to svc.
-func (e *Engine) syncService(st *serviceState, svc lvs.Service) error {
+// syncService brings service st's reals and scheduler table to svc; the
+// table goes into tables.
+func (e *Engine) syncService(st *serviceState, svc lvs.Service, tables *tableBatch) error {
 	k := svc.ServiceKey
 	for addr := range st.reals {
 		if svc.Real(addr) < 0 {
@@ -173,10 +232,8 @@ func (e *Engine) syncService(st *serviceState, svc lvs.Service) error {
 	if reflect.DeepEqual(opts, st.applied) && slices.Equal(svc.Reals, st.written) {
 		return nil
 	}
-	if err := e.writeTable(st, svc, list, st.applied.Scheduler != svc.Scheduler); err != nil {
-		return err
-	}
-	st.applied = opts
+	e.writeTable(st, svc, list, st.applied.Scheduler != svc.Scheduler, tables)
+	tables.written = append(tables.written, func() { st.applied = opts })
 	return nil
 }
 
@@ -185,9 +242,7 @@ func (e *Engine) syncService(st *serviceState, svc lvs.Service) error {
 // destination from its trash; else the restore's hint if it is free;
 // else a cleared slot.
 func (e *Engine) newReal(k lvs.ServiceKey, r lvs.Real) (*realState, error) {
-	if i := slices.IndexFunc(e.slots.retired, func(x Retired) bool { return x.Service == k && x.Addr == r.Addr }); i >= 0 {
-		x := e.slots.retired[i]
-		e.slots.retired = slices.Delete(e.slots.retired, i, i+1)
+	if x, ok := e.slots.revive(k, r.Addr); ok {
 		// SetReal, which follows, clears the real's retired flag.
 		return &realState{id: x.ID, zero: x.Zero, lastWeight: x.LastWeight}, nil
 	}
@@ -218,7 +273,56 @@ func (e *Engine) retire(k lvs.ServiceKey, st *serviceState, addr netip.AddrPort)
 		e.log.Error("retire real", slog.String("real", addr.String()), slog.Any("err", err))
 	}
 	e.slots.retired = append(e.slots.retired, Retired{Service: k, Addr: addr, ID: rs.id, ServiceID: st.id, Zero: rs.zero, LastWeight: rs.lastWeight})
+	if e.slots.retiredAt != nil {
+		e.slots.retiredAt[retiredKey{k, addr}] = len(e.slots.retired) - 1
+	}
 	delete(st.reals, addr)
+}
+
+// retiredKey names a retired real: its service and address.
+type retiredKey struct {
+	svc  lvs.ServiceKey
+	addr netip.AddrPort
+}
+
+// revive takes real addr of service k out of the retired reals, if it is
+// there. Revived entries are only marked, and removed by compactRetired
+// at the end of the reconcile: a lvsadm -C and -R in one batch revives
+// every real, and a scan and a delete in the list for each made that
+// quadratic (tens of seconds at 100,000 reals).
+func (s *slots) revive(k lvs.ServiceKey, addr netip.AddrPort) (Retired, bool) {
+	if s.retiredAt == nil {
+		s.retiredAt = make(map[retiredKey]int, len(s.retired))
+		for i, x := range s.retired {
+			s.retiredAt[retiredKey{x.Service, x.Addr}] = i
+		}
+	}
+	i, ok := s.retiredAt[retiredKey{k, addr}]
+	if !ok {
+		return Retired{}, false
+	}
+	delete(s.retiredAt, retiredKey{k, addr})
+	s.revived = append(s.revived, i)
+	return s.retired[i], true
+}
+
+// compactRetired removes the reals revive took from the retired list.
+func (s *slots) compactRetired() {
+	if len(s.revived) > 0 {
+		gone := make(map[int]bool, len(s.revived))
+		for _, i := range s.revived {
+			gone[i] = true
+		}
+		j := 0
+		for i, x := range s.retired {
+			if !gone[i] {
+				s.retired[j] = x
+				j++
+			}
+		}
+		s.retired = slices.Delete(s.retired, j, len(s.retired))
+	}
+	s.retiredAt, s.revived = nil, nil
 }
 
 // release frees the slots of retired reals that no connection or
@@ -237,8 +341,12 @@ func (s *slots) release(dp Datapath) bool {
 		s.realIDs.put(r.ID)
 		return true
 	})
+	held := make(map[datapath.ServiceID]bool, len(s.retiredSvcs))
+	for _, r := range s.retired {
+		held[r.ServiceID] = true
+	}
 	s.retiredSvcs = slices.DeleteFunc(s.retiredSvcs, func(id datapath.ServiceID) bool {
-		if slices.ContainsFunc(s.retired, func(r Retired) bool { return r.ServiceID == id }) {
+		if held[id] {
 			return false
 		}
 		s.svcIDs.put(id)
@@ -247,9 +355,10 @@ func (s *slots) release(dp Datapath) bool {
 	return len(s.retired)+len(s.retiredSvcs) != n
 }
 
-// writeTable writes service svc's scheduler table to the data plane in one
-// swap; list holds its reals' slots in list order.
-func (e *Engine) writeTable(st *serviceState, svc lvs.Service, list []datapath.RealID, resetRR bool) error {
+// writeTable adds service svc's scheduler table to tables, to be written
+// to the data plane in one swap; list holds its reals' slots in list
+// order.
+func (e *Engine) writeTable(st *serviceState, svc lvs.Service, list []datapath.RealID, resetRR bool, tables *tableBatch) {
 	dests := make([]sched.Dest, len(svc.Reals))
 	weights := make([]int, len(svc.Reals))
 	for i, r := range svc.Reals {
@@ -274,11 +383,10 @@ func (e *Engine) writeTable(st *serviceState, svc lvs.Service, list []datapath.R
 		last, ok := e.lastScheduled(st)
 		start = sched.RRStart(st.list, last, ok, list, weights)
 	}
-	if err := e.dp.SetService(st.id, svc, table, uint32(start)); err != nil {
-		return fmt.Errorf("apply service %s: %w", svc.ServiceKey, err)
-	}
-	st.list, st.table, st.written = list, table, slices.Clone(svc.Reals)
-	return nil
+	tables.updates = append(tables.updates, datapath.ServiceUpdate{ID: st.id, Service: svc, Table: table, RRStart: uint32(start)})
+	reals := slices.Clone(svc.Reals)
+	tables.written = append(tables.written, func() { st.list, st.table, st.written = list, table, reals })
+	tables.lost = append(tables.lost, func() { st.applied, st.written = lvs.Service{}, nil })
 }
 
 // lastScheduled returns the real the round robin of st chose last.
