@@ -152,7 +152,7 @@ func setupTargets(b *testing.B, bin string) []target {
 
 	targets := []target{{
 		key: "floor", label: "A no balancer (floor)", short: "A floor", kind: "floor",
-		about: "the client fetches from one real server (port 8080) through the director as a plain router, nothing attached",
+		about:  "the client fetches from one real server (port 8080) through the director as a plain router, nothing attached",
 		client: plain.Client, url: fmt.Sprintf("http://%s:8080/", reals[0]), pages: pages[:1],
 	}}
 	for _, m := range []testnet.Method{testnet.NAT, testnet.DR, testnet.TUN} {
