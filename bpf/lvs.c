@@ -78,7 +78,7 @@ static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struc
 	if (method == LVS_METHOD_TUNNEL) {
 		oh = lvs_tun_overhead(rfamily, &tun);
 	} else if (rfamily != p->t.family) {
-		lvs_count(LVS_CNT_PASS_METHOD);
+		lvs_count(LVS_CNT_DROP_METHOD);
 		return TC_ACT_SHOT;
 	}
 	/* TUN asks the FIB for the outer source address. */
@@ -139,7 +139,7 @@ static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struc
 			goto helper;
 		break;
 	default:
-		lvs_count(LVS_CNT_PASS_METHOD);
+		lvs_count(LVS_CNT_DROP_METHOD);
 		return TC_ACT_SHOT;
 	}
 	return lvs_send(skb, &sc->rt);

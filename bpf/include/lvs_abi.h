@@ -160,7 +160,7 @@ enum lvs_counter {
 	LVS_CNT_PASS_TTL = 7,        /* new flow or NAT reply with TTL <= 1: the kernel answers */
 	LVS_CNT_PASS_FIB = 8,        /* NAT: no FIB answer, kernel routes it */
 	LVS_CNT_DROP_CONN_FULL = 9,  /* conn or NAT reverse table full */
-	LVS_CNT_PASS_METHOD = 10,    /* forwarding method not built */
+	LVS_CNT_DROP_METHOD = 10,    /* a method (or a family across methods) a real cannot be sent with */
 	LVS_CNT_DROP_FIB = 11,       /* DR: no FIB answer */
 	LVS_CNT_DROP_HELPER = 12,    /* a rewrite helper failed */
 	LVS_CNT_FWD_REDIRECT = 13,   /* sent with bpf_redirect */

@@ -93,7 +93,7 @@ const (
 	lvsLvsCounterLVS_CNT_PASS_TTL         lvsLvsCounter = 7
 	lvsLvsCounterLVS_CNT_PASS_FIB         lvsLvsCounter = 8
 	lvsLvsCounterLVS_CNT_DROP_CONN_FULL   lvsLvsCounter = 9
-	lvsLvsCounterLVS_CNT_PASS_METHOD      lvsLvsCounter = 10
+	lvsLvsCounterLVS_CNT_DROP_METHOD      lvsLvsCounter = 10
 	lvsLvsCounterLVS_CNT_DROP_FIB         lvsLvsCounter = 11
 	lvsLvsCounterLVS_CNT_DROP_HELPER      lvsLvsCounter = 12
 	lvsLvsCounterLVS_CNT_FWD_REDIRECT     lvsLvsCounter = 13

@@ -607,7 +607,7 @@ var counterNames = map[lvsLvsCounter]string{
 	lvsLvsCounterLVS_CNT_PASS_TTL:         "pass_ttl",
 	lvsLvsCounterLVS_CNT_PASS_FIB:         "pass_fib",
 	lvsLvsCounterLVS_CNT_DROP_CONN_FULL:   "drop_conn_full",
-	lvsLvsCounterLVS_CNT_PASS_METHOD:      "pass_method",
+	lvsLvsCounterLVS_CNT_DROP_METHOD:      "drop_method",
 	lvsLvsCounterLVS_CNT_DROP_FIB:         "drop_fib",
 	lvsLvsCounterLVS_CNT_DROP_HELPER:      "drop_helper",
 	lvsLvsCounterLVS_CNT_FWD_REDIRECT:     "fwd_redirect",
