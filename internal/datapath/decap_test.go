@@ -384,7 +384,7 @@ func (o outer) gue(inner []byte, g gueOpts) []byte {
 		// gopacket sums from the layer it serializes: redo it over the
 		// whole datagram with the pseudo-header.
 		binary.BigEndian.PutUint16(udp[6:], 0)
-		binary.BigEndian.PutUint16(udp[6:], l4Checksum(o.src, o.dst, 17, udp))
+		binary.BigEndian.PutUint16(udp[6:], packet.L4Checksum(o.src, o.dst, 17, udp))
 	}
 	return o.wrap(layers.IPProtocolUDP, udp)
 }
@@ -416,42 +416,9 @@ func seedOnly(inner []byte) []byte {
 	} else {
 		src, dst = netip.AddrFrom16([16]byte(out[8:24])), netip.AddrFrom16([16]byte(out[24:40]))
 	}
-	seed := pseudoSum(src, dst, 6, len(out)-start)
-	binary.BigEndian.PutUint16(out[off:], fold(seed))
+	seed := packet.PseudoSum(src, dst, 6, len(out)-start)
+	binary.BigEndian.PutUint16(out[off:], packet.Fold(seed))
 	return out
-}
-
-func pseudoSum(src, dst netip.Addr, proto byte, n int) uint32 {
-	var s uint32
-	s = sum(src.AsSlice(), s)
-	s = sum(dst.AsSlice(), s)
-	return s + uint32(proto) + uint32(n)
-}
-
-func l4Checksum(src, dst netip.Addr, proto byte, seg []byte) uint16 {
-	c := ^fold(sum(seg, pseudoSum(src, dst, proto, len(seg))))
-	if c == 0 && proto == 17 {
-		c = 0xffff
-	}
-	return c
-}
-
-func sum(b []byte, s uint32) uint32 {
-	for len(b) >= 2 {
-		s += uint32(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
 }
 
 // edit returns a copy of b with fn applied.

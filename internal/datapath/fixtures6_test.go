@@ -583,7 +583,7 @@ func natQuote(q []byte, src bool, to netip.AddrPort) []byte {
 			copy(q[16:], a)
 		}
 		binary.BigEndian.PutUint16(q[10:], 0)
-		binary.BigEndian.PutUint16(q[10:], ^fold16(q[:l3]))
+		binary.BigEndian.PutUint16(q[10:], ^foldSum(q[:l3]))
 	} else if src {
 		copy(q[8:], a)
 	} else {
@@ -595,17 +595,6 @@ func natQuote(q []byte, src bool, to netip.AddrPort) []byte {
 		binary.BigEndian.PutUint16(q[l3+2:], to.Port())
 	}
 	return q
-}
-
-func fold16(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	for s > 0xffff {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
 }
 
 // icmpErr is an ICMP error (IPv4 type/code, or ICMPv6 type6/code6) from
@@ -904,3 +893,6 @@ func TestPrivilegedFragments(t *testing.T) {
 	}, false, datapathtest.Delta{Verdicts: verdicts("frag_first", 1), Conns: conns(rTUN6, [2]int{0, 1})})
 	w.n.RunX(t, w.d, cases)
 }
+
+// foldSum is the folded one's complement sum of b.
+func foldSum(b []byte) uint16 { return packet.Fold(packet.Sum(b, 0)) }

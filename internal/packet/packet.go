@@ -160,19 +160,19 @@ func VerifyChecksums(b []byte) error {
 	if ihl < 20 || tot < ihl || tot > len(ip) {
 		return fmt.Errorf("bad IPv4 lengths: ihl %d, total %d, have %d", ihl, tot, len(ip))
 	}
-	if s := fold(sum(ip[:ihl], 0)); s != 0xffff {
+	if s := Fold(Sum(ip[:ihl], 0)); s != 0xffff {
 		return fmt.Errorf("IPv4 header checksum %#04x is wrong", binary.BigEndian.Uint16(ip[10:]))
 	}
 	seg := ip[ihl:tot]
 	var pseudo uint32
-	pseudo = sum(ip[12:20], pseudo)
+	pseudo = Sum(ip[12:20], pseudo)
 	pseudo += uint32(ip[9]) + uint32(len(seg))
 	switch ip[9] {
 	case TCP:
 		if len(seg) < 20 {
 			return errors.New("short TCP header")
 		}
-		if s := fold(sum(seg, pseudo)); s != 0xffff {
+		if s := Fold(Sum(seg, pseudo)); s != 0xffff {
 			return fmt.Errorf("TCP checksum %#04x is wrong", binary.BigEndian.Uint16(seg[16:]))
 		}
 	case UDP:
@@ -182,7 +182,7 @@ func VerifyChecksums(b []byte) error {
 		if binary.BigEndian.Uint16(seg[6:]) == 0 {
 			return nil
 		}
-		if s := fold(sum(seg, pseudo)); s != 0xffff {
+		if s := Fold(Sum(seg, pseudo)); s != 0xffff {
 			return fmt.Errorf("UDP checksum %#04x is wrong", binary.BigEndian.Uint16(seg[6:]))
 		}
 	}
@@ -198,10 +198,12 @@ func SetIPChecksum(b []byte) {
 		ihl = 20
 	}
 	binary.BigEndian.PutUint16(ip[10:], 0)
-	binary.BigEndian.PutUint16(ip[10:], ^fold(sum(ip[:ihl], 0)))
+	binary.BigEndian.PutUint16(ip[10:], ^Fold(Sum(ip[:ihl], 0)))
 }
 
-func sum(b []byte, s uint32) uint32 {
+// Sum adds b's 16-bit words to the one's complement sum s (unfolded; an
+// odd last byte counts as its high half).
+func Sum(b []byte, s uint32) uint32 {
 	for len(b) >= 2 {
 		s += uint32(binary.BigEndian.Uint16(b))
 		b = b[2:]
@@ -212,7 +214,8 @@ func sum(b []byte, s uint32) uint32 {
 	return s
 }
 
-func fold(s uint32) uint16 {
+// Fold folds an unfolded sum to 16 bits (a checksum is its complement).
+func Fold(s uint32) uint16 {
 	for s > 0xffff {
 		s = s&0xffff + s>>16
 	}

@@ -67,7 +67,7 @@ func (h IPv4) Wrap(payload []byte) []byte {
 	s, d := h.Src.As4(), h.Dst.As4()
 	copy(b[12:], s[:])
 	copy(b[16:], d[:])
-	binary.BigEndian.PutUint16(b[10:], ^fold(sum(b, 0)))
+	binary.BigEndian.PutUint16(b[10:], ^Fold(Sum(b, 0)))
 	return append(b, payload...)
 }
 
@@ -127,12 +127,22 @@ func (h IPv6) Wrap(payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// pseudoSum is the unfolded sum of the pseudo-header of an upper-layer
+// PseudoSum is the unfolded sum of the pseudo-header of an upper-layer
 // packet of length n and protocol proto from src to dst (RFC 768, 8200).
-func pseudoSum(src, dst netip.Addr, proto uint8, n int) uint32 {
-	s := sum(src.AsSlice(), 0)
-	s = sum(dst.AsSlice(), s)
+func PseudoSum(src, dst netip.Addr, proto uint8, n int) uint32 {
+	s := Sum(src.AsSlice(), 0)
+	s = Sum(dst.AsSlice(), s)
 	return s + uint32(proto) + uint32(n)
+}
+
+// L4Checksum is the checksum of TCP or UDP segment seg (its checksum field
+// 0) from src to dst; UDP's 0 is sent as 0xffff.
+func L4Checksum(src, dst netip.Addr, proto uint8, seg []byte) uint16 {
+	c := ^Fold(Sum(seg, PseudoSum(src, dst, proto, len(seg))))
+	if c == 0 && proto == ProtoUDP {
+		c = 0xffff
+	}
+	return c
 }
 
 // TCPSeg returns a TCP segment (20-byte header) from src to dst with the
@@ -168,7 +178,7 @@ func TCPSeg(src, dst netip.AddrPort, flags string, payload []byte) []byte {
 	b[13] = fl
 	binary.BigEndian.PutUint16(b[14:], 65535)
 	b = append(b, payload...)
-	binary.BigEndian.PutUint16(b[16:], ^fold(sum(b, pseudoSum(src.Addr(), dst.Addr(), ProtoTCP, len(b)))))
+	binary.BigEndian.PutUint16(b[16:], ^Fold(Sum(b, PseudoSum(src.Addr(), dst.Addr(), ProtoTCP, len(b)))))
 	return b
 }
 
@@ -181,7 +191,7 @@ func UDPDgram(src, dst netip.AddrPort, payload []byte, csum bool) []byte {
 	binary.BigEndian.PutUint16(b[4:], uint16(8+len(payload)))
 	b = append(b, payload...)
 	if csum {
-		c := ^fold(sum(b, pseudoSum(src.Addr(), dst.Addr(), ProtoUDP, len(b))))
+		c := ^Fold(Sum(b, PseudoSum(src.Addr(), dst.Addr(), ProtoUDP, len(b))))
 		if c == 0 {
 			c = 0xffff
 		}
@@ -198,7 +208,7 @@ func ICMPv4(typ, code uint8, info uint32, body []byte) []byte {
 	b[0], b[1] = typ, code
 	binary.BigEndian.PutUint32(b[4:], info)
 	b = append(b, body...)
-	binary.BigEndian.PutUint16(b[2:], ^fold(sum(b, 0)))
+	binary.BigEndian.PutUint16(b[2:], ^Fold(Sum(b, 0)))
 	return b
 }
 
@@ -209,7 +219,7 @@ func ICMPv6(src, dst netip.Addr, typ, code uint8, info uint32, body []byte) []by
 	b[0], b[1] = typ, code
 	binary.BigEndian.PutUint32(b[4:], info)
 	b = append(b, body...)
-	binary.BigEndian.PutUint16(b[2:], ^fold(sum(b, pseudoSum(src, dst, ProtoICMPv6, len(b)))))
+	binary.BigEndian.PutUint16(b[2:], ^Fold(Sum(b, PseudoSum(src, dst, ProtoICMPv6, len(b)))))
 	return b
 }
 
@@ -233,7 +243,7 @@ func GRE(proto uint16, csum bool, payload []byte) []byte {
 	binary.BigEndian.PutUint16(b[2:], proto)
 	b = append(b, payload...)
 	if csum {
-		binary.BigEndian.PutUint16(b[4:], ^fold(sum(b, 0)))
+		binary.BigEndian.PutUint16(b[4:], ^Fold(Sum(b, 0)))
 	}
 	return b
 }

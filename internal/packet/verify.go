@@ -54,7 +54,7 @@ func verifyIP(ip []byte, o VerifyOptions, depth int) error {
 		if ihl < 20 || tot < ihl || tot > len(ip) {
 			return fmt.Errorf("bad IPv4 lengths: ihl %d, total %d, have %d", ihl, tot, len(ip))
 		}
-		if fold(sum(ip[:ihl], 0)) != 0xffff {
+		if Fold(Sum(ip[:ihl], 0)) != 0xffff {
 			return fmt.Errorf("IPv4 header checksum %#04x is wrong", binary.BigEndian.Uint16(ip[10:]))
 		}
 		src, dst = netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20]))
@@ -105,13 +105,13 @@ func verifyIP(ip []byte, o VerifyOptions, depth int) error {
 		}
 		return fmt.Errorf("%s in %s %v -> %v: %w", what, where, src, dst, err)
 	}
-	pseudo := pseudoSum(src, dst, proto, len(l4))
+	pseudo := PseudoSum(src, dst, proto, len(l4))
 	switch proto {
 	case ProtoTCP:
 		if len(l4) < 20 {
 			return wrap("TCP", errors.New("short header"))
 		}
-		if fold(sum(l4, pseudo)) != 0xffff {
+		if Fold(Sum(l4, pseudo)) != 0xffff {
 			return wrap("TCP", fmt.Errorf("checksum %#04x is wrong", binary.BigEndian.Uint16(l4[16:])))
 		}
 	case ProtoUDP:
@@ -126,7 +126,7 @@ func verifyIP(ip []byte, o VerifyOptions, depth int) error {
 		switch {
 		case c == 0 && src.Is6() && !gue:
 			return wrap("UDP", errors.New("checksum 0 over IPv6"))
-		case c != 0 && fold(sum(l4, pseudo)) != 0xffff:
+		case c != 0 && Fold(Sum(l4, pseudo)) != 0xffff:
 			return wrap("UDP", fmt.Errorf("checksum %#04x is wrong", c))
 		}
 		if gue {
@@ -140,13 +140,13 @@ func verifyIP(ip []byte, o VerifyOptions, depth int) error {
 		if len(l4) < 8 {
 			return wrap("ICMP", errors.New("short header"))
 		}
-		if fold(sum(l4, 0)) != 0xffff {
+		if Fold(Sum(l4, 0)) != 0xffff {
 			return wrap("ICMP", fmt.Errorf("checksum %#04x is wrong", binary.BigEndian.Uint16(l4[2:])))
 		}
 		if t := l4[0]; (t == 3 || t == 11 || t == 12) && len(l4) >= 8+20 {
 			q := l4[8:]
 			ihl := int(q[0]&0x0f) * 4
-			if q[0]>>4 == 4 && ihl >= 20 && len(q) >= ihl && fold(sum(q[:ihl], 0)) != 0xffff {
+			if q[0]>>4 == 4 && ihl >= 20 && len(q) >= ihl && Fold(Sum(q[:ihl], 0)) != 0xffff {
 				return wrap("ICMP", fmt.Errorf("quoted IPv4 header checksum %#04x is wrong", binary.BigEndian.Uint16(q[10:])))
 			}
 		}
@@ -154,7 +154,7 @@ func verifyIP(ip []byte, o VerifyOptions, depth int) error {
 		if len(l4) < 8 {
 			return wrap("ICMPv6", errors.New("short header"))
 		}
-		if fold(sum(l4, pseudo)) != 0xffff {
+		if Fold(Sum(l4, pseudo)) != 0xffff {
 			return wrap("ICMPv6", fmt.Errorf("checksum %#04x is wrong", binary.BigEndian.Uint16(l4[2:])))
 		}
 	case ProtoIPIP, ProtoIPv6:
@@ -169,7 +169,7 @@ func verifyIP(ip []byte, o VerifyOptions, depth int) error {
 			if len(l4) < 8 {
 				return wrap("GRE", errors.New("short header"))
 			}
-			if fold(sum(l4, 0)) != 0xffff {
+			if Fold(Sum(l4, 0)) != 0xffff {
 				return wrap("GRE", fmt.Errorf("checksum %#04x is wrong", binary.BigEndian.Uint16(l4[4:])))
 			}
 		}
