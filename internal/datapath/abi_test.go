@@ -4,6 +4,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
 	"golvs/internal/lvs"
@@ -17,10 +18,7 @@ func TestABISizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name string
-		size uintptr
-	}{
+	checkLayouts(t, spec, []cType{
 		{"lvs_service_key", unsafe.Sizeof(lvsLvsServiceKey{})},
 		{"lvs_service", unsafe.Sizeof(lvsLvsService{})},
 		{"lvs_real", unsafe.Sizeof(lvsLvsReal{})},
@@ -31,7 +29,54 @@ func TestABISizes(t *testing.T) {
 		{"lvs_lblc_key", unsafe.Sizeof(lvsLvsLblcKey{})},
 		{"lvs_lblc_entry", unsafe.Sizeof(lvsLvsLblcEntry{})},
 		{"lvs_tmpl", unsafe.Sizeof(lvsLvsTmpl{})},
-	} {
+		{"lvs_frag_key", unsafe.Sizeof(lvsLvsFragKey{})},
+		{"lvs_frag", unsafe.Sizeof(lvsLvsFrag{})},
+	}, []mapShape{
+		{lvsMapLvsServices, unsafe.Sizeof(lvsLvsServiceKey{}), unsafe.Sizeof(lvsLvsService{})},
+		{lvsMapLvsReals, 4, unsafe.Sizeof(lvsLvsReal{})},
+		{lvsMapLvsConnCounts, 4, unsafe.Sizeof(lvsLvsRealConns{})},
+		{lvsMapLvsSvcStats, 4, unsafe.Sizeof(lvsLvsStats{})},
+		{lvsMapLvsRealStats, 4, unsafe.Sizeof(lvsLvsStats{})},
+		{lvsMapLvsConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsConn{})},
+		{lvsMapLvsNatConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTuple{})},
+		{lvsMapLvsTimeouts, 4, 8},
+		{lvsMapLvsOverload, 4, 4},
+		{lvsMapLvsLblc, unsafe.Sizeof(lvsLvsLblcKey{}), unsafe.Sizeof(lvsLvsLblcEntry{})},
+		{lvsMapLvsTemplates, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTmpl{})},
+		{lvsMapLvsPortZero, 4, 4},
+		{lvsMapLvsFrags, unsafe.Sizeof(lvsLvsFragKey{}), unsafe.Sizeof(lvsLvsFrag{})},
+		{lvsMapLvsSettings, 4, 4},
+	})
+	if v := spec.Variables[lvsVarLvsAbiInfo]; v == nil {
+		t.Error("no lvs_abi_info in the object")
+	} else {
+		var info [13]uint32 // one uint32 per enum, version first
+		if err := v.Get(&info); err != nil {
+			t.Errorf("lvs_abi_info: %v", err)
+		} else if int(info[0]) != ABIVersion {
+			t.Errorf("object ABI version %d, Go ABIVersion %d", info[0], ABIVersion)
+		}
+	}
+}
+
+// cType is a C struct and the size of its Go type; mapShape a map and
+// the sizes Go uses for its key and value.
+type (
+	cType struct {
+		name string
+		size uintptr
+	}
+	mapShape struct {
+		name     string
+		key, val uintptr
+	}
+)
+
+// checkLayouts checks Go type sizes against spec's BTF and the maps' key
+// and value sizes against what Go uses.
+func checkLayouts(t *testing.T, spec *ebpf.CollectionSpec, types []cType, maps []mapShape) {
+	t.Helper()
+	for _, c := range types {
 		typ, err := spec.Types.AnyTypeByName(c.name)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
@@ -46,23 +91,7 @@ func TestABISizes(t *testing.T) {
 			t.Errorf("struct %s is %d bytes in C, %d in Go", c.name, n, c.size)
 		}
 	}
-	for _, m := range []struct {
-		name     string
-		key, val uintptr
-	}{
-		{lvsMapLvsServices, unsafe.Sizeof(lvsLvsServiceKey{}), unsafe.Sizeof(lvsLvsService{})},
-		{lvsMapLvsReals, 4, unsafe.Sizeof(lvsLvsReal{})},
-		{lvsMapLvsConnCounts, 4, unsafe.Sizeof(lvsLvsRealConns{})},
-		{lvsMapLvsSvcStats, 4, unsafe.Sizeof(lvsLvsStats{})},
-		{lvsMapLvsRealStats, 4, unsafe.Sizeof(lvsLvsStats{})},
-		{lvsMapLvsConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsConn{})},
-		{lvsMapLvsNatConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTuple{})},
-		{lvsMapLvsTimeouts, 4, 8},
-		{lvsMapLvsOverload, 4, 4},
-		{lvsMapLvsLblc, unsafe.Sizeof(lvsLvsLblcKey{}), unsafe.Sizeof(lvsLvsLblcEntry{})},
-		{lvsMapLvsTemplates, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTmpl{})},
-		{lvsMapLvsPortZero, 4, 4},
-	} {
+	for _, m := range maps {
 		ms := spec.Maps[m.name]
 		if ms == nil {
 			t.Errorf("no map %s", m.name)
@@ -70,16 +99,6 @@ func TestABISizes(t *testing.T) {
 		}
 		if uintptr(ms.KeySize) != m.key || uintptr(ms.ValueSize) != m.val {
 			t.Errorf("map %s: key %d value %d bytes, Go uses %d and %d", m.name, ms.KeySize, ms.ValueSize, m.key, m.val)
-		}
-	}
-	if v := spec.Variables[lvsVarLvsAbiInfo]; v == nil {
-		t.Error("no lvs_abi_info in the object")
-	} else {
-		var info [13]uint32 // one uint32 per enum, version first
-		if err := v.Get(&info); err != nil {
-			t.Errorf("lvs_abi_info: %v", err)
-		} else if int(info[0]) != ABIVersion {
-			t.Errorf("object ABI version %d, Go ABIVersion %d", info[0], ABIVersion)
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -61,47 +60,17 @@ func TestDecapABISizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name string
-		size uintptr
-	}{
+	checkLayouts(t, spec, []cType{
 		{"decap_vip_key", unsafe.Sizeof(decapDecapVipKey{})},
 		{"decap_config", unsafe.Sizeof(decapDecapConfig{})},
 		{"decap_test_tunnel", unsafe.Sizeof(decapDecapTestTunnel{})},
-	} {
-		typ, err := spec.Types.AnyTypeByName(c.name)
-		if err != nil {
-			t.Errorf("%s: %v", c.name, err)
-			continue
-		}
-		n, err := btf.Sizeof(typ)
-		if err != nil {
-			t.Errorf("%s: %v", c.name, err)
-			continue
-		}
-		if uintptr(n) != c.size {
-			t.Errorf("struct %s is %d bytes in C, %d in Go", c.name, n, c.size)
-		}
-	}
-	for _, m := range []struct {
-		name     string
-		key, val uintptr
-	}{
+	}, []mapShape{
 		{decapMapDecapVips, unsafe.Sizeof(decapDecapVipKey{}), 4},
 		{decapMapDecapGuePorts, 2, 4},
 		{decapMapDecapCfg, 4, unsafe.Sizeof(decapDecapConfig{})},
 		{decapMapDecapCounters, 4, 8},
 		{decapMapDecapTestTunnels, 4, unsafe.Sizeof(decapDecapTestTunnel{})},
-	} {
-		ms := spec.Maps[m.name]
-		if ms == nil {
-			t.Errorf("no map %s", m.name)
-			continue
-		}
-		if uintptr(ms.KeySize) != m.key || uintptr(ms.ValueSize) != m.val {
-			t.Errorf("map %s: key %d value %d bytes, Go uses %d and %d", m.name, ms.KeySize, ms.ValueSize, m.key, m.val)
-		}
-	}
+	})
 	if got := len(DecapCounterNames()); got != len(decapCounterNames) {
 		t.Errorf("DecapCounterNames has %d names, want %d", got, len(decapCounterNames))
 	}
