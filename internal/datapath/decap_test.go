@@ -154,24 +154,7 @@ func newDecapNet(t *testing.T) *decapNet {
 // do runs fn on a thread in the namespace.
 func (n *decapNet) do(t testing.TB, fn func()) {
 	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("netns: %v", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(n.ns); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("enter netns %s: %v", n.name, err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("return to the original netns: %v", err))
-		}
-		runtime.UnlockOSThread()
-	}()
-	fn()
+	testnet.DoIn(t, n.ns, n.name, fn)
 }
 
 // decapPinDir returns a fresh pin directory on the host's bpffs, removed

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -95,4 +96,30 @@ func (ns *Namespace) in(fn func() error, undo func()) error {
 		ch <- err
 	}()
 	return <-ch
+}
+
+// DoIn runs fn on the calling goroutine's thread inside namespace ns
+// (name for messages) and returns it to its own namespace after; the
+// test fails when the thread cannot enter. fn must not start goroutines
+// that expect ns.
+func DoIn(t testing.TB, ns netns.NsHandle, name string, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("netns: %v", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("enter netns %s: %v", name, err)
+	}
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			panic(fmt.Sprintf("return to the original netns: %v", err)) // thread stays locked and dies
+		}
+		runtime.UnlockOSThread()
+	}()
+	fn()
 }

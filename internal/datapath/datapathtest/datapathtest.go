@@ -217,24 +217,7 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 // Do runs fn on a thread in the namespace.
 func (n *Net) Do(t testing.TB, fn func()) {
 	t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("netns: %v", err)
-	}
-	defer orig.Close()
-	if err := netns.Set(n.ns); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("enter netns %s: %v", n.Name, err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("return to the original netns: %v", err)) // thread stays locked and dies
-		}
-		runtime.UnlockOSThread()
-	}()
-	fn()
+	testnet.DoIn(t, n.ns, n.Name, fn)
 }
 
 // Delta is the change a case expects in the counters it names; counters
