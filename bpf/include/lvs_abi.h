@@ -17,9 +17,9 @@
 
 /* enum lvs_abi: versions and limits shared with Go. */
 enum lvs_abi {
-	LVS_ABI_VERSION = 7,
-	LVS_MAX_SERVICES = 4096,  /* service ids 1..4095 */
-	LVS_MAX_REALS = 65536,    /* real ids 1..65535 */
+	LVS_ABI_VERSION = 8,
+	LVS_MAX_SERVICES = 16384, /* service ids 1..16383 */
+	LVS_MAX_REALS = 131072,   /* real ids 1..131071 */
 	LVS_MAX_DESTS = 256,      /* walking schedulers see at most this many reals */
 	LVS_SH_TAB_SIZE = 256,    /* sh and dh buckets (IP_VS_SH_TAB_BITS 8) */
 	LVS_MH_TAB_SIZE = 4093,   /* mh lookup table (primes[IP_VS_MH_TAB_INDEX - 8]) */

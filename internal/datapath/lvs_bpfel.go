@@ -16,9 +16,9 @@ import (
 type lvsLvsAbi uint32
 
 const (
-	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 7
-	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 4096
-	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 65536
+	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 8
+	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 16384
+	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 131072
 	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
 	lvsLvsAbiLVS_SH_TAB_SIZE        lvsLvsAbi = 256
 	lvsLvsAbiLVS_MH_TAB_SIZE        lvsLvsAbi = 4093
