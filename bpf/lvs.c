@@ -29,6 +29,7 @@
 #include "persist.h"
 #include "xmit.h"
 #include "icmp.h"
+#include "xdp.h"
 
 char _license[] SEC("license") = "Dual MIT/GPL";
 
@@ -276,11 +277,67 @@ helper:
 #define LVS_NEW_MADE (-3)      /* added it (in lvs_conns) */
 #define LVS_NEW_ONEPACKET (-4) /* a one-packet datagram: the scratch conn */
 
-/* lvs_new schedules a new connection to a virtual service. now is 0 when
- * the caller has not read the clock yet. */
-static __attribute__((noinline)) int lvs_new(struct __sk_buff *skb, const struct lvs_pkt *p, __u64 now)
+/*
+ * lvs_new_service returns the virtual service p is for when it may start a
+ * connection (filling sk, whose vport is 0 for a port-zero service), or
+ * NULL, counting why not unless quiet.
+ */
+static __always_inline struct lvs_service *lvs_new_service(const struct lvs_pkt *p, struct lvs_service_key *sk,
+							   int quiet)
 {
-	struct lvs_service_key sk = {};
+	struct lvs_service *svc;
+
+	/* A later fragment starts nothing: it carries no L4 header. */
+	if (p->frag == LVS_FRAG_LATER) {
+		if (!quiet)
+			lvs_count(LVS_CNT_PASS_FRAGMENT);
+		return 0;
+	}
+	__builtin_memset(sk, 0, sizeof(*sk));
+	sk->vaddr = p->t.daddr;
+	sk->vport = p->t.dport;
+	sk->proto = p->t.proto;
+	sk->family = p->t.family;
+	svc = bpf_map_lookup_elem(&lvs_services, sk);
+	if (!svc && sk->vport) {
+		/* ip_vs_service_find: a port-zero service takes the ports of
+		 * its VIP that no service of their own has. */
+		__u32 zero = 0, *n = bpf_map_lookup_elem(&lvs_port_zero, &zero);
+
+		if (n && *n) {
+			sk->vport = 0;
+			svc = bpf_map_lookup_elem(&lvs_services, sk);
+		}
+	}
+	if (!svc) {
+		if (!quiet)
+			lvs_count(LVS_CNT_PASS_NO_SERVICE);
+		return 0;
+	}
+	/* tcp_conn_schedule: only SYN without RST starts a connection; the
+	 * kernel answers the rest (RST, since nothing listens on VIP:port). */
+	if (p->t.proto == LVS_IPPROTO_TCP &&
+	    (p->tcp_flags & (LVS_TCP_SYN | LVS_TCP_RST)) != LVS_TCP_SYN) {
+		if (!quiet)
+			lvs_count(LVS_CNT_PASS_NOT_SYN);
+		return 0;
+	}
+	/* No connection yet: the kernel answers (time exceeded, or a RST
+	 * from the VIP), as it would without golvs. */
+	if (p->ttl <= 1) {
+		if (!quiet)
+			lvs_count(LVS_CNT_PASS_TTL);
+		return 0;
+	}
+	return svc;
+}
+
+/* lvs_new schedules a new connection to a virtual service. now is 0 when
+ * the caller has not read the clock yet. quiet (the XDP fast path, which
+ * hands what it does not take to TC) leaves the pass counters to TC. */
+static __attribute__((noinline)) int lvs_new(const struct lvs_pkt *p, __u64 now, int quiet)
+{
+	struct lvs_service_key sk;
 	struct lvs_service *svc;
 	struct lvs_sched_scratch *sc;
 	struct lvs_conn *c;
@@ -289,43 +346,9 @@ static __attribute__((noinline)) int lvs_new(struct __sk_buff *skb, const struct
 	__u32 service, real, slot, flags;
 	int active;
 
-	/* A later fragment starts nothing: it carries no L4 header. */
-	if (p->frag == LVS_FRAG_LATER) {
-		lvs_count(LVS_CNT_PASS_FRAGMENT);
+	svc = lvs_new_service(p, &sk, quiet);
+	if (!svc)
 		return TC_ACT_OK;
-	}
-	sk.vaddr = p->t.daddr;
-	sk.vport = p->t.dport;
-	sk.proto = p->t.proto;
-	sk.family = p->t.family;
-	svc = bpf_map_lookup_elem(&lvs_services, &sk);
-	if (!svc && sk.vport) {
-		/* ip_vs_service_find: a port-zero service takes the ports of
-		 * its VIP that no service of their own has. */
-		__u32 zero = 0, *n = bpf_map_lookup_elem(&lvs_port_zero, &zero);
-
-		if (n && *n) {
-			sk.vport = 0;
-			svc = bpf_map_lookup_elem(&lvs_services, &sk);
-		}
-	}
-	if (!svc) {
-		lvs_count(LVS_CNT_PASS_NO_SERVICE);
-		return TC_ACT_OK;
-	}
-	/* tcp_conn_schedule: only SYN without RST starts a connection; the
-	 * kernel answers the rest (RST, since nothing listens on VIP:port). */
-	if (p->t.proto == LVS_IPPROTO_TCP &&
-	    (p->tcp_flags & (LVS_TCP_SYN | LVS_TCP_RST)) != LVS_TCP_SYN) {
-		lvs_count(LVS_CNT_PASS_NOT_SYN);
-		return TC_ACT_OK;
-	}
-	/* No connection yet: the kernel answers (time exceeded, or a RST
-	 * from the VIP), as it would without golvs. */
-	if (p->ttl <= 1) {
-		lvs_count(LVS_CNT_PASS_TTL);
-		return TC_ACT_OK;
-	}
 	if (!now)
 		now = lvs_now();
 	/* The new entry is built in the per-CPU scratch: the stack is short. */
@@ -354,7 +377,8 @@ static __attribute__((noinline)) int lvs_new(struct __sk_buff *skb, const struct
 		/* ip_vs_leave answers with ICMP port unreachable; the kernel
 		 * does the same here (RST for TCP) as nothing listens on
 		 * VIP:port. */
-		lvs_count(LVS_CNT_PASS_NO_DEST);
+		if (!quiet)
+			lvs_count(LVS_CNT_PASS_NO_DEST);
 		return TC_ACT_OK;
 	}
 
@@ -429,7 +453,7 @@ static __always_inline int lvs_new_or_follow(struct __sk_buff *skb, const struct
 	struct lvs_conn *c;
 	struct lvs_real *r;
 	__u32 real;
-	int rc = lvs_new(skb, p, now);
+	int rc = lvs_new(p, now, 0);
 
 	if (rc >= 0)
 		return rc;
@@ -648,6 +672,154 @@ int lvs_ingress(struct __sk_buff *skb)
 		return lvs_new_or_follow(skb, &p, now);
 	}
 	return lvs_new_or_follow(skb, &p, 0);
+}
+
+/*
+ * The XDP fast path. lvs_xdp forwards what it can take whole, before the
+ * kernel allocates an skb: packets of live connections (NAT both ways, DR,
+ * and TUN with the IPIP family of tunnels) and new connections to them,
+ * with the same state, counters and bytes as the TC path. Everything else
+ * (ICMP, fragments, IP options and IPv6 extension headers, GUE and GRE,
+ * packets too big for the path, unresolved neighbours, expired entries,
+ * conn reuse, one-packet scheduling, traffic that is not golvs's) gets
+ * XDP_PASS before anything is changed, and lvs_ingress handles it as
+ * always: the TC program stays attached beside it.
+ */
+
+/* lvs_xdp_xmit rewrites the frame for connection c's method and sends it
+ * along sc->rt (lvs_xdp_route's answer, native or not). */
+static __always_inline int lvs_xdp_xmit(struct xdp_md *ctx, const struct lvs_pkt *p, const struct lvs_conn *c,
+					struct lvs_xmit_scratch *sc, int native)
+{
+	int err;
+
+	if (c->method == LVS_METHOD_MASQ)
+		err = lvs_xdp_nat(ctx, p, LVS_NAT_DST, &c->raddr, c->rport);
+	else if (c->method == LVS_METHOD_TUNNEL)
+		err = lvs_xdp_ttl_dec(ctx, p->t.family) || lvs_xdp_encap(ctx, p, &c->raddr, &sc->rt.src, c->rfamily);
+	else
+		err = lvs_xdp_ttl_dec(ctx, p->t.family);
+	if (err) {
+		lvs_count(LVS_CNT_DROP_HELPER);
+		return XDP_DROP;
+	}
+	return lvs_xdp_send(ctx, &sc->rt, native);
+}
+
+/* lvs_xdp_in is lvs_in for the fast path. */
+static __attribute__((noinline)) int lvs_xdp_in(struct xdp_md *ctx, const struct lvs_pkt *p, struct lvs_conn *c,
+						__u64 now)
+{
+	struct lvs_xmit_scratch *sc = lvs_xscratch();
+	__u32 dir = c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT;
+	__u32 real = c->real;
+	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &real);
+	int native;
+
+	if (!sc || !r || (r->flags & LVS_REAL_F_GONE) || p->ttl <= 1)
+		return XDP_PASS;
+	native = lvs_xdp_route(ctx, p, c->method, c->rfamily, r, c->method == LVS_METHOD_TUNNEL ? 0 : &p->t.saddr,
+			       &c->raddr, &c->fib[0], now, sc);
+	if (native < 0)
+		return XDP_PASS;
+	if (lvs_conn_update(c, p, dir, now) && c->tmpl_gen)
+		lvs_tmpl_assure(&p->t, c);
+	lvs_stats_in(c->service, real, p->ip_len, 0);
+	return lvs_xdp_xmit(ctx, p, c, sc, native);
+}
+
+/* lvs_xdp_out is lvs_out for the fast path: a NAT reply (fk: its
+ * connection's key). */
+static __attribute__((noinline)) int lvs_xdp_out(struct xdp_md *ctx, const struct lvs_pkt *p,
+						 const struct lvs_tuple *fk, __u64 now)
+{
+	struct lvs_xmit_scratch *sc = lvs_xscratch();
+	struct lvs_tuple k = *fk;
+	union lvs_addr vaddr = k.daddr, caddr = p->t.daddr;
+	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &k);
+	int native;
+
+	if (!sc || !c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
+	    __builtin_memcmp(&c->raddr, &p->t.saddr, sizeof(c->raddr)) || c->rport != p->t.sport || p->ttl <= 1)
+		return XDP_PASS;
+	native = lvs_xdp_route(ctx, p, LVS_METHOD_MASQ, p->t.family, 0, &vaddr, &caddr, &c->fib[1], now, sc);
+	if (native < 0)
+		return XDP_PASS;
+	if ((lvs_conn_update(c, p, LVS_DIR_OUTPUT, now) || p->t.proto == LVS_IPPROTO_UDP) && c->tmpl_gen &&
+	    !(c->flags & LVS_CONN_F_ASSURED))
+		lvs_tmpl_assure(&k, c);
+	lvs_stats_out(c->service, c->real, p->ip_len);
+	if (lvs_xdp_nat(ctx, p, LVS_NAT_SRC, &vaddr, k.dport)) {
+		lvs_count(LVS_CNT_DROP_HELPER);
+		return XDP_DROP;
+	}
+	return lvs_xdp_send(ctx, &sc->rt, native);
+}
+
+/* lvs_xdp_new is lvs_new_or_follow for the fast path. */
+static __always_inline int lvs_xdp_new(struct xdp_md *ctx, const struct lvs_pkt *p)
+{
+	struct lvs_service_key sk;
+	struct lvs_service *svc = lvs_new_service(p, &sk, 1);
+	struct lvs_xmit_scratch *sc;
+	struct lvs_conn *c;
+	struct lvs_real *r;
+	__u64 now;
+	__u32 real;
+	int rc, native = -1;
+
+	/* One-packet datagrams are scheduled per packet: TC's alone. */
+	if (!svc || ((svc->flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP))
+		return XDP_PASS;
+	now = lvs_now();
+	rc = lvs_new(p, now, 1);
+	if (rc == TC_ACT_SHOT)
+		return XDP_DROP;
+	if (rc != LVS_NEW_MADE)
+		return XDP_PASS; /* no real, or another CPU's entry: TC follows it */
+	c = bpf_map_lookup_elem(&lvs_conns, &p->t);
+	if (!c)
+		return XDP_PASS;
+	real = c->real;
+	r = bpf_map_lookup_elem(&lvs_reals, &real);
+	sc = lvs_xscratch();
+	if (r && sc)
+		native = lvs_xdp_route(ctx, p, c->method, c->rfamily, r,
+				       c->method == LVS_METHOD_TUNNEL ? 0 : &p->t.saddr, &c->raddr, &c->fib[0], now, sc);
+	if (native < 0 || !sc) {
+		/* The connection stands; TC finds it and counts the packet. */
+		lvs_stats_in_undo(c->service, real, p->ip_len);
+		return XDP_PASS;
+	}
+	return lvs_xdp_xmit(ctx, p, c, sc, native);
+}
+
+SEC("xdp")
+int lvs_xdp(struct xdp_md *ctx)
+{
+	struct lvs_pkt p;
+	struct lvs_conn *c;
+	struct lvs_tuple *fk;
+	__u64 now;
+
+	if (lvs_xdp_parse(ctx, &p))
+		return XDP_PASS;
+	c = bpf_map_lookup_elem(&lvs_conns, &p.t);
+	if (c) {
+		now = lvs_now();
+		/* Expiry and conn reuse (a SYN meeting TIME_WAIT or CLOSE,
+		 * see lvs_ingress) are TC's. */
+		if (now >= c->expires_ns ||
+		    (p.t.proto == LVS_IPPROTO_TCP &&
+		     (p.tcp_flags & (LVS_TCP_SYN | LVS_TCP_ACK | LVS_TCP_FIN | LVS_TCP_RST)) == LVS_TCP_SYN &&
+		     (c->state == LVS_TCP_TIME_WAIT || c->state == LVS_TCP_CLOSE)))
+			return XDP_PASS;
+		return lvs_xdp_in(ctx, &p, c, now);
+	}
+	fk = bpf_map_lookup_elem(&lvs_nat_conns, &p.t);
+	if (fk)
+		return lvs_xdp_out(ctx, &p, fk, lvs_now());
+	return lvs_xdp_new(ctx, &p);
 }
 
 /*

@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-	echo "deps.sh: apt-get not found; install by hand: nginx apache2-utils curl iproute2 util-linux clang-19 llvm-19 libbpf-dev" >&2
+	echo "deps.sh: apt-get not found; install by hand: nginx apache2-utils curl iproute2 util-linux ethtool clang-19 llvm-19 libbpf-dev" >&2
 	exit 1
 fi
 
@@ -55,6 +55,7 @@ want_cmd ip iproute2
 want_cmd ss iproute2
 want_cmd nstat iproute2
 want_cmd nsenter util-linux
+want_cmd ethtool ethtool
 want_cmd clang-19 clang-19
 want_cmd llvm-strip-19 llvm-19
 want_pkg libbpf-dev

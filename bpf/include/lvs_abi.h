@@ -35,6 +35,7 @@ enum lvs_abi {
 	LVS_EXPIRE_LATER_S = 60,  /* a controlling template's extension (ip_vs_conn.c expire_later) */
 	LVS_FIB_CACHE_MS = 50,    /* how long a conn entry reuses a FIB answer */
 	LVS_FRAG_ENTRIES = 16384, /* fragmented datagrams tracked at once (LRU) */
+	LVS_XDP_LINKS = 256,      /* links lvs_xdp runs on in native mode (lvs_xdp_tx) */
 };
 
 /* enum lvs_family: address families, with the kernel's AF_ values. */
@@ -180,6 +181,7 @@ enum lvs_counter {
 	LVS_CNT_TOO_BIG = 27,        /* packet too big for the path: ICMP sent to the client */
 	LVS_CNT_DROP_TOO_BIG = 28,   /* too big, and no ICMP could be made */
 	LVS_CNT_PASS_TO_FRAGMENT = 29, /* NAT, too big, no DF: translated, the kernel fragments it */
+	LVS_CNT_XDP_FWD = 30,        /* forwarded by the XDP fast path (lvs_xdp) */
 	LVS_CNT_MAX = 32,
 };
 

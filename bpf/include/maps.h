@@ -193,6 +193,20 @@ struct {
 	__type(value, struct lvs_frag);
 } lvs_frags SEC(".maps");
 
+/*
+ * lvs_xdp_tx: ifindex -> itself, for every link lvs_xdp runs on in native
+ * (driver) mode. A packet that arrived through native XDP may only be
+ * redirected to a link whose driver takes XDP frames (ndo_xdp_xmit); these
+ * are the links golvs knows to, and anything routed elsewhere is left to
+ * TC. Generic (skb) XDP redirects to any link.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, LVS_XDP_LINKS);
+	__type(key, __u32);
+	__type(value, __u32);
+} lvs_xdp_tx SEC(".maps");
+
 /* LVS_ICMP_QUOTE_MAX bounds how much of a packet an ICMP error golvs
  * makes or relays quotes: the IP header with extension headers and 8
  * bytes of L4 (RFC 792's minimum, what every stack matches on). */

@@ -33,6 +33,26 @@ static __always_inline void lvs_stats_in(__u32 service, __u32 real, __u32 bytes,
 	}
 }
 
+/* lvs_stats_in_undo takes back the packet (not the connection) that
+ * lvs_stats_in counted, when the XDP fast path made a connection but
+ * leaves its first packet to TC, which counts the packet again. Per-CPU:
+ * XDP and TC run on the same CPU for one packet. */
+static __always_inline void lvs_stats_in_undo(__u32 service, __u32 real, __u32 bytes)
+{
+	struct lvs_stats *s;
+
+	s = bpf_map_lookup_elem(&lvs_svc_stats, &service);
+	if (s) {
+		s->inpkts--;
+		s->inbytes -= bytes;
+	}
+	s = bpf_map_lookup_elem(&lvs_real_stats, &real);
+	if (s) {
+		s->inpkts--;
+		s->inbytes -= bytes;
+	}
+}
+
 /* lvs_stats_out counts a NAT reply. */
 static __always_inline void lvs_stats_out(__u32 service, __u32 real, __u32 bytes)
 {

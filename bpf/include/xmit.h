@@ -387,7 +387,8 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 }
 
 /*
- * lvs_route finds where a packet from src to dst (family) leaves: from fc,
+ * lvs_route_at finds where a packet from src to dst (family), which came
+ * in through link iif (ctx: the program's, TC's or XDP's), leaves: from fc,
  * the connection's cache for this direction, while it is valid, else
  * from the FIB, refilling fc. The lookup is the forwarding kind (the
  * ingress link as iif), so the ingress link must have forwarding enabled.
@@ -396,14 +397,14 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
  * answer. Two CPUs may refill one cache entry at once; both write the
  * same answer unless the neighbour changed in between.
  */
-static __always_inline int lvs_route(struct __sk_buff *skb, struct bpf_fib_lookup *f, __u8 family,
-				     const union lvs_addr *src, const union lvs_addr *dst, int want_src,
-				     struct lvs_fib_cache *fc, __u64 now, struct lvs_route *rt)
+static __always_inline int lvs_route_at(void *ctx, __u32 iif, struct bpf_fib_lookup *f, __u8 family,
+					const union lvs_addr *src, const union lvs_addr *dst, int want_src,
+					struct lvs_fib_cache *fc, __u64 now, struct lvs_route *rt)
 {
 	long rc;
 
 	rt->family = family;
-	if (fc && now < fc->expires_ns && fc->iif == skb->ifindex) {
+	if (fc && now < fc->expires_ns && fc->iif == iif) {
 		rt->oif = fc->oif;
 		rt->mtu = fc->mtu;
 		__builtin_memcpy(rt->dmac, fc->dmac, 6);
@@ -415,7 +416,7 @@ static __always_inline int lvs_route(struct __sk_buff *skb, struct bpf_fib_looku
 	__builtin_memset(f, 0, sizeof(*f));
 	f->family = family;
 	f->tot_len = 0; /* 0: the kernel checks the MTU against the skb, GSO aware */
-	f->ifindex = skb->ifindex;
+	f->ifindex = iif;
 	if (family == LVS_AF_INET6) {
 		if (src)
 			__builtin_memcpy(f->ipv6_src, src, 16);
@@ -424,7 +425,7 @@ static __always_inline int lvs_route(struct __sk_buff *skb, struct bpf_fib_looku
 		f->ipv4_src = src ? src->v4 : 0;
 		f->ipv4_dst = dst->v4;
 	}
-	rc = bpf_fib_lookup(skb, f, sizeof(*f), want_src ? BPF_FIB_LOOKUP_SRC : 0);
+	rc = bpf_fib_lookup(ctx, f, sizeof(*f), want_src ? BPF_FIB_LOOKUP_SRC : 0);
 	__builtin_memset(&rt->src, 0, sizeof(rt->src));
 	if (family == LVS_AF_INET6)
 		__builtin_memcpy(&rt->src, f->ipv6_src, 16);
@@ -439,7 +440,7 @@ static __always_inline int lvs_route(struct __sk_buff *skb, struct bpf_fib_looku
 		__builtin_memcpy(rt->smac, f->smac, 6);
 		rt->neigh = 1;
 		if (fc) {
-			fc->iif = skb->ifindex;
+			fc->iif = iif;
 			fc->oif = rt->oif;
 			fc->mtu = rt->mtu;
 			__builtin_memcpy(fc->dmac, f->dmac, 6);
@@ -458,11 +459,19 @@ static __always_inline int lvs_route(struct __sk_buff *skb, struct bpf_fib_looku
 			__builtin_memcpy(&rt->nh, f->ipv6_dst, 16);
 		else
 			rt->nh.v4 = f->ipv4_dst;
-		bpf_check_mtu(skb, rt->oif, &mtu, 0, 0);
+		bpf_check_mtu(ctx, rt->oif, &mtu, 0, 0);
 		rt->mtu = mtu;
 		return 0;
 	}
 	return -1;
+}
+
+/* lvs_route is lvs_route_at for TC: the skb's ingress link. */
+static __always_inline int lvs_route(struct __sk_buff *skb, struct bpf_fib_lookup *f, __u8 family,
+				     const union lvs_addr *src, const union lvs_addr *dst, int want_src,
+				     struct lvs_fib_cache *fc, __u64 now, struct lvs_route *rt)
+{
+	return lvs_route_at(skb, skb->ifindex, f, family, src, dst, want_src, fc, now, rt);
 }
 
 /* lvs_send sends the packet along rt: to the known MACs, or through

@@ -26,12 +26,19 @@ func main() {
 		metrics  = flag.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics, e.g. 127.0.0.1:9469 (default: off)")
 		debug    = flag.Bool("debug", false, "log debug messages")
 		connSize = 0
+		xdp      daemon.XDPMode
 	)
 	flag.Func("conn-table-size", fmt.Sprintf("connections the table holds, NAT reverse entries and persistence templates alike, 1..%d (default %d; a pinned table keeps its size). "+
 		"Unlike IPVS's size=4096, which counts hash buckets with unbounded chains, this is a hard limit: when it is full new connections are dropped. "+
 		"Memory is taken up front: about 576 bytes a connection (150 MiB at the default)",
 		daemon.MaxConnTableSize, daemon.DefaultConnTableSize), func(v string) (err error) {
 		connSize, err = daemon.ParseConnTableSize(v)
+		return err
+	})
+	flag.Func("xdp", "the XDP fast path in front of the TC program: auto (native XDP where the driver has it, generic elsewhere and on veth), "+
+		"native, generic, or off (default off). It forwards known flows and new ones (NAT, DR, and TUN with ipip) before the kernel makes an skb; "+
+		"everything else goes on to TC", func(v string) (err error) {
+		xdp, err = daemon.ParseXDPMode(v)
 		return err
 	})
 	flag.Parse()
@@ -60,7 +67,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	err := daemon.Run(ctx, daemon.Config{Interfaces: names, Socket: *socket, PinDir: *pinDir, StateDir: *stateDir,
-		Config: src, MetricsAddr: *metrics, ConnTableSize: connSize, Log: log})
+		Config: src, MetricsAddr: *metrics, ConnTableSize: connSize, XDP: xdp, Log: log})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "lvsd: %v\n", err)
 		os.Exit(1)

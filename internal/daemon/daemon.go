@@ -41,8 +41,16 @@ type Config struct {
 	// ConnTableSize is the connection table's capacity; 0 means the
 	// pinned table's, or DefaultConnTableSize.
 	ConnTableSize int
-	Log           *slog.Logger
+	// XDP is how the XDP fast path runs in front of TC ("" is off).
+	XDP XDPMode
+	Log *slog.Logger
 }
+
+// XDPMode is lvsd's --xdp: auto, native, generic or off.
+type XDPMode = datapath.XDPMode
+
+// ParseXDPMode parses --xdp.
+func ParseXDPMode(s string) (XDPMode, error) { return datapath.ParseXDPMode(s) }
 
 // Defaults for Config's paths.
 const (
@@ -98,7 +106,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("load saved configuration: %w", err)
 	}
 
-	dp, err := datapath.Open(datapath.Options{PinDir: cfg.PinDir, ConnTableSize: cfg.ConnTableSize, Logger: log})
+	dp, err := datapath.Open(datapath.Options{PinDir: cfg.PinDir, ConnTableSize: cfg.ConnTableSize, XDP: cfg.XDP, Logger: log})
 	if err != nil {
 		return fmt.Errorf("load data plane: %w", err)
 	}

@@ -48,7 +48,8 @@ const clsactPriority = 0xc0de
 
 // Attach attaches the data plane to TC ingress of link ifname, with TCX
 // where the kernel has it (6.6+) and a clsact qdisc with a cls_bpf
-// direct-action filter otherwise. It works in the calling thread's network
+// direct-action filter otherwise, and, unless Options.XDP is XDPOff, the
+// XDP fast path in front of it. It works in the calling thread's network
 // namespace.
 func (d *Datapath) Attach(ifname string) error {
 	d.mu.Lock()
@@ -60,8 +61,27 @@ func (d *Datapath) Attach(ifname string) error {
 	if err != nil {
 		return fmt.Errorf("attach %s: %w", ifname, err)
 	}
-	idx := l.Attrs().Index
+	tc, err := d.attachTC(ifname, l.Attrs().Index)
+	if err != nil {
+		return err
+	}
+	if d.xdp == XDPOff {
+		d.links[ifname] = tc
+		return nil
+	}
+	x, err := d.attachXDP(l)
+	if err != nil {
+		if derr := tc.detach(); derr != nil {
+			err = errors.Join(err, fmt.Errorf("detach tc: %w", derr))
+		}
+		return fmt.Errorf("attach %s: %w", ifname, err)
+	}
+	d.links[ifname] = hooks{tc, x}
+	return nil
+}
 
+// attachTC attaches lvs_ingress to TC ingress of link idx (named ifname).
+func (d *Datapath) attachTC(ifname string, idx int) (attachment, error) {
 	if !d.forceClsact {
 		tl, err := link.AttachTCX(link.TCXOptions{
 			Interface: idx,
@@ -69,23 +89,22 @@ func (d *Datapath) Attach(ifname string) error {
 			Attach:    ebpf.AttachTCXIngress,
 		})
 		if err == nil {
-			d.links[ifname] = tcxAttachment{tl}
 			d.log.Info("attached", slog.String("link", ifname), slog.String("hook", "tcx"))
-			return nil
+			return tcxAttachment{tl}, nil
 		}
 		if !errors.Is(err, ebpf.ErrNotSupported) {
-			return fmt.Errorf("attach %s: tcx: %w", ifname, classify(err))
+			return nil, fmt.Errorf("attach %s: tcx: %w", ifname, classify(err))
 		}
 	}
 
 	ns, err := netns.Get()
 	if err != nil {
-		return fmt.Errorf("attach %s: %w", ifname, err)
+		return nil, fmt.Errorf("attach %s: %w", ifname, err)
 	}
 	h, err := netlink.NewHandleAt(ns)
 	ns.Close()
 	if err != nil {
-		return fmt.Errorf("attach %s: netlink: %w", ifname, err)
+		return nil, fmt.Errorf("attach %s: netlink: %w", ifname, err)
 	}
 	qdisc := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{
@@ -97,7 +116,7 @@ func (d *Datapath) Attach(ifname string) error {
 	}
 	if err := h.QdiscReplace(qdisc); err != nil {
 		h.Close()
-		return fmt.Errorf("attach %s: clsact qdisc: %w", ifname, classify(err))
+		return nil, fmt.Errorf("attach %s: clsact qdisc: %w", ifname, classify(err))
 	}
 	f := &netlink.BpfFilter{
 		FilterAttrs: netlink.FilterAttrs{
@@ -113,11 +132,10 @@ func (d *Datapath) Attach(ifname string) error {
 	}
 	if err := h.FilterReplace(f); err != nil {
 		h.Close()
-		return fmt.Errorf("attach %s: cls_bpf filter: %w", ifname, classify(err))
+		return nil, fmt.Errorf("attach %s: cls_bpf filter: %w", ifname, classify(err))
 	}
-	d.links[ifname] = clsactAttachment{h, f}
 	d.log.Info("attached", slog.String("link", ifname), slog.String("hook", "clsact"))
-	return nil
+	return clsactAttachment{h, f}, nil
 }
 
 // Detach removes the data plane from link ifname.
@@ -136,7 +154,8 @@ func (d *Datapath) Detach(ifname string) error {
 	return nil
 }
 
-// Attached returns the hook ("tcx" or "clsact") on each attached link.
+// Attached returns the hooks on each attached link: "tcx" or "clsact",
+// followed by "+xdp-native" or "+xdp-generic" with the XDP fast path.
 func (d *Datapath) Attached() map[string]string {
 	d.mu.Lock()
 	defer d.mu.Unlock()

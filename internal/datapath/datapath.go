@@ -82,6 +82,8 @@ type Options struct {
 	ConnTableSize int
 	// Logger receives load and attach events (slog.Default if nil).
 	Logger *slog.Logger
+	// XDP is how Attach runs the XDP fast path; "" is XDPOff.
+	XDP XDPMode
 }
 
 // Datapath is the loaded data plane. Its methods are safe for concurrent use.
@@ -111,6 +113,7 @@ type Datapath struct {
 	mu sync.Mutex // protects the fields below
 	// links maps an interface name to what Attach made there.
 	links    map[string]attachment
+	xdp      XDPMode
 	bench    *benchObjects
 	benchSeq uint32 // next source offset of a NewFlows benchmark
 	// forceClsact makes Attach skip TCX (tests of the fallback).
@@ -172,6 +175,13 @@ func Open(opts Options) (*Datapath, error) {
 		connSize:  size,
 		innerSpec: spec.Maps[lvsMapLvsTables].InnerMap.Copy(),
 		links:     map[string]attachment{},
+		xdp:       opts.XDP,
+	}
+	if d.xdp == "" {
+		d.xdp = XDPOff
+	}
+	if _, err := ParseXDPMode(string(d.xdp)); err != nil {
+		return nil, fmt.Errorf("open data plane: %w: %w", lvs.ErrInvalid, err)
 	}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}})
 	if err != nil {

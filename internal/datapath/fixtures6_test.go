@@ -39,6 +39,7 @@ type xsvc struct {
 func newXWorld(t *testing.T, svcs ...xsvc) *xworld {
 	datapathtest.RequirePrivileged(t)
 	w := &xworld{n: datapathtest.NewNet(t), d: datapathtest.Open(t, datapath.Options{ConnTableSize: 4096})}
+	w.n.XDP = fastPath(t)
 	w.n.AddIPv6(t)
 	w.narrow = w.n.AddNarrowLink(t, true)
 	for _, s := range svcs {
@@ -162,7 +163,9 @@ const (
 
 // TestPrivilegedIPv6NATAndDR: IPv6 NAT in both directions for TCP and
 // UDP, and IPv6 DR.
-func TestPrivilegedIPv6NATAndDR(t *testing.T) {
+func TestPrivilegedIPv6NATAndDR(t *testing.T) { bothPrograms(t, testIPv6NATAndDR) }
+
+func testIPv6NATAndDR(t *testing.T) {
 	const (
 		svcTCP, svcUDP, svcDR    datapath.ServiceID = 1, 2, 3
 		realTCP, realUDP, realDR datapath.RealID    = 1, 2, 3
@@ -252,6 +255,10 @@ func TestPrivilegedIPv6NATAndDR(t *testing.T) {
 		}(),
 	}
 	w.n.RunX(t, w.d, cases)
+	wantTaken(t, w.n, "NAT SYN: destination rewritten to the real, hop limit 63",
+		"NAT reply SYN+ACK: source back to the VIP", "NAT data from the client: established, payload untouched",
+		"NAT reply data", "UDP NAT: destination rewritten, checksum fixed", "UDP NAT reply: source back to the VIP",
+		"DR SYN: MACs to the real, hop limit 63, addresses untouched", "DR ACK: established on the same real")
 }
 
 // be16 reads a big-endian 16-bit field.
@@ -328,7 +335,9 @@ func gueFix(build func(sport uint16) []byte, seen *uint16) func(testing.TB, []by
 
 // TestPrivilegedTunnelOutput checks the bytes of every encapsulation:
 // IPIP, IPv6-in-IPv6, 4in6, 6in4, GUE and GRE with and without checksums.
-func TestPrivilegedTunnelOutput(t *testing.T) {
+func TestPrivilegedTunnelOutput(t *testing.T) { bothPrograms(t, testTunnelOutput) }
+
+func testTunnelOutput(t *testing.T) {
 	const guePort = 6080
 	tun := func(a netip.AddrPort, typ lvs.TunnelType, flags lvs.TunnelFlags) lvs.Real {
 		r := lvs.Real{Addr: a, Method: lvs.Tunnel, TunType: typ, TunFlags: flags}
@@ -423,6 +432,9 @@ func TestPrivilegedTunnelOutput(t *testing.T) {
 				cases = append(cases, x)
 			}
 			w.n.RunX(t, w.d, cases)
+			if c.real.TunType == lvs.TunIPIP {
+				wantTaken(t, w.n, "S encapsulated", "A encapsulated")
+			}
 		})
 	}
 }
@@ -454,7 +466,9 @@ func (w *xworld) tooBig(ip []byte, mtu int) []byte {
 // TestPrivilegedPathMTU: what does not fit the path after encapsulation
 // (or out of a narrower link) is answered with ICMP, as IPVS's
 // ensure_mtu_is_adequate does; what fits exactly is forwarded.
-func TestPrivilegedPathMTU(t *testing.T) {
+func TestPrivilegedPathMTU(t *testing.T) { bothPrograms(t, testPathMTU) }
+
+func testPathMTU(t *testing.T) {
 	const guePort = 6080
 	narrow4, narrow6 := datapathtest.NarrowReal, datapathtest.NarrowReal6
 	// fwd returns the frame the director sends for the packet mk makes
@@ -608,7 +622,9 @@ func icmpErr(src, dst netip.Addr, ttl uint8, typ, code uint8, info uint32, q []b
 
 // TestPrivilegedICMPErrors: ICMP errors about connections, both ways,
 // for NAT, DR and TUN (ip_vs_in_icmp, ip_vs_out_icmp), IPv4 and IPv6.
-func TestPrivilegedICMPErrors(t *testing.T) {
+func TestPrivilegedICMPErrors(t *testing.T) { bothPrograms(t, testICMPErrors) }
+
+func testICMPErrors(t *testing.T) {
 	const guePort = 6080
 	const (
 		sNAT, sDR, sIPIP, sGUE, sGRE, sNAT6, sIP6, sDR6 datapath.ServiceID = 1, 2, 3, 4, 5, 6, 7, 8
@@ -800,7 +816,9 @@ func TestPrivilegedICMPErrors(t *testing.T) {
 // fragment golvs forwarded follow it to the same real (lvs_frags), both
 // ways for NAT, through DR and TUN; an unknown datagram's later fragment
 // is the kernel's.
-func TestPrivilegedFragments(t *testing.T) {
+func TestPrivilegedFragments(t *testing.T) { bothPrograms(t, testFragments) }
+
+func testFragments(t *testing.T) {
 	const (
 		sNAT, sDR, sTUN, sNAT6, sTUN6 datapath.ServiceID = 1, 2, 3, 4, 5
 		rNAT, rDR, rTUN, rNAT6, rTUN6 datapath.RealID    = 1, 2, 3, 4, 5

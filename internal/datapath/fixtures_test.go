@@ -3,6 +3,8 @@ package datapath_test
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,9 +54,40 @@ type world struct {
 	d *datapath.Datapath
 }
 
+// xdpRun names bothPrograms' run with the XDP fast path in front of TC.
+const xdpRun = "xdp+tc"
+
+// bothPrograms runs a fixture test twice: against the TC program alone
+// ("tc"), and with every packet going through the XDP fast path first
+// ("xdp+tc", datapathtest.Net.XDP), with the same cases and expectations.
+// The worlds the test makes know which run they are in by its name.
+func bothPrograms(t *testing.T, test func(t *testing.T)) {
+	for _, name := range []string{"tc", xdpRun} {
+		t.Run(name, test)
+	}
+}
+
+// fastPath says whether t runs in bothPrograms' XDP run.
+func fastPath(t testing.TB) bool { return strings.Contains(t.Name(), "/"+xdpRun) }
+
+// wantTaken checks, in the XDP run, that the fast path handled the named
+// cases itself rather than leave them to TC.
+func wantTaken(t testing.TB, n *datapathtest.Net, names ...string) {
+	t.Helper()
+	if !n.XDP {
+		return
+	}
+	for _, name := range names {
+		if !slices.Contains(n.Taken, name) {
+			t.Errorf("the XDP fast path left %q to TC; it took %q", name, n.Taken)
+		}
+	}
+}
+
 func newWorld(t *testing.T) *world {
 	datapathtest.RequirePrivileged(t)
 	w := &world{n: datapathtest.NewNet(t), d: datapathtest.Open(t, datapath.Options{ConnTableSize: 4096})}
+	w.n.XDP = fastPath(t)
 	reals := map[datapath.RealID]lvs.Real{
 		realNAT1:  {Addr: rip(0, 8080), Method: lvs.Masq, Weight: 1},
 		realNAT2:  {Addr: rip(1, 8080), Method: lvs.Masq, Weight: 1},
@@ -193,7 +226,9 @@ func fragment(b []byte) []byte {
 	return b
 }
 
-func TestPrivilegedFixtures(t *testing.T) {
+func TestPrivilegedFixtures(t *testing.T) { bothPrograms(t, testFixtures) }
+
+func testFixtures(t *testing.T) {
 	w := newWorld(t)
 	const tcp, udp = packet.TCP, packet.UDP
 	ipLen := uint64(40) // IPv4 + TCP headers, no payload
@@ -517,6 +552,15 @@ func TestPrivilegedFixtures(t *testing.T) {
 	}
 	cases = append(cases, w.schedCases()...)
 	w.n.Run(t, w.d, cases)
+	wantTaken(t, w.n, "NAT in: SYN makes a connection to the first real",
+		"NAT reply SYN+ACK: source rewritten to VIP, stays SYN_RECV",
+		"NAT established: client ACK goes to the same real",
+		"NAT client FIN: ESTABLISHED -> CLOSE_WAIT, active -> inactive",
+		"DR new SYN: Ethernet to the real's MAC, IP unchanged but TTL",
+		"DR established: ACK -> ESTABLISHED, same real",
+		"DR UDP: MACs change, inactive connection",
+		"UDP new flow: DNAT to the real, counted inactive",
+		"UDP reply: source back to VIP:53")
 }
 
 // schedCases check the pick of each scheduler for new connections.

@@ -34,6 +34,7 @@ const (
 	lvsLvsAbiLVS_EXPIRE_LATER_S     lvsLvsAbi = 60
 	lvsLvsAbiLVS_FIB_CACHE_MS       lvsLvsAbi = 50
 	lvsLvsAbiLVS_FRAG_ENTRIES       lvsLvsAbi = 16384
+	lvsLvsAbiLVS_XDP_LINKS          lvsLvsAbi = 256
 )
 
 type lvsLvsConn struct {
@@ -113,6 +114,7 @@ const (
 	lvsLvsCounterLVS_CNT_TOO_BIG          lvsLvsCounter = 27
 	lvsLvsCounterLVS_CNT_DROP_TOO_BIG     lvsLvsCounter = 28
 	lvsLvsCounterLVS_CNT_PASS_TO_FRAGMENT lvsLvsCounter = 29
+	lvsLvsCounterLVS_CNT_XDP_FWD          lvsLvsCounter = 30
 	lvsLvsCounterLVS_CNT_MAX              lvsLvsCounter = 32
 )
 
@@ -417,9 +419,11 @@ const (
 	lvsMapLvsTables       = "lvs_tables"
 	lvsMapLvsTemplates    = "lvs_templates"
 	lvsMapLvsTimeouts     = "lvs_timeouts"
+	lvsMapLvsXdpTx        = "lvs_xdp_tx"
 	lvsMapLvsXmitScratch  = "lvs_xmit_scratch"
 	lvsProgLvsIngress     = "lvs_ingress"
 	lvsProgLvsSweep       = "lvs_sweep"
+	lvsProgLvsXdp         = "lvs_xdp"
 	lvsVarLvsAbiInfo      = "lvs_abi_info"
 )
 
@@ -467,6 +471,7 @@ type lvsSpecs struct {
 type lvsProgramSpecs struct {
 	LvsIngress *ebpf.ProgramSpec `ebpf:"lvs_ingress"`
 	LvsSweep   *ebpf.ProgramSpec `ebpf:"lvs_sweep"`
+	LvsXdp     *ebpf.ProgramSpec `ebpf:"lvs_xdp"`
 }
 
 // lvsMapSpecs contains maps before they are loaded into the kernel.
@@ -492,6 +497,7 @@ type lvsMapSpecs struct {
 	LvsTables       *ebpf.MapSpec `ebpf:"lvs_tables"`
 	LvsTemplates    *ebpf.MapSpec `ebpf:"lvs_templates"`
 	LvsTimeouts     *ebpf.MapSpec `ebpf:"lvs_timeouts"`
+	LvsXdpTx        *ebpf.MapSpec `ebpf:"lvs_xdp_tx"`
 	LvsXmitScratch  *ebpf.MapSpec `ebpf:"lvs_xmit_scratch"`
 }
 
@@ -541,6 +547,7 @@ type lvsMaps struct {
 	LvsTables       *ebpf.Map `ebpf:"lvs_tables"`
 	LvsTemplates    *ebpf.Map `ebpf:"lvs_templates"`
 	LvsTimeouts     *ebpf.Map `ebpf:"lvs_timeouts"`
+	LvsXdpTx        *ebpf.Map `ebpf:"lvs_xdp_tx"`
 	LvsXmitScratch  *ebpf.Map `ebpf:"lvs_xmit_scratch"`
 }
 
@@ -565,6 +572,7 @@ func (m *lvsMaps) Close() error {
 		m.LvsTables,
 		m.LvsTemplates,
 		m.LvsTimeouts,
+		m.LvsXdpTx,
 		m.LvsXmitScratch,
 	)
 }
@@ -582,12 +590,14 @@ type lvsVariables struct {
 type lvsPrograms struct {
 	LvsIngress *ebpf.Program `ebpf:"lvs_ingress"`
 	LvsSweep   *ebpf.Program `ebpf:"lvs_sweep"`
+	LvsXdp     *ebpf.Program `ebpf:"lvs_xdp"`
 }
 
 func (p *lvsPrograms) Close() error {
 	return _LvsClose(
 		p.LvsIngress,
 		p.LvsSweep,
+		p.LvsXdp,
 	)
 }
 

@@ -627,6 +627,7 @@ var counterNames = map[lvsLvsCounter]string{
 	lvsLvsCounterLVS_CNT_TOO_BIG:          "too_big",
 	lvsLvsCounterLVS_CNT_DROP_TOO_BIG:     "drop_too_big",
 	lvsLvsCounterLVS_CNT_PASS_TO_FRAGMENT: "pass_to_fragment",
+	lvsLvsCounterLVS_CNT_XDP_FWD:          "xdp_fwd",
 }
 
 // Counters returns the data plane's verdict counters by reason

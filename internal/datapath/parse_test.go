@@ -33,7 +33,9 @@ func unpadded(f packet.Frame) []byte {
 // TestPrivilegedMalformed hands packets the kernel would drop to the
 // kernel, untouched and counted as malformed, before any connection or
 // service is looked at; and counts bytes as IPVS does.
-func TestPrivilegedMalformed(t *testing.T) {
+func TestPrivilegedMalformed(t *testing.T) { bothPrograms(t, testMalformed) }
+
+func testMalformed(t *testing.T) {
 	w := newWorld(t)
 	const tcp, udp = packet.TCP, packet.UDP
 	ok, red := datapath.VerdictOK, datapath.VerdictRedirect

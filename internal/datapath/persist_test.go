@@ -102,7 +102,9 @@ func persistConns(t testing.TB, d *datapath.Datapath, want map[datapath.RealID]u
 // templates keyed by the masked client, used before the scheduler, listed
 // as -Lnc shows them, counted in PersistConn, re-armed by new connections,
 // kept while they control connections, replaced when their real is gone.
-func TestPrivilegedPersistence(t *testing.T) {
+func TestPrivilegedPersistence(t *testing.T) { bothPrograms(t, testPersistence) }
+
+func testPersistence(t *testing.T) {
 	w := persistWorld(t)
 	red := datapath.VerdictRedirect
 	v90 := vip(90)
@@ -291,7 +293,9 @@ func TestPrivilegedPersistence(t *testing.T) {
 // TestPrivilegedPersistencePortZero: a persistent port-zero service takes
 // every port of its VIP without a service of its own, keeps the packet's
 // port, and pins the client across ports with one vport-0 template.
-func TestPrivilegedPersistencePortZero(t *testing.T) {
+func TestPrivilegedPersistencePortZero(t *testing.T) { bothPrograms(t, testPersistencePortZero) }
+
+func testPersistencePortZero(t *testing.T) {
 	w := persistWorld(t)
 	red := datapath.VerdictRedirect
 	syn := func(p, dport uint16) packet.Frame { return w.in(packet.TCP, p, vip(dport), "S") }
@@ -341,6 +345,10 @@ func TestPrivilegedPersistencePortZero(t *testing.T) {
 // a template that never became ASSURED, the template goes with it and the
 // client is scheduled afresh (ip_vs_conn_expire). An ASSURED template stays.
 func TestPrivilegedReuseDropsUnassuredTemplate(t *testing.T) {
+	bothPrograms(t, testReuseDropsUnassuredTemplate)
+}
+
+func testReuseDropsUnassuredTemplate(t *testing.T) {
 	w := persistWorld(t)
 	red := datapath.VerdictRedirect
 	v90 := vip(90)

@@ -13,7 +13,9 @@ import (
 // a deleted real's connections stay, their client packets are dropped,
 // NAT replies still pass, conn_reuse still reschedules, no new connection
 // picks the real, and adding it back revives its connections.
-func TestPrivilegedRetiredReal(t *testing.T) {
+func TestPrivilegedRetiredReal(t *testing.T) { bothPrograms(t, testRetiredReal) }
+
+func testRetiredReal(t *testing.T) {
 	w := newWorld(t)
 	const tcp = packet.TCP
 	red, shot := datapath.VerdictRedirect, datapath.VerdictShot

@@ -78,6 +78,51 @@ func (d *Datapath) run(frame []byte, ifindex, gsoSize int) (verdict int, out []b
 	return int(ret), opts.DataOut, nil
 }
 
+// xdpContext is struct xdp_md as BPF_PROG_TEST_RUN takes it: data_end
+// the frame's length, the ingress link, the rest zero.
+type xdpContext struct {
+	Data           uint32
+	DataEnd        uint32
+	DataMeta       uint32
+	IngressIfindex uint32
+	RxQueueIndex   uint32
+	EgressIfindex  uint32
+}
+
+// enum xdp_action.
+const (
+	xdpAborted  = 0
+	xdpDrop     = 1
+	xdpPass     = 2
+	xdpTX       = 3
+	xdpRedirect = 4
+)
+
+// RunXDP passes frame through the XDP fast path and then, when it leaves
+// the packet to the kernel (XDP_PASS), through the TC program, as on a
+// link Attach gave both. The verdict is in TC's terms (XDP_REDIRECT is
+// VerdictRedirect, XDP_DROP VerdictShot); taken says whether the fast
+// path handled the packet itself.
+func (d *Datapath) RunXDP(frame []byte, ifindex int) (verdict int, out []byte, taken bool, err error) {
+	out = make([]byte, len(frame)+256)
+	opts := &ebpf.RunOptions{Data: frame, DataOut: out,
+		Context: xdpContext{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)}}
+	ret, err := d.objs.LvsXdp.Run(opts)
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("test run: %w", err)
+	}
+	switch ret {
+	case xdpPass:
+		verdict, out, err = d.run(opts.DataOut, ifindex, 0)
+		return verdict, out, false, err
+	case xdpRedirect, xdpTX:
+		return VerdictRedirect, opts.DataOut, true, nil
+	case xdpDrop, xdpAborted:
+		return VerdictShot, opts.DataOut, true, nil
+	}
+	return 0, nil, false, fmt.Errorf("test run: xdp verdict %d", ret)
+}
+
 // BenchTarget is the program Benchmark times.
 type BenchTarget int
 
