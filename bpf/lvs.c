@@ -756,11 +756,21 @@ static __attribute__((noinline)) int lvs_xdp_out(struct xdp_md *ctx, const struc
 	return lvs_xdp_send(ctx, &sc->rt, native);
 }
 
-/* lvs_xdp_new is lvs_new_or_follow for the fast path. */
-static __always_inline int lvs_xdp_new(struct xdp_md *ctx, const struct lvs_pkt *p)
+/* lvs_xdp_may_new says whether p may start a connection the fast path
+ * schedules: one-packet datagrams are scheduled per packet, TC's alone. A
+ * function of its own so that the key stays off the stack of the lvs_new
+ * call chain. */
+static __attribute__((noinline)) int lvs_xdp_may_new(const struct lvs_pkt *p)
 {
 	struct lvs_service_key sk;
 	struct lvs_service *svc = lvs_new_service(p, &sk, 1);
+
+	return svc && !((svc->flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP);
+}
+
+/* lvs_xdp_new is lvs_new_or_follow for the fast path. */
+static __always_inline int lvs_xdp_new(struct xdp_md *ctx, const struct lvs_pkt *p)
+{
 	struct lvs_xmit_scratch *sc;
 	struct lvs_conn *c;
 	struct lvs_real *r;
@@ -768,8 +778,7 @@ static __always_inline int lvs_xdp_new(struct xdp_md *ctx, const struct lvs_pkt 
 	__u32 real;
 	int rc, native = -1;
 
-	/* One-packet datagrams are scheduled per packet: TC's alone. */
-	if (!svc || ((svc->flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP))
+	if (!lvs_xdp_may_new(p))
 		return XDP_PASS;
 	now = lvs_now();
 	rc = lvs_new(p, now, 1);

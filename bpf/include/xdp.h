@@ -134,8 +134,8 @@ static __always_inline int lvs_xdp_ttl_dec(struct xdp_md *ctx, __u8 family)
 /*
  * lvs_xdp_nat is lvs_nat_rewrite on the frame: one address:port replaced,
  * the L4 checksum updated for both (the address through the
- * pseudo-header), then the TTL. A frame reaching XDP from a NIC carries
- * full checksums; a UDP datagram without one (IPv4's 0) keeps none, and
+ * pseudo-header), then the TTL. A frame reaching native XDP carries
+ * complete checksums (lvs_xdp_route); a UDP datagram without one (IPv4's 0) keeps none, and
  * one that comes to 0 is sent as 0xffff, as bpf_l4_csum_replace does
  * with BPF_F_MARK_MANGLED_0.
  */
@@ -263,6 +263,15 @@ static __always_inline int lvs_xdp_encap(struct xdp_md *ctx, const struct lvs_pk
  * 0 (generic XDP: bpf_redirect), or -1: leave it to TC, which also
  * answers what is too big, resolves neighbours, and encapsulates GUE and
  * GRE. The answer is in sc->rt.
+ *
+ * Generic XDP takes DR alone. It runs on the skb as the stack has it,
+ * which may be a GRO aggregate (one that fits the MTU looks like any
+ * packet) or carry a partial checksum (CHECKSUM_PARTIAL, from a sender on
+ * this host), and XDP cannot tell: an L4 checksum updated as a complete
+ * one (NAT) would then be wrong, and a tunnel header added without the
+ * skb's GSO knowing would be segmented as plain TCP. DR changes only the
+ * MACs and the TTL, right on any skb. Native XDP sees frames straight
+ * from the driver, whole and with complete checksums.
  */
 static __always_inline int lvs_xdp_route(struct xdp_md *ctx, const struct lvs_pkt *p, __u8 method, __u8 rfamily,
 					 const struct lvs_real *r, const union lvs_addr *src,
@@ -270,7 +279,10 @@ static __always_inline int lvs_xdp_route(struct xdp_md *ctx, const struct lvs_pk
 					 struct lvs_xmit_scratch *sc)
 {
 	__u32 iif = ctx->ingress_ifindex, oh = 0;
+	int native = !!bpf_map_lookup_elem(&lvs_xdp_tx, &iif);
 
+	if (!native && method != LVS_METHOD_ROUTE)
+		return -1;
 	if (method == LVS_METHOD_TUNNEL) {
 		if (r->tun_type != LVS_TUN_IPIP)
 			return -1;
@@ -283,7 +295,7 @@ static __always_inline int lvs_xdp_route(struct xdp_md *ctx, const struct lvs_pk
 		return -1;
 	if (sc->rt.mtu && p->ip_len + oh > sc->rt.mtu)
 		return -1;
-	if (!bpf_map_lookup_elem(&lvs_xdp_tx, &iif))
+	if (!native)
 		return 0;
 	return bpf_map_lookup_elem(&lvs_xdp_tx, &sc->rt.oif) ? 1 : -1;
 }

@@ -39,9 +39,9 @@ type xsvc struct {
 func newXWorld(t *testing.T, svcs ...xsvc) *xworld {
 	datapathtest.RequirePrivileged(t)
 	w := &xworld{n: datapathtest.NewNet(t), d: datapathtest.Open(t, datapath.Options{ConnTableSize: 4096})}
-	w.n.XDP = fastPath(t)
 	w.n.AddIPv6(t)
 	w.narrow = w.n.AddNarrowLink(t, true)
+	useXDP(t, w.n, w.d, w.n.Client.Index, w.n.Reals.Index, w.narrow.Index)
 	for _, s := range svcs {
 		if s.r.Weight == 0 {
 			s.r.Weight = 1

@@ -70,6 +70,16 @@ func bothPrograms(t *testing.T, test func(t *testing.T)) {
 // fastPath says whether t runs in bothPrograms' XDP run.
 func fastPath(t testing.TB) bool { return strings.Contains(t.Name(), "/"+xdpRun) }
 
+// useXDP sets n up for bothPrograms' XDP run, when t is in it: packets
+// go through the fast path first, arriving as on a native XDP link (the
+// links by index: the ones a native attach would list in lvs_xdp_tx).
+func useXDP(t *testing.T, n *datapathtest.Net, d *datapath.Datapath, links ...int) {
+	n.XDP = fastPath(t)
+	if n.XDP {
+		n.Do(t, func() { must(t, d.MarkXDPNativeForTest(links...)) })
+	}
+}
+
 // wantTaken checks, in the XDP run, that the fast path handled the named
 // cases itself rather than leave them to TC.
 func wantTaken(t testing.TB, n *datapathtest.Net, names ...string) {
@@ -87,7 +97,7 @@ func wantTaken(t testing.TB, n *datapathtest.Net, names ...string) {
 func newWorld(t *testing.T) *world {
 	datapathtest.RequirePrivileged(t)
 	w := &world{n: datapathtest.NewNet(t), d: datapathtest.Open(t, datapath.Options{ConnTableSize: 4096})}
-	w.n.XDP = fastPath(t)
+	useXDP(t, w.n, w.d, w.n.Client.Index, w.n.Reals.Index)
 	reals := map[datapath.RealID]lvs.Real{
 		realNAT1:  {Addr: rip(0, 8080), Method: lvs.Masq, Weight: 1},
 		realNAT2:  {Addr: rip(1, 8080), Method: lvs.Masq, Weight: 1},
@@ -606,4 +616,36 @@ func (w *world) schedCases() []datapathtest.Case {
 	pick("wlc never picks weight 0", 84, 44302, 11, 0, 9011,
 		preset(map[datapath.RealID][2]uint32{11: {0, 0}, 12: {0, 0}, 13: {0, 0}}))
 	return cs
+}
+
+// TestPrivilegedXDPGenericTakesDROnly: on a link in generic XDP mode (not
+// in lvs_xdp_tx) the fast path forwards DR and leaves NAT, in both
+// directions, to TC, which gives the same result as without XDP.
+func TestPrivilegedXDPGenericTakesDROnly(t *testing.T) {
+	w := newWorld(t)
+	w.n.XDP = true
+	const tcp = packet.TCP
+	red := datapath.VerdictRedirect
+	ipLen := uint64(40)
+	nat1 := rip(0, 8080)
+	syn := w.in(tcp, 46001, vip(80), "S")
+	synAck := w.reply(tcp, 0, nat1, 46001, "SA")
+	dr := w.in(tcp, 46002, vip(443), "S")
+	w.n.Run(t, w.d, []datapathtest.Case{
+		{
+			Name: "NAT SYN", In: syn.Bytes(), Verdict: red, Out: w.toReal(syn, 0, nat1).Bytes(),
+			Want: datapathtest.Delta{Reals: map[datapath.RealID]lvs.Stats{realNAT1: {Conns: 1, InPkts: 1, InBytes: ipLen}}},
+		},
+		{
+			Name: "NAT reply", In: synAck.Bytes(), Verdict: red, Out: w.toClient(synAck, vip(80)).Bytes(),
+			Ifindex: w.n.Reals.Index,
+		},
+		{
+			Name: "DR SYN", In: dr.Bytes(), Verdict: red, Out: w.toReal(dr, 0, netip.AddrPort{}).Bytes(),
+			Want: datapathtest.Delta{Reals: map[datapath.RealID]lvs.Stats{realDR1: {Conns: 1, InPkts: 1, InBytes: ipLen}}},
+		},
+	})
+	if !slices.Equal(w.n.Taken, []string{"DR SYN"}) {
+		t.Errorf("the generic fast path took %q, want only the DR SYN", w.n.Taken)
+	}
 }
