@@ -19,7 +19,7 @@ scripts/bench-deps.sh
 start=$(date +%s)
 out="$PWD/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
-echo "== data plane: ns/packet (kernel-measured, BPF_PROG_TEST_RUN)"
+echo "== data plane: ns/packet, TC and XDP programs (kernel-measured, BPF_PROG_TEST_RUN; min and median of 3 runs)"
 go test -run '^$' -bench Dataplane -benchtime 200000x -count 3 ./bench/ | tee "$out/dataplane.txt"
 echo
 echo "== end to end: golvs against the floor and the alternatives"

@@ -26,11 +26,15 @@ type benchBenchFrame struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	benchMapBenchFrames   = "bench_frames"
-	benchMapBenchProgs    = "bench_progs"
-	benchProgBenchFloor   = "bench_floor"
-	benchProgBenchNop     = "bench_nop"
-	benchProgBenchRestore = "bench_restore"
+	benchMapBenchFrames      = "bench_frames"
+	benchMapBenchProgs       = "bench_progs"
+	benchMapBenchXdpProgs    = "bench_xdp_progs"
+	benchProgBenchFloor      = "bench_floor"
+	benchProgBenchNop        = "bench_nop"
+	benchProgBenchRestore    = "bench_restore"
+	benchProgBenchXdpFloor   = "bench_xdp_floor"
+	benchProgBenchXdpNop     = "bench_xdp_nop"
+	benchProgBenchXdpRestore = "bench_xdp_restore"
 )
 
 // loadBench returns the embedded CollectionSpec for bench.
@@ -75,17 +79,21 @@ type benchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchProgramSpecs struct {
-	BenchFloor   *ebpf.ProgramSpec `ebpf:"bench_floor"`
-	BenchNop     *ebpf.ProgramSpec `ebpf:"bench_nop"`
-	BenchRestore *ebpf.ProgramSpec `ebpf:"bench_restore"`
+	BenchFloor      *ebpf.ProgramSpec `ebpf:"bench_floor"`
+	BenchNop        *ebpf.ProgramSpec `ebpf:"bench_nop"`
+	BenchRestore    *ebpf.ProgramSpec `ebpf:"bench_restore"`
+	BenchXdpFloor   *ebpf.ProgramSpec `ebpf:"bench_xdp_floor"`
+	BenchXdpNop     *ebpf.ProgramSpec `ebpf:"bench_xdp_nop"`
+	BenchXdpRestore *ebpf.ProgramSpec `ebpf:"bench_xdp_restore"`
 }
 
 // benchMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchMapSpecs struct {
-	BenchFrames *ebpf.MapSpec `ebpf:"bench_frames"`
-	BenchProgs  *ebpf.MapSpec `ebpf:"bench_progs"`
+	BenchFrames   *ebpf.MapSpec `ebpf:"bench_frames"`
+	BenchProgs    *ebpf.MapSpec `ebpf:"bench_progs"`
+	BenchXdpProgs *ebpf.MapSpec `ebpf:"bench_xdp_progs"`
 }
 
 // benchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -114,14 +122,16 @@ func (o *benchObjects) Close() error {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchMaps struct {
-	BenchFrames *ebpf.Map `ebpf:"bench_frames"`
-	BenchProgs  *ebpf.Map `ebpf:"bench_progs"`
+	BenchFrames   *ebpf.Map `ebpf:"bench_frames"`
+	BenchProgs    *ebpf.Map `ebpf:"bench_progs"`
+	BenchXdpProgs *ebpf.Map `ebpf:"bench_xdp_progs"`
 }
 
 func (m *benchMaps) Close() error {
 	return _BenchClose(
 		m.BenchFrames,
 		m.BenchProgs,
+		m.BenchXdpProgs,
 	)
 }
 
@@ -135,9 +145,12 @@ type benchVariables struct {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchPrograms struct {
-	BenchFloor   *ebpf.Program `ebpf:"bench_floor"`
-	BenchNop     *ebpf.Program `ebpf:"bench_nop"`
-	BenchRestore *ebpf.Program `ebpf:"bench_restore"`
+	BenchFloor      *ebpf.Program `ebpf:"bench_floor"`
+	BenchNop        *ebpf.Program `ebpf:"bench_nop"`
+	BenchRestore    *ebpf.Program `ebpf:"bench_restore"`
+	BenchXdpFloor   *ebpf.Program `ebpf:"bench_xdp_floor"`
+	BenchXdpNop     *ebpf.Program `ebpf:"bench_xdp_nop"`
+	BenchXdpRestore *ebpf.Program `ebpf:"bench_xdp_restore"`
 }
 
 func (p *benchPrograms) Close() error {
@@ -145,6 +158,9 @@ func (p *benchPrograms) Close() error {
 		p.BenchFloor,
 		p.BenchNop,
 		p.BenchRestore,
+		p.BenchXdpFloor,
+		p.BenchXdpNop,
+		p.BenchXdpRestore,
 	)
 }
 

@@ -252,15 +252,3 @@ func (d *Datapath) TemplateEntriesForTest() (int, error) {
 	}
 	return n, it.Err()
 }
-
-// MarkXDPNativeForTest puts links (indexes in the calling thread's
-// namespace) in lvs_xdp_tx, as Attach does for native XDP, so that the
-// fast path treats packets arriving on them as native ones.
-func (d *Datapath) MarkXDPNativeForTest(ifindex ...int) error {
-	for _, i := range ifindex {
-		if err := d.objs.LvsXdpTx.Put(uint32(i), uint32(i)); err != nil {
-			return err
-		}
-	}
-	return nil
-}

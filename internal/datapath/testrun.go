@@ -98,6 +98,23 @@ const (
 	xdpRedirect = 4
 )
 
+// xdpVerdict puts XDP action ret in TC's terms: XDP_REDIRECT and XDP_TX
+// are VerdictRedirect, XDP_DROP and XDP_ABORTED VerdictShot. pass says
+// XDP_PASS, which leaves the packet to the kernel and so to the TC
+// program; verdict is then VerdictOK, what TC would be told by a program
+// that let the packet through.
+func xdpVerdict(ret uint32) (verdict int, pass bool, err error) {
+	switch ret {
+	case xdpPass:
+		return VerdictOK, true, nil
+	case xdpRedirect, xdpTX:
+		return VerdictRedirect, false, nil
+	case xdpDrop, xdpAborted:
+		return VerdictShot, false, nil
+	}
+	return 0, false, fmt.Errorf("xdp verdict %d", ret)
+}
+
 // RunXDP passes frame through the XDP fast path and then, when it leaves
 // the packet to the kernel (XDP_PASS), through the TC program, as on a
 // link Attach gave both. The verdict is in TC's terms (XDP_REDIRECT is
@@ -111,23 +128,38 @@ func (d *Datapath) RunXDP(frame []byte, ifindex int) (verdict int, out []byte, t
 	if err != nil {
 		return 0, nil, false, fmt.Errorf("test run: %w", err)
 	}
-	switch ret {
-	case xdpPass:
+	verdict, pass, err := xdpVerdict(ret)
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("test run: %w", err)
+	}
+	if pass {
 		verdict, out, err = d.run(opts.DataOut, ifindex, 0)
 		return verdict, out, false, err
-	case xdpRedirect, xdpTX:
-		return VerdictRedirect, opts.DataOut, true, nil
-	case xdpDrop, xdpAborted:
-		return VerdictShot, opts.DataOut, true, nil
 	}
-	return 0, nil, false, fmt.Errorf("test run: xdp verdict %d", ret)
+	return verdict, opts.DataOut, true, nil
+}
+
+// MarkXDPNative lists links (indexes in the calling thread's namespace)
+// in lvs_xdp_tx, as Attach does for links it gives native XDP, without
+// attaching anything: RunXDP and Benchmark then see packets arriving on
+// them, and sent to them, as native XDP's, which the fast path forwards
+// with every method (generic XDP it leaves all but DR to TC). For test
+// runs in a namespace of the caller's.
+func (d *Datapath) MarkXDPNative(ifindex ...int) error {
+	for _, i := range ifindex {
+		if err := d.objs.LvsXdpTx.Put(uint32(i), uint32(i)); err != nil {
+			return fmt.Errorf("lvs_xdp_tx: link %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // BenchTarget is the program Benchmark times.
 type BenchTarget int
 
 const (
-	// BenchIngress is the data plane.
+	// BenchIngress is the data plane: lvs_ingress, or with
+	// BenchOptions.XDP the fast path lvs_xdp alone.
 	BenchIngress BenchTarget = iota
 	// BenchFloor is a trivial rewrite-and-forward: swap MACs, TTL-1 with
 	// its checksum, redirect. The floor to compare the data plane with.
@@ -145,35 +177,67 @@ type BenchOptions struct {
 	// NewFlows adds the repeat's number to the IPv4 source address, so
 	// that every repeat is a new connection.
 	NewFlows bool
+	// XDP times the XDP programs (lvs_xdp, the XDP floor and nop) behind
+	// an XDP restore, with an xdp_md context as RunXDP's. What lvs_xdp
+	// passes (XDP_PASS) is not run through TC: its figure is the fast
+	// path's cost of declining.
+	XDP bool
+	// CallPerPacket makes one BPF_PROG_TEST_RUN call per repeat, each
+	// on a fresh skb, for the TC paths that encapsulate: an skb keeps
+	// the encapsulation mark bpf_skb_adjust_room gives it, so a second
+	// encapsulation in the same call fails. Each packet's time then also
+	// holds one clock read pair of the kernel's timer; time BenchRestore
+	// the same way to take it out.
+	CallPerPacket bool
 }
 
-// Benchmark runs frame through the target Repeat times in the kernel and
-// returns the kernel-measured time per packet and the verdict of the last
-// run. Every repeat starts from the original frame: a wrapper program
-// restores it (test_run hands each repeat the previous one's output) and
+// BenchResult is what Benchmark measured.
+type BenchResult struct {
+	// PerPacket is the kernel-measured time per repeat (whole ns).
+	PerPacket time.Duration
+	// Verdict is the last repeat's, in TC's terms (see RunXDP; XDP_PASS
+	// is VerdictOK).
+	Verdict int
+	// Out is the frame as the last repeat left it.
+	Out []byte
+}
+
+// Benchmark runs frame through the target Repeat times in the kernel.
+// Every repeat starts from the original frame: a wrapper program restores
+// it (test_run hands each repeat the previous one's output) and
 // tail-calls the target; that costs the same for every target, see
 // BenchRestore. Pin the calling goroutine's thread (and its netns) first.
-func (d *Datapath) Benchmark(frame []byte, o BenchOptions) (time.Duration, int, error) {
+func (d *Datapath) Benchmark(frame []byte, o BenchOptions) (BenchResult, error) {
 	b, err := d.benchObjects()
 	if err != nil {
-		return 0, 0, fmt.Errorf("benchmark: %w", err)
+		return BenchResult{}, fmt.Errorf("benchmark: %w", err)
 	}
 	if len(frame) < 14 || len(frame) > len(benchBenchFrame{}.Data) {
-		return 0, 0, fmt.Errorf("benchmark: frame of %d bytes (14..%d)", len(frame), len(benchBenchFrame{}.Data))
+		return BenchResult{}, fmt.Errorf("benchmark: frame of %d bytes (14..%d)", len(frame), len(benchBenchFrame{}.Data))
 	}
 	var target *ebpf.Program
-	switch o.Target {
-	case BenchIngress:
+	restore, progs := b.BenchRestore, b.BenchProgs
+	if o.XDP {
+		restore, progs = b.BenchXdpRestore, b.BenchXdpProgs
+	}
+	switch {
+	case o.XDP && o.Target == BenchIngress:
+		target = d.objs.LvsXdp
+	case o.XDP && o.Target == BenchFloor:
+		target = b.BenchXdpFloor
+	case o.XDP && o.Target == BenchRestore:
+		target = b.BenchXdpNop
+	case o.Target == BenchIngress:
 		target = d.objs.LvsIngress
-	case BenchFloor:
+	case o.Target == BenchFloor:
 		target = b.BenchFloor
-	case BenchRestore:
+	case o.Target == BenchRestore:
 		target = b.BenchNop
 	default:
-		return 0, 0, fmt.Errorf("benchmark: target %d", o.Target)
+		return BenchResult{}, fmt.Errorf("benchmark: target %d", o.Target)
 	}
-	if err := b.BenchProgs.Put(uint32(0), target); err != nil {
-		return 0, 0, fmt.Errorf("benchmark: %w", err)
+	if err := progs.Put(uint32(0), target); err != nil {
+		return BenchResult{}, fmt.Errorf("benchmark: %w", err)
 	}
 	f := benchBenchFrame{Len: uint32(len(frame))}
 	if o.NewFlows {
@@ -186,17 +250,49 @@ func (d *Datapath) Benchmark(frame []byte, o BenchOptions) (time.Duration, int, 
 	}
 	copy(f.Data[:], frame)
 	if err := b.BenchFrames.Put(uint32(0), &f); err != nil {
-		return 0, 0, fmt.Errorf("benchmark: %w", err)
+		return BenchResult{}, fmt.Errorf("benchmark: %w", err)
 	}
-	var ctx *skbContext
-	if o.Ifindex > 0 {
-		ctx = &skbContext{IngressIfindex: uint32(o.Ifindex), Ifindex: uint32(o.Ifindex)}
+	var (
+		ret uint32
+		dur time.Duration
+		out []byte
+	)
+	run := func(repeat int) (uint32, time.Duration, []byte, error) {
+		if o.XDP {
+			return testRun(restore, frame, &xdpContext{DataEnd: uint32(len(frame)), IngressIfindex: uint32(o.Ifindex)}, repeat)
+		}
+		var ctx *skbContext
+		if o.Ifindex > 0 {
+			ctx = &skbContext{IngressIfindex: uint32(o.Ifindex), Ifindex: uint32(o.Ifindex)}
+		}
+		return testRun(restore, frame, ctx, repeat)
 	}
-	ret, dur, err := testRun(b.BenchRestore, frame, ctx, o.Repeat)
+	if o.CallPerPacket {
+		if o.Repeat < 1 {
+			return BenchResult{}, fmt.Errorf("benchmark: repeat %d", o.Repeat)
+		}
+		var total time.Duration
+		for range o.Repeat {
+			var d time.Duration
+			if ret, d, out, err = run(1); err != nil {
+				break
+			}
+			total += d
+		}
+		dur = total / time.Duration(o.Repeat)
+	} else {
+		ret, dur, out, err = run(o.Repeat)
+	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("benchmark: %w", err)
+		return BenchResult{}, fmt.Errorf("benchmark: %w", err)
 	}
-	return dur, int(ret), nil
+	verdict := int(ret)
+	if o.XDP {
+		if verdict, _, err = xdpVerdict(ret); err != nil {
+			return BenchResult{}, fmt.Errorf("benchmark: %w", err)
+		}
+	}
+	return BenchResult{PerPacket: dur, Verdict: verdict, Out: out}, nil
 }
 
 func (d *Datapath) benchObjects() (*benchObjects, error) {
@@ -238,9 +334,12 @@ type progTestRunAttr struct {
 
 const bpfProgTestRun = 10 // BPF_PROG_TEST_RUN
 
-func testRun(p *ebpf.Program, data []byte, ctx *skbContext, repeat int) (uint32, time.Duration, error) {
+// testRun runs p repeat times on data with context ctx (nil: none) and
+// returns the last repeat's return value and output, and the kernel's
+// time per repeat.
+func testRun[C any](p *ebpf.Program, data []byte, ctx *C, repeat int) (uint32, time.Duration, []byte, error) {
 	if repeat < 1 || repeat > 1<<31 {
-		return 0, 0, fmt.Errorf("repeat %d", repeat)
+		return 0, 0, nil, fmt.Errorf("repeat %d", repeat)
 	}
 	out := make([]byte, len(data)+256)
 	attr := progTestRunAttr{
@@ -261,10 +360,13 @@ func testRun(p *ebpf.Program, data []byte, ctx *skbContext, repeat int) (uint32,
 		runtime.KeepAlive(out)
 		runtime.KeepAlive(ctx)
 		if errno == 0 {
-			return attr.Retval, time.Duration(attr.Duration), nil
+			if attr.DataSizeOut > uint32(len(out)) {
+				return 0, 0, nil, fmt.Errorf("BPF_PROG_TEST_RUN: %d bytes of output, room for %d", attr.DataSizeOut, len(out))
+			}
+			return attr.Retval, time.Duration(attr.Duration), out[:attr.DataSizeOut], nil
 		}
 		if !errors.Is(errno, unix.EINTR) {
-			return 0, 0, fmt.Errorf("BPF_PROG_TEST_RUN: %w", errno)
+			return 0, 0, nil, fmt.Errorf("BPF_PROG_TEST_RUN: %w", errno)
 		}
 	}
 }
