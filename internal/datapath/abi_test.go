@@ -103,43 +103,62 @@ func checkLayouts(t *testing.T, spec *ebpf.CollectionSpec, types []cType, maps [
 	}
 }
 
-// TestSkbContextLayout checks the hand-written head of struct __sk_buff
-// that BPF_PROG_TEST_RUN takes against the kernel's, from the object's BTF.
-func TestSkbContextLayout(t *testing.T) {
+// TestTestRunContextLayout checks the hand-written contexts that
+// BPF_PROG_TEST_RUN takes, the head of struct __sk_buff and struct xdp_md,
+// against the kernel's, from the object's BTF.
+func TestTestRunContextLayout(t *testing.T) {
 	spec, err := loadLvs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var skb *btf.Struct
-	if err := spec.Types.TypeByName("__sk_buff", &skb); err != nil {
-		t.Fatal(err)
-	}
-	offsets := map[string]uintptr{
-		"len":             unsafe.Offsetof(skbContext{}.Len),
-		"ingress_ifindex": unsafe.Offsetof(skbContext{}.IngressIfindex),
-		"ifindex":         unsafe.Offsetof(skbContext{}.Ifindex),
-		"cb":              unsafe.Offsetof(skbContext{}.CB),
-		"tstamp":          unsafe.Offsetof(skbContext{}.Tstamp),
-		"wire_len":        unsafe.Offsetof(skbContext{}.WireLen),
-		"gso_segs":        unsafe.Offsetof(skbContext{}.GSOSegs),
-		"gso_size":        unsafe.Offsetof(skbContext{}.GSOSize),
-	}
-	seen := 0
-	for _, m := range skb.Members {
-		want, ok := offsets[m.Name]
-		if !ok {
-			continue
-		}
-		seen++
-		if uintptr(m.Offset.Bytes()) != want {
-			t.Errorf("__sk_buff.%s at %d, skbContext has it at %d", m.Name, m.Offset.Bytes(), want)
-		}
-	}
-	if seen != len(offsets) {
-		t.Errorf("found %d of the %d fields in __sk_buff", seen, len(offsets))
-	}
-	if got, want := unsafe.Sizeof(skbContext{}), unsafe.Offsetof(skbContext{}.GSOSize)+4; got != want {
-		t.Errorf("skbContext is %d bytes, want %d (it ends with gso_size)", got, want)
+	for _, c := range []struct {
+		name    string
+		offsets map[string]uintptr
+		size    uintptr // of the Go type
+		last    string  // the C field it ends with
+	}{
+		{"__sk_buff", map[string]uintptr{
+			"len":             unsafe.Offsetof(skbContext{}.Len),
+			"ingress_ifindex": unsafe.Offsetof(skbContext{}.IngressIfindex),
+			"ifindex":         unsafe.Offsetof(skbContext{}.Ifindex),
+			"cb":              unsafe.Offsetof(skbContext{}.CB),
+			"tstamp":          unsafe.Offsetof(skbContext{}.Tstamp),
+			"wire_len":        unsafe.Offsetof(skbContext{}.WireLen),
+			"gso_segs":        unsafe.Offsetof(skbContext{}.GSOSegs),
+			"gso_size":        unsafe.Offsetof(skbContext{}.GSOSize),
+		}, unsafe.Sizeof(skbContext{}), "gso_size"},
+		{"xdp_md", map[string]uintptr{
+			"data":            unsafe.Offsetof(xdpContext{}.Data),
+			"data_end":        unsafe.Offsetof(xdpContext{}.DataEnd),
+			"data_meta":       unsafe.Offsetof(xdpContext{}.DataMeta),
+			"ingress_ifindex": unsafe.Offsetof(xdpContext{}.IngressIfindex),
+			"rx_queue_index":  unsafe.Offsetof(xdpContext{}.RxQueueIndex),
+			"egress_ifindex":  unsafe.Offsetof(xdpContext{}.EgressIfindex),
+		}, unsafe.Sizeof(xdpContext{}), "egress_ifindex"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var st *btf.Struct
+			if err := spec.Types.TypeByName(c.name, &st); err != nil {
+				t.Fatal(err)
+			}
+			seen := 0
+			for _, m := range st.Members {
+				want, ok := c.offsets[m.Name]
+				if !ok {
+					continue
+				}
+				seen++
+				if uintptr(m.Offset.Bytes()) != want {
+					t.Errorf("%s.%s at %d, the Go context has it at %d", c.name, m.Name, m.Offset.Bytes(), want)
+				}
+			}
+			if seen != len(c.offsets) {
+				t.Errorf("found %d of the %d fields in %s", seen, len(c.offsets), c.name)
+			}
+			if want := c.offsets[c.last] + 4; c.size != want {
+				t.Errorf("the Go context is %d bytes, want %d (it ends with %s)", c.size, want, c.last)
+			}
+		})
 	}
 }
 
