@@ -56,25 +56,28 @@ const volatile struct {
 
 /*
  * lvs_xmit rewrites a client packet for connection c's method and sends
- * it toward the real (r: its tunnel settings). fc is the connection's
- * route cache (NULL for a one-packet datagram). A function of its own
+ * it toward c's real r (its address, port and tunnel settings), along the
+ * real's route cache entry (lvs_real_routes). A function of its own
  * (a BPF-to-BPF call), not inlined at each caller: inlined four times the
  * program outgrows the jump range of BPF branches.
  */
 static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struct lvs_pkt *p,
-					      const struct lvs_conn *c, const struct lvs_real *r,
-					      struct lvs_fib_cache *fc)
+					      const struct lvs_conn *c, const struct lvs_real *r)
 {
-	__u64 now = fc ? lvs_now() : 0;
+	__u32 real = c->real;
+	struct lvs_fib_cache *fc = bpf_map_lookup_elem(&lvs_real_routes, &real);
+	__u64 now = lvs_now();
 	struct lvs_xmit_scratch *sc = lvs_xscratch();
 	struct lvs_tunnel tun = {
-		.type = r->tun_type, .flags = r->tun_flags, .port = r->tun_port, .family = c->rfamily};
-	__u8 method = c->method, rfamily = c->rfamily;
-	const union lvs_addr *raddr = &c->raddr;
-	__be16 rport = c->rport;
+		.type = r->tun_type, .flags = r->tun_flags, .port = r->tun_port, .family = r->family};
+	__u8 method = c->method, rfamily = r->family;
+	const union lvs_addr *raddr = &r->addr;
+	/* (Used by NAT only: an ICMP error lvs_icmp sends along a DR or TUN
+	 * connection has no ports of its own.) */
+	__be16 rport = lvs_conn_rport(c, r, p->t.dport);
 	__u32 oh = 0;
 
-	if (!sc)
+	if (!sc || !fc)
 		return TC_ACT_SHOT;
 	if (method == LVS_METHOD_TUNNEL) {
 		oh = lvs_tun_overhead(rfamily, &tun);
@@ -215,25 +218,28 @@ static __attribute__((noinline)) int lvs_in(struct __sk_buff *skb, const struct 
 		return TC_ACT_SHOT;
 	}
 	lvs_frag_track(p);
-	return lvs_xmit(skb, p, c, r, &c->fib[0]);
+	return lvs_xmit(skb, p, c, r);
 }
 
 /*
- * lvs_out handles a reply from a NAT real (fk: its connection's key).
+ * lvs_out handles a reply from a NAT real (nv: its NAT reverse entry).
  * Returns -1 when the connection is gone, so the packet is not a reply.
  */
 static __attribute__((noinline)) int lvs_out(struct __sk_buff *skb, const struct lvs_pkt *p,
-					     const struct lvs_tuple *fk, __u64 now)
+					     const struct lvs_nat_conn *nv, __u64 now)
 {
 	struct lvs_xmit_scratch *sc = lvs_xscratch();
-	struct lvs_tuple k = *fk;
+	struct lvs_tuple k;
 	struct lvs_conn *c;
-	union lvs_addr vaddr = k.daddr, caddr = p->t.daddr;
-	__be16 vport = k.dport;
+	struct lvs_real *r;
+	struct lvs_fib_cache *fc;
+	int fresh = 0;
 
+	if (!sc || lvs_nat_forward(&k, &p->t, nv))
+		return -1;
 	c = bpf_map_lookup_elem(&lvs_conns, &k);
-	if (!sc || !c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
-	    __builtin_memcmp(&c->raddr, &p->t.saddr, sizeof(c->raddr)) || c->rport != p->t.sport)
+	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
+	    !lvs_conn_real_is(c, k.dport, &p->t.saddr, p->t.sport, &r))
 		return -1;
 	/* Addressed to the client, not to us: the kernel forwards it, and
 	 * ip_forward answers TTL <= 1 with time exceeded as it should. */
@@ -246,12 +252,26 @@ static __attribute__((noinline)) int lvs_out(struct __sk_buff *skb, const struct
 		lvs_tmpl_assure(&k, c);
 	lvs_stats_out(c->service, c->real, p->ip_len);
 	lvs_frag_track(p);
-	if (lvs_route(skb, &sc->fib, p->t.family, &vaddr, &caddr, 0, &c->fib[1], now, &sc->rt)) {
-		if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, &vaddr, vport))
+	/* The client's route entry; a missing one is made once the FIB
+	 * answered. */
+	__builtin_memset(&sc->crk, 0, sizeof(sc->crk));
+	sc->crk.addr = p->t.daddr;
+	sc->crk.iif = skb->ifindex;
+	sc->crk.family = p->t.family;
+	fc = bpf_map_lookup_elem(&lvs_client_routes, &sc->crk);
+	if (!fc) {
+		fc = &sc->fc;
+		fc->expires_ns = 0;
+		fresh = 1;
+	}
+	if (lvs_route(skb, &sc->fib, p->t.family, &k.daddr, &p->t.daddr, 0, fc, now, &sc->rt)) {
+		if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, &k.daddr, k.dport))
 			goto helper;
 		lvs_count(LVS_CNT_PASS_FIB);
 		return TC_ACT_OK;
 	}
+	if (fresh && sc->fc.expires_ns)
+		bpf_map_update_elem(&lvs_client_routes, &sc->crk, &sc->fc, BPF_ANY);
 	if (sc->rt.mtu && lvs_seg_len(skb, p) > sc->rt.mtu) {
 		/* Untranslated, the kernel's forwarding answers the real
 		 * with fragmentation needed itself, quoting what it sent.
@@ -263,7 +283,7 @@ static __attribute__((noinline)) int lvs_out(struct __sk_buff *skb, const struct
 		lvs_count(LVS_CNT_DROP_TOO_BIG);
 		return TC_ACT_SHOT;
 	}
-	if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, &vaddr, vport))
+	if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, &k.daddr, k.dport))
 		goto helper;
 	return lvs_send(skb, &sc->rt);
 helper:
@@ -357,6 +377,8 @@ static __attribute__((noinline)) int lvs_new(const struct lvs_pkt *p, __u64 now,
 		return TC_ACT_OK;
 	c = &sc->conn;
 	__builtin_memset(c, 0, sizeof(*c));
+	if (sk.vport != p->t.dport)
+		c->flags = LVS_CONN_F_PORT_ZERO;
 	service = svc->id;
 	flags = svc->flags;
 	if (flags & LVS_SVC_F_PERSISTENT) {
@@ -382,16 +404,13 @@ static __attribute__((noinline)) int lvs_new(const struct lvs_pkt *p, __u64 now,
 		return TC_ACT_OK;
 	}
 
-	c->raddr = r->addr;
-	c->rfamily = r->family;
-	/* The real's port for a packet to the service port; a port-zero
-	 * service keeps the packet's (ip_vs_sched_persist). */
-	c->rport = r->port && sk.vport == p->t.dport ? r->port : p->t.dport;
+	/* The real's address and port are read from lvs_reals when needed
+	 * (lvs_conn_rport); the method is copied: it is the connection's. */
 	c->method = r->method;
 	c->service = service;
 	c->real = real;
 	if (c->method != LVS_METHOD_MASQ)
-		c->flags = LVS_CONN_F_NOOUTPUT;
+		c->flags |= LVS_CONN_F_NOOUTPUT;
 	slot = LVS_TIMEOUT_UDP;
 	if (p->t.proto == LVS_IPPROTO_TCP) {
 		c->state = lvs_tcp_next(c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT,
@@ -424,9 +443,10 @@ static __attribute__((noinline)) int lvs_new(const struct lvs_pkt *p, __u64 now,
 	lvs_conns_add(real, active);
 	if (c->method == LVS_METHOD_MASQ) {
 		struct lvs_tuple rk;
+		struct lvs_nat_conn nv = {.service = service, .vport = p->t.dport};
 
-		lvs_nat_reverse(&rk, &p->t, &c->raddr, c->rport);
-		if (bpf_map_update_elem(&lvs_nat_conns, &rk, &p->t, BPF_ANY)) {
+		lvs_nat_reverse(&rk, &p->t, &r->addr, lvs_conn_rport(c, r, p->t.dport));
+		if (bpf_map_update_elem(&lvs_nat_conns, &rk, &nv, BPF_ANY)) {
 			/* Without a reverse entry the replies would leave
 			 * un-NATed: undo the connection (through
 			 * lvs_conn_remove, which releases exactly what it
@@ -479,7 +499,7 @@ static __always_inline int lvs_new_or_follow(struct __sk_buff *skb, const struct
 	r = bpf_map_lookup_elem(&lvs_reals, &real);
 	if (!r)
 		return TC_ACT_SHOT;
-	return lvs_xmit(skb, p, c, r, rc == LVS_NEW_MADE ? &c->fib[0] : 0);
+	return lvs_xmit(skb, p, c, r);
 }
 
 /*
@@ -491,7 +511,8 @@ static __attribute__((noinline)) int lvs_icmp(struct __sk_buff *skb, const struc
 	struct lvs_xmit_scratch *xs = lvs_xscratch();
 	struct lvs_icmphdr *ic;
 	struct lvs_quote *q;
-	struct lvs_tuple *k, *fk;
+	struct lvs_tuple *k;
+	struct lvs_nat_conn *nv;
 	struct lvs_conn *c;
 	struct lvs_real *r;
 	__u64 now;
@@ -534,22 +555,22 @@ static __attribute__((noinline)) int lvs_icmp(struct __sk_buff *skb, const struc
 			return TC_ACT_SHOT;
 		}
 		if (c->method != LVS_METHOD_MASQ)
-			return lvs_xmit(skb, p, c, r, 0);
+			return lvs_xmit(skb, p, c, r);
 		q->in = 1;
-		xs->ck.saddr = c->raddr; /* the new destination */
-		if (lvs_icmp_nat(skb, p, q, &xs->ck.saddr, c->rport) || lvs_ttl_dec(skb, p->t.family))
+		xs->ck.saddr = r->addr; /* the new destination */
+		if (lvs_icmp_nat(skb, p, q, &xs->ck.saddr, lvs_conn_rport(c, r, k->dport)) ||
+		    lvs_ttl_dec(skb, p->t.family))
 			goto helper;
 		if (lvs_route(skb, &xs->fib, p->t.family, &p->t.saddr, &xs->ck.saddr, 0, 0, now, &xs->rt))
 			return TC_ACT_OK;
 		return lvs_send(skb, &xs->rt);
 	}
 
-	fk = bpf_map_lookup_elem(&lvs_nat_conns, k);
-	if (fk) {
-		xs->ck = *fk;
+	nv = bpf_map_lookup_elem(&lvs_nat_conns, k);
+	if (nv && !lvs_nat_forward(&xs->ck, k, nv)) {
 		c = bpf_map_lookup_elem(&lvs_conns, &xs->ck);
 		if (c && now < c->expires_ns && c->method == LVS_METHOD_MASQ &&
-		    !__builtin_memcmp(&c->raddr, &q->t.daddr, sizeof(c->raddr)) && c->rport == q->t.dport) {
+		    lvs_conn_real_is(c, xs->ck.dport, &q->t.daddr, q->t.dport, &r)) {
 			/* ip_vs_out_icmp: to the client, from the VIP. Like any
 			 * reply, one that would die here is the kernel's. */
 			if (p->ttl <= 1) {
@@ -585,7 +606,7 @@ int lvs_ingress(struct __sk_buff *skb)
 {
 	struct lvs_pkt p;
 	struct lvs_conn *c;
-	struct lvs_tuple *fk;
+	struct lvs_nat_conn *nv;
 	__u64 now;
 	int rc;
 
@@ -649,7 +670,7 @@ int lvs_ingress(struct __sk_buff *skb)
 			{
 				__u32 gen = c->tmpl_gen;
 				union lvs_addr net = c->tmpl_net;
-				__be16 vport = c->tmpl_vport;
+				__be16 vport = lvs_conn_tmpl_vport(c, p.t.dport);
 
 				if (lvs_conn_remove(&p.t, c))
 					lvs_tmpl_drop_unassured(&p.t, gen, &net, vport);
@@ -663,10 +684,10 @@ int lvs_ingress(struct __sk_buff *skb)
 		return lvs_new_or_follow(skb, &p, now);
 	}
 
-	fk = bpf_map_lookup_elem(&lvs_nat_conns, &p.t);
-	if (fk) {
+	nv = bpf_map_lookup_elem(&lvs_nat_conns, &p.t);
+	if (nv) {
 		now = lvs_now();
-		rc = lvs_out(skb, &p, fk, now);
+		rc = lvs_out(skb, &p, nv, now);
 		if (rc >= 0)
 			return rc;
 		return lvs_new_or_follow(skb, &p, now);
@@ -686,17 +707,18 @@ int lvs_ingress(struct __sk_buff *skb)
  * always: the TC program stays attached beside it.
  */
 
-/* lvs_xdp_xmit rewrites the frame for connection c's method and sends it
- * along sc->rt (lvs_xdp_route's answer, native or not). */
+/* lvs_xdp_xmit rewrites the frame for connection c's method toward its
+ * real r and sends it along sc->rt (lvs_xdp_route's answer, native or
+ * not). */
 static __always_inline int lvs_xdp_xmit(struct xdp_md *ctx, const struct lvs_pkt *p, const struct lvs_conn *c,
-					struct lvs_xmit_scratch *sc, int native)
+					const struct lvs_real *r, struct lvs_xmit_scratch *sc, int native)
 {
 	int err;
 
 	if (c->method == LVS_METHOD_MASQ)
-		err = lvs_xdp_nat(ctx, p, LVS_NAT_DST, &c->raddr, c->rport);
+		err = lvs_xdp_nat(ctx, p, LVS_NAT_DST, &r->addr, lvs_conn_rport(c, r, p->t.dport));
 	else if (c->method == LVS_METHOD_TUNNEL)
-		err = lvs_xdp_ttl_dec(ctx, p->t.family) || lvs_xdp_encap(ctx, p, &c->raddr, &sc->rt.src, c->rfamily);
+		err = lvs_xdp_ttl_dec(ctx, p->t.family) || lvs_xdp_encap(ctx, p, &r->addr, &sc->rt.src, r->family);
 	else
 		err = lvs_xdp_ttl_dec(ctx, p->t.family);
 	if (err) {
@@ -704,6 +726,20 @@ static __always_inline int lvs_xdp_xmit(struct xdp_md *ctx, const struct lvs_pkt
 		return XDP_DROP;
 	}
 	return lvs_xdp_send(ctx, &sc->rt, native);
+}
+
+/* lvs_xdp_route_real is lvs_xdp_route for a client packet of connection c
+ * toward its real r, along the real's route cache entry. */
+static __always_inline int lvs_xdp_route_real(struct xdp_md *ctx, const struct lvs_pkt *p, const struct lvs_conn *c,
+					      const struct lvs_real *r, __u64 now, struct lvs_xmit_scratch *sc)
+{
+	__u32 real = c->real;
+	struct lvs_fib_cache *fc = bpf_map_lookup_elem(&lvs_real_routes, &real);
+
+	if (!fc)
+		return -1;
+	return lvs_xdp_route(ctx, p, c->method, r->family, r, c->method == LVS_METHOD_TUNNEL ? 0 : &p->t.saddr,
+			     &r->addr, fc, now, sc);
 }
 
 /* lvs_xdp_in is lvs_in for the fast path. */
@@ -718,38 +754,54 @@ static __attribute__((noinline)) int lvs_xdp_in(struct xdp_md *ctx, const struct
 
 	if (!sc || !r || (r->flags & LVS_REAL_F_GONE) || p->ttl <= 1)
 		return XDP_PASS;
-	native = lvs_xdp_route(ctx, p, c->method, c->rfamily, r, c->method == LVS_METHOD_TUNNEL ? 0 : &p->t.saddr,
-			       &c->raddr, &c->fib[0], now, sc);
+	native = lvs_xdp_route_real(ctx, p, c, r, now, sc);
 	if (native < 0)
 		return XDP_PASS;
 	if (lvs_conn_update(c, p, dir, now) && c->tmpl_gen)
 		lvs_tmpl_assure(&p->t, c);
 	lvs_stats_in(c->service, real, p->ip_len, 0);
-	return lvs_xdp_xmit(ctx, p, c, sc, native);
+	return lvs_xdp_xmit(ctx, p, c, r, sc, native);
 }
 
-/* lvs_xdp_out is lvs_out for the fast path: a NAT reply (fk: its
- * connection's key). */
+/* lvs_xdp_out is lvs_out for the fast path: a NAT reply (nv: its NAT
+ * reverse entry). */
 static __attribute__((noinline)) int lvs_xdp_out(struct xdp_md *ctx, const struct lvs_pkt *p,
-						 const struct lvs_tuple *fk, __u64 now)
+						 const struct lvs_nat_conn *nv, __u64 now)
 {
 	struct lvs_xmit_scratch *sc = lvs_xscratch();
-	struct lvs_tuple k = *fk;
-	union lvs_addr vaddr = k.daddr, caddr = p->t.daddr;
-	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &k);
-	int native;
+	struct lvs_fib_cache *fc;
+	struct lvs_tuple k;
+	struct lvs_conn *c;
+	struct lvs_real *r;
+	int native, fresh = 0;
 
-	if (!sc || !c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
-	    __builtin_memcmp(&c->raddr, &p->t.saddr, sizeof(c->raddr)) || c->rport != p->t.sport || p->ttl <= 1)
+	if (!sc || lvs_nat_forward(&k, &p->t, nv))
 		return XDP_PASS;
-	native = lvs_xdp_route(ctx, p, LVS_METHOD_MASQ, p->t.family, 0, &vaddr, &caddr, &c->fib[1], now, sc);
+	c = bpf_map_lookup_elem(&lvs_conns, &k);
+	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
+	    !lvs_conn_real_is(c, k.dport, &p->t.saddr, p->t.sport, &r) || p->ttl <= 1)
+		return XDP_PASS;
+	/* The client's route entry, as lvs_out keeps it. */
+	__builtin_memset(&sc->crk, 0, sizeof(sc->crk));
+	sc->crk.addr = p->t.daddr;
+	sc->crk.iif = ctx->ingress_ifindex;
+	sc->crk.family = p->t.family;
+	fc = bpf_map_lookup_elem(&lvs_client_routes, &sc->crk);
+	if (!fc) {
+		fc = &sc->fc;
+		fc->expires_ns = 0;
+		fresh = 1;
+	}
+	native = lvs_xdp_route(ctx, p, LVS_METHOD_MASQ, p->t.family, r, &k.daddr, &p->t.daddr, fc, now, sc);
 	if (native < 0)
 		return XDP_PASS;
+	if (fresh && sc->fc.expires_ns)
+		bpf_map_update_elem(&lvs_client_routes, &sc->crk, &sc->fc, BPF_ANY);
 	if ((lvs_conn_update(c, p, LVS_DIR_OUTPUT, now) || p->t.proto == LVS_IPPROTO_UDP) && c->tmpl_gen &&
 	    !(c->flags & LVS_CONN_F_ASSURED))
 		lvs_tmpl_assure(&k, c);
 	lvs_stats_out(c->service, c->real, p->ip_len);
-	if (lvs_xdp_nat(ctx, p, LVS_NAT_SRC, &vaddr, k.dport)) {
+	if (lvs_xdp_nat(ctx, p, LVS_NAT_SRC, &k.daddr, k.dport)) {
 		lvs_count(LVS_CNT_DROP_HELPER);
 		return XDP_DROP;
 	}
@@ -768,15 +820,36 @@ static __attribute__((noinline)) int lvs_xdp_may_new(const struct lvs_pkt *p)
 	return svc && !((svc->flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP);
 }
 
+/* lvs_xdp_send_new sends the first packet of the connection lvs_new just
+ * made for it, or leaves it to TC. A function of its own, beside lvs_new
+ * rather than around it: the stack of the lvs_new call chain stays short. */
+static __attribute__((noinline)) int lvs_xdp_send_new(struct xdp_md *ctx, const struct lvs_pkt *p, __u64 now)
+{
+	struct lvs_xmit_scratch *sc = lvs_xscratch();
+	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &p->t);
+	struct lvs_real *r;
+	__u32 real;
+	int native = -1;
+
+	if (!c)
+		return XDP_PASS;
+	real = c->real;
+	r = bpf_map_lookup_elem(&lvs_reals, &real);
+	if (r && sc)
+		native = lvs_xdp_route_real(ctx, p, c, r, now, sc);
+	if (native < 0 || !r || !sc) {
+		/* The connection stands; TC finds it and counts the packet. */
+		lvs_stats_in_undo(c->service, real, p->ip_len);
+		return XDP_PASS;
+	}
+	return lvs_xdp_xmit(ctx, p, c, r, sc, native);
+}
+
 /* lvs_xdp_new is lvs_new_or_follow for the fast path. */
 static __always_inline int lvs_xdp_new(struct xdp_md *ctx, const struct lvs_pkt *p)
 {
-	struct lvs_xmit_scratch *sc;
-	struct lvs_conn *c;
-	struct lvs_real *r;
 	__u64 now;
-	__u32 real;
-	int rc, native = -1;
+	int rc;
 
 	if (!lvs_xdp_may_new(p))
 		return XDP_PASS;
@@ -786,21 +859,7 @@ static __always_inline int lvs_xdp_new(struct xdp_md *ctx, const struct lvs_pkt 
 		return XDP_DROP;
 	if (rc != LVS_NEW_MADE)
 		return XDP_PASS; /* no real, or another CPU's entry: TC follows it */
-	c = bpf_map_lookup_elem(&lvs_conns, &p->t);
-	if (!c)
-		return XDP_PASS;
-	real = c->real;
-	r = bpf_map_lookup_elem(&lvs_reals, &real);
-	sc = lvs_xscratch();
-	if (r && sc)
-		native = lvs_xdp_route(ctx, p, c->method, c->rfamily, r,
-				       c->method == LVS_METHOD_TUNNEL ? 0 : &p->t.saddr, &c->raddr, &c->fib[0], now, sc);
-	if (native < 0 || !sc) {
-		/* The connection stands; TC finds it and counts the packet. */
-		lvs_stats_in_undo(c->service, real, p->ip_len);
-		return XDP_PASS;
-	}
-	return lvs_xdp_xmit(ctx, p, c, sc, native);
+	return lvs_xdp_send_new(ctx, p, now);
 }
 
 SEC("xdp")
@@ -808,7 +867,7 @@ int lvs_xdp(struct xdp_md *ctx)
 {
 	struct lvs_pkt p;
 	struct lvs_conn *c;
-	struct lvs_tuple *fk;
+	struct lvs_nat_conn *nv;
 	__u64 now;
 
 	if (lvs_xdp_parse(ctx, &p))
@@ -825,9 +884,9 @@ int lvs_xdp(struct xdp_md *ctx)
 			return XDP_PASS;
 		return lvs_xdp_in(ctx, &p, c, now);
 	}
-	fk = bpf_map_lookup_elem(&lvs_nat_conns, &p.t);
-	if (fk)
-		return lvs_xdp_out(ctx, &p, fk, lvs_now());
+	nv = bpf_map_lookup_elem(&lvs_nat_conns, &p.t);
+	if (nv)
+		return lvs_xdp_out(ctx, &p, nv, lvs_now());
 	return lvs_xdp_new(ctx, &p);
 }
 

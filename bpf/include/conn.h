@@ -233,6 +233,43 @@ static __always_inline int lvs_conn_update(struct lvs_conn *c, const struct lvs_
 	return established;
 }
 
+/*
+ * lvs_conn_set_flag sets flag in c->flags atomically. BPF has atomics for
+ * 32- and 64-bit words only: the OR is made on the aligned word that
+ * holds service, method and flags, in which flags is the top byte on
+ * this little-endian target. Nothing writes the other two bytes of a live
+ * entry.
+ */
+_Static_assert(__builtin_offsetof(struct lvs_conn, service) % 4 == 0 &&
+		       __builtin_offsetof(struct lvs_conn, flags) == __builtin_offsetof(struct lvs_conn, service) + 3,
+	       "lvs_conn: flags is not the top byte of the service word");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "lvs_conn_set_flag assumes little-endian");
+_Static_assert(LVS_MAX_SERVICES <= 0x10000, "lvs_conn.service holds a ServiceID in 16 bits");
+
+static __always_inline void lvs_conn_set_flag(struct lvs_conn *c, __u8 flag)
+{
+	__sync_fetch_and_or((__u32 *)&c->service, (__u32)flag << 24);
+}
+
+/*
+ * lvs_conn_rport is the port connection c (with key dport dport) sends to
+ * on real r: the real's own, or the packet's for a real of port 0 ("keep
+ * the service port") and for a connection of a port-zero service
+ * (ip_vs_sched_persist). A real's port never changes while a connection
+ * holds its id: lvsd keys reals by address and port.
+ */
+static __always_inline __be16 lvs_conn_rport(const struct lvs_conn *c, const struct lvs_real *r, __be16 dport)
+{
+	return (c->flags & LVS_CONN_F_PORT_ZERO) || !r->port ? dport : r->port;
+}
+
+/* lvs_conn_tmpl_vport is the vport of the key of c's template (c's key's
+ * dport is dport): 0 for a port-zero service (ip_vs_sched_persist). */
+static __always_inline __be16 lvs_conn_tmpl_vport(const struct lvs_conn *c, __be16 dport)
+{
+	return c->flags & LVS_CONN_F_PORT_ZERO ? 0 : dport;
+}
+
 static __always_inline int lvs_tuple_eq(const struct lvs_tuple *a, const struct lvs_tuple *b)
 {
 	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
@@ -258,18 +295,57 @@ static __always_inline void lvs_nat_reverse(struct lvs_tuple *r, const struct lv
 	r->family = k->family;
 }
 
+/* lvs_addr_eq compares two addresses, all 16 bytes. */
+static __always_inline int lvs_addr_eq(const union lvs_addr *x, const union lvs_addr *y)
+{
+	const __u32 *a = (const __u32 *)x, *b = (const __u32 *)y;
+
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
+}
+
+/* lvs_conn_real_is reports whether connection c (key dport dport) sends
+ * to addr:port, and returns its real in *rp. */
+static __always_inline int lvs_conn_real_is(const struct lvs_conn *c, __be16 dport, const union lvs_addr *addr,
+					    __be16 port, struct lvs_real **rp)
+{
+	__u32 real = c->real;
+	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &real);
+
+	*rp = r;
+	return r && lvs_conn_rport(c, r, dport) == port && lvs_addr_eq(&r->addr, addr);
+}
+
+/*
+ * lvs_nat_forward fills fk with the client-side key of the connection
+ * whose NAT reverse entry is rk -> v: client address and port from rk,
+ * the VIP from lvs_svc_vaddrs. Returns -1 when v names no service.
+ */
+static __always_inline int lvs_nat_forward(struct lvs_tuple *fk, const struct lvs_tuple *rk,
+					   const struct lvs_nat_conn *v)
+{
+	__u32 service = v->service;
+	union lvs_addr *vaddr = bpf_map_lookup_elem(&lvs_svc_vaddrs, &service);
+
+	if (!vaddr)
+		return -1;
+	__builtin_memset(fk, 0, sizeof(*fk));
+	fk->saddr = rk->daddr;
+	fk->daddr = *vaddr;
+	fk->sport = rk->dport;
+	fk->dport = v->vport;
+	fk->proto = rk->proto;
+	fk->family = rk->family;
+	return 0;
+}
+
 /* lvs_nat_owned reports whether conn entry fk exists and is a NAT
  * connection whose replies carry reverse tuple rk. */
 static __always_inline int lvs_nat_owned(const struct lvs_tuple *rk, const struct lvs_tuple *fk)
 {
 	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, fk);
-	const __u32 *a, *b;
+	struct lvs_real *r;
 
-	if (!c || c->method != LVS_METHOD_MASQ || c->rport != rk->sport)
-		return 0;
-	a = (const __u32 *)&c->raddr;
-	b = (const __u32 *)&rk->saddr;
-	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
+	return c && c->method == LVS_METHOD_MASQ && lvs_conn_real_is(c, fk->dport, &rk->saddr, rk->sport, &r);
 }
 
 /*
@@ -291,12 +367,17 @@ static __always_inline int lvs_nat_owned(const struct lvs_tuple *rk, const struc
  */
 static __always_inline int lvs_nat_unlink(const struct lvs_tuple *rk, const struct lvs_tuple *only)
 {
-	struct lvs_tuple fk, *v;
+	struct lvs_nat_conn nv, *v;
+	struct lvs_tuple fk;
 
 	v = bpf_map_lookup_elem(&lvs_nat_conns, rk);
 	if (!v)
 		return 0;
-	fk = *v;
+	nv = *v;
+	if (lvs_nat_forward(&fk, rk, &nv)) {
+		/* Names no service: nothing owns it. */
+		return !bpf_map_delete_elem(&lvs_nat_conns, rk);
+	}
 	if (only && !lvs_tuple_eq(&fk, only))
 		return 0;
 	if (lvs_nat_owned(rk, &fk))
@@ -304,7 +385,7 @@ static __always_inline int lvs_nat_unlink(const struct lvs_tuple *rk, const stru
 	if (bpf_map_delete_elem(&lvs_nat_conns, rk))
 		return 0;
 	if (lvs_nat_owned(rk, &fk)) {
-		bpf_map_update_elem(&lvs_nat_conns, rk, &fk, BPF_NOEXIST);
+		bpf_map_update_elem(&lvs_nat_conns, rk, &nv, BPF_NOEXIST);
 		return 0;
 	}
 	return 1;
@@ -368,17 +449,26 @@ static __always_inline int lvs_tmpl_remove(const struct lvs_tuple *tk, struct lv
 static __attribute__((noinline)) int lvs_conn_remove(const struct lvs_tuple *k, struct lvs_conn *c)
 {
 	/* Copy before the delete: a preallocated element goes back to the
-	 * free list at once, and another CPU may reuse it. */
-	union lvs_addr raddr = c->raddr;
-	__be16 rport = c->rport;
+	 * free list at once, and another CPU may reuse it. The real's
+	 * address too: once the delete released the connection, lvsd may
+	 * give the RealID to another real. */
 	__u32 state = *(volatile __u32 *)&c->state;
 	__u32 real = c->real;
 	__u32 gen = c->tmpl_gen;
 	union lvs_addr net = c->tmpl_net;
-	__be16 vport = c->tmpl_vport;
+	__be16 vport = lvs_conn_tmpl_vport(c, k->dport);
 	__u8 method = c->method;
+	struct lvs_real *rv = bpf_map_lookup_elem(&lvs_reals, &real);
+	union lvs_addr raddr = {};
+	__be16 rport = 0;
 	struct lvs_tuple r;
 
+	/* (rv is NULL only for an id past the array, which the data plane
+	 * never stores; the zero address then finds no reverse entry.) */
+	if (rv) {
+		raddr = rv->addr;
+		rport = lvs_conn_rport(c, rv, k->dport);
+	}
 	if (bpf_map_delete_elem(&lvs_conns, k))
 		return 0;
 	lvs_conns_release(real, lvs_state_active(k->proto, state));

@@ -281,7 +281,8 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 	struct lvs_xmit_scratch *sc = lvs_xscratch();
 	struct lvs_quote in;
 	struct lvs_conn *c;
-	__u32 off = q->off + q->l3, mtu, skip, qlen, ol3, cut;
+	struct lvs_real *r;
+	__u32 off = q->off + q->l3, mtu, skip, qlen, ol3, cut, real;
 	__u8 family = p->t.family, ifam;
 	__u64 flags = 0;
 	union lvs_addr vaddr, caddr;
@@ -316,8 +317,11 @@ static __attribute__((noinline)) int lvs_icmp_relay_tunnel(struct __sk_buff *skb
 	if (lvs_quote_parse(skb, ifam, off, &in))
 		return -1;
 	c = bpf_map_lookup_elem(&lvs_conns, &in.t);
-	if (!c || lvs_now() >= c->expires_ns || c->method != LVS_METHOD_TUNNEL || c->rfamily != family ||
-	    __builtin_memcmp(&c->raddr, &q->t.daddr, sizeof(c->raddr)))
+	if (!c || lvs_now() >= c->expires_ns || c->method != LVS_METHOD_TUNNEL)
+		return -1;
+	real = c->real;
+	r = bpf_map_lookup_elem(&lvs_reals, &real);
+	if (!r || r->family != family || !lvs_addr_eq(&r->addr, &q->t.daddr))
 		return -1;
 	skip = off - q->off; /* the tunnel's overhead */
 	if (big) {

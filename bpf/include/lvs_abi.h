@@ -17,7 +17,7 @@
 
 /* enum lvs_abi: versions and limits shared with Go. */
 enum lvs_abi {
-	LVS_ABI_VERSION = 8,
+	LVS_ABI_VERSION = 9,
 	LVS_MAX_SERVICES = 16384, /* service ids 1..16383 */
 	LVS_MAX_REALS = 131072,   /* real ids 1..131071 */
 	LVS_MAX_DESTS = 256,      /* walking schedulers see at most this many reals */
@@ -33,7 +33,8 @@ enum lvs_abi {
 	LVS_SWEEP_TMPL = 0xfd,    /* lvs_sweep mode: template keys, expired ones */
 	LVS_SWEEP_TMPL_ALL = 0xfc, /* lvs_sweep mode: template keys, all of them */
 	LVS_EXPIRE_LATER_S = 60,  /* a controlling template's extension (ip_vs_conn.c expire_later) */
-	LVS_FIB_CACHE_MS = 50,    /* how long a conn entry reuses a FIB answer */
+	LVS_FIB_CACHE_MS = 50,    /* how long a route cache entry reuses a FIB answer */
+	LVS_CLIENT_ROUTES = 65536, /* NAT replies' route cache entries, by client address (LRU) */
 	LVS_FRAG_ENTRIES = 16384, /* fragmented datagrams tracked at once (LRU) */
 	LVS_XDP_LINKS = 256,      /* links lvs_xdp runs on in native mode (lvs_xdp_tx) */
 };
@@ -138,6 +139,11 @@ enum lvs_conn_flags {
 	/* This connection has made its template ASSURED already: later
 	 * packets skip the template lookup. */
 	LVS_CONN_F_ASSURED = 1 << 1,
+	/* Scheduled by a port-zero service (for a port its VIP has no
+	 * service of): its template's vport is 0, and the real gets the
+	 * packet's port whatever its own (ip_vs_sched_persist). Otherwise
+	 * the template's vport is the key's dport. */
+	LVS_CONN_F_PORT_ZERO = 1 << 2,
 };
 
 /* enum lvs_tmpl_state: struct lvs_tmpl.state, IPVS's IP_VS_CTPL_S_*. */
@@ -288,11 +294,12 @@ struct lvs_tuple {
 };
 
 /*
- * struct lvs_fib_cache is one direction's FIB answer, kept in the conn entry
- * so that a flow's packets skip bpf_fib_lookup (the largest cost of an
- * established packet) for LVS_FIB_CACHE_MS. Only a BPF_FIB_LKUP_RET_SUCCESS
- * answer is kept; a neighbour or route change reaches a flow within that
- * time. Written only by the data plane; zero means empty.
+ * struct lvs_fib_cache is a FIB answer kept so that packets skip
+ * bpf_fib_lookup (the largest cost of an established packet) for
+ * LVS_FIB_CACHE_MS: toward a real in lvs_real_routes, toward a NAT client
+ * in lvs_client_routes. Only a BPF_FIB_LKUP_RET_SUCCESS answer is kept; a
+ * neighbour or route change reaches a flow within that time. Written only
+ * by the data plane; zero means empty.
  */
 struct lvs_fib_cache {
 	__u64 expires_ns; /* lvs_now() until which the rest holds */
@@ -301,29 +308,63 @@ struct lvs_fib_cache {
 	__u32 mtu;        /* of oif */
 	__u8 dmac[6];
 	__u8 smac[6];
-	union lvs_addr src; /* the director's address toward the destination (TUN's outer source) */
+	/* The director's address toward the destination (TUN's outer
+	 * source), from a BPF_FIB_LOOKUP_SRC lookup; zero when the lookup
+	 * that filled the entry did not ask for it (NAT and DR ask with the
+	 * client's address as source instead). */
+	union lvs_addr src;
 };
 
-/* struct lvs_conn is the conns map value: one connection and its real. */
+/* struct lvs_client_route keys lvs_client_routes: where replies to a NAT
+ * client go, as seen from the link they arrive on. */
+struct lvs_client_route {
+	union lvs_addr addr; /* the client's */
+	__u32 iif;
+	__u8 family;
+	__u8 pad[3];
+};
+
+/*
+ * struct lvs_conn is the conns map value: one connection and its real,
+ * 40 bytes (a preallocated hash element costs its 48-byte header, the key
+ * and this). What the connection does not own lives elsewhere: the real's
+ * address, port and family in lvs_reals[real], which never change while a
+ * connection holds the id (lvsd reuses a RealID only once no connection
+ * or template counts against it: internal/engine's retired reals), and
+ * the routes in lvs_real_routes and lvs_client_routes. The method is the
+ * connection's own: IPVS copies the dest's forwarding method into
+ * cp->flags once (ip_vs_bind_dest, ip_vs_conn.c), so a connection keeps
+ * the method it was made with when the real is edited.
+ */
 struct lvs_conn {
-	union lvs_addr raddr;
 	__u64 expires_ns;  /* CLOCK_MONOTONIC_COARSE ns (lvs_now) */
-	__be16 rport;
-	__u8 method;       /* enum lvs_method */
-	__u8 rfamily;      /* the real's family: differs from the key's for 4in6/6in4 TUN */
 	__u32 state;       /* enum lvs_tcp_state; 0 for UDP; changed by cmpxchg */
-	__u32 flags;       /* enum lvs_conn_flags */
-	__u32 service;     /* ServiceID */
 	__u32 real;        /* RealID */
 	/* The persistence template controlling this connection (IPVS's
-	 * cp->control): its key is <proto, tmpl_net, 0, VIP, tmpl_vport>
-	 * and it is that entry only while its gen equals tmpl_gen; 0: none. */
+	 * cp->control): its key is <proto, tmpl_net, 0, VIP, vport> (vport
+	 * 0 with LVS_CONN_F_PORT_ZERO, else the key's dport) and it is that
+	 * entry only while its gen equals tmpl_gen; 0: none. */
 	__u32 tmpl_gen;
-	__be16 tmpl_vport; /* the template's vport: 0 for a port-zero service */
-	__u16 pad1;
+	/* service, method and flags share one aligned 32-bit word: flags
+	 * is changed with an atomic OR on that word (lvs_conn_set_flag),
+	 * BPF having no 8-bit atomics. */
+	__u16 service;     /* ServiceID (< LVS_MAX_SERVICES) */
+	__u8 method;       /* enum lvs_method */
+	__u8 flags;        /* enum lvs_conn_flags */
 	union lvs_addr tmpl_net; /* client address & netmask */
-	__u32 pad2;
-	struct lvs_fib_cache fib[2]; /* [0] toward the real, [1] NAT replies toward the client */
+};
+
+/*
+ * struct lvs_nat_conn is the NAT reverse map value. With its key (the
+ * real-side tuple: RIP, client address, their ports) it rebuilds the
+ * connection's client-side key: the client address and port are the
+ * key's, the VIP is lvs_svc_vaddrs[service] and the VIP's port vport.
+ * 8 bytes instead of the 40 of a whole tuple.
+ */
+struct lvs_nat_conn {
+	__u16 service; /* ServiceID */
+	__be16 vport;
+	__u32 pad;
 };
 
 /*
@@ -377,7 +418,9 @@ LVS_ASSERT_SIZE(struct lvs_real_conns, 12);
 LVS_ASSERT_SIZE(struct lvs_stats, 40);
 LVS_ASSERT_SIZE(struct lvs_tuple, 40);
 LVS_ASSERT_SIZE(struct lvs_fib_cache, 48);
-LVS_ASSERT_SIZE(struct lvs_conn, 168);
+LVS_ASSERT_SIZE(struct lvs_client_route, 24);
+LVS_ASSERT_SIZE(struct lvs_conn, 40);
+LVS_ASSERT_SIZE(struct lvs_nat_conn, 8);
 LVS_ASSERT_SIZE(struct lvs_frag_key, 40);
 LVS_ASSERT_SIZE(struct lvs_frag, 4);
 LVS_ASSERT_SIZE(struct lvs_tmpl, 48);

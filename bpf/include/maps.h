@@ -131,14 +131,58 @@ struct {
 	__type(value, struct lvs_conn);
 } lvs_conns SEC(".maps");
 
-/* lvs_nat_conns: real-side tuple of a NAT reply -> client-side tuple,
- * sized and kept like lvs_conns. */
+/* lvs_nat_conns: real-side tuple of a NAT reply -> what rebuilds the
+ * client-side tuple with it (struct lvs_nat_conn), sized and kept like
+ * lvs_conns. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LVS_CONN_TABLE_DEFAULT);
 	__type(key, struct lvs_tuple);
-	__type(value, struct lvs_tuple);
+	__type(value, struct lvs_nat_conn);
 } lvs_nat_conns SEC(".maps");
+
+/*
+ * lvs_svc_vaddrs: ServiceID -> its VIP, for lvs_nat_conns entries to name
+ * their VIP in two bytes. Written by lvsd with the service and never
+ * cleared: a deleted service's connections live on, and lvsd gives its id
+ * to another service only once none is left (internal/engine's retired
+ * services), so an id names one VIP while any connection holds it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, union lvs_addr);
+} lvs_svc_vaddrs SEC(".maps");
+
+/*
+ * lvs_real_routes: RealID -> the route toward that real, shared by its
+ * connections rather than kept in each (which cost 48 bytes a
+ * connection): the FIB's answer for a real does not depend on the client
+ * the packet comes from, short of source-based policy routing. The answer
+ * is for one ingress link (its iif): a real whose clients arrive on
+ * several links takes a lookup whenever the link changes. lvsd clears an
+ * id's entry when it gives the id to another real (ClearReal).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct lvs_fib_cache);
+} lvs_real_routes SEC(".maps");
+
+/*
+ * lvs_client_routes: (client address, ingress link) -> the route of NAT
+ * replies toward that client. An LRU of its own rather than a cache in
+ * each connection: a client's connections share it, and an entry lost to
+ * eviction costs only a FIB lookup.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LVS_CLIENT_ROUTES);
+	__type(key, struct lvs_client_route);
+	__type(value, struct lvs_fib_cache);
+} lvs_client_routes SEC(".maps");
 
 /*
  * lvs_templates: persistence templates, <proto, client & netmask, 0, VIP,

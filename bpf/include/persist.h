@@ -7,7 +7,8 @@
  *
  * A template lives in lvs_templates, keyed <proto, client & netmask, 0,
  * VIP, vport>. Every connection made under it names it (tmpl_net,
- * tmpl_vport, tmpl_gen) and counts in its controls until the connection's
+ * tmpl_gen, and LVS_CONN_F_PORT_ZERO for the vport: lvs_conn_tmpl_vport)
+ * and counts in its controls until the connection's
  * entry is removed (lvs_conn_remove). The template's timer is the
  * persistence timeout, re-armed by each new connection; lvsd's sweeper
  * (lvs_sweep) removes it once expired, or extends it by 60 s while it
@@ -22,8 +23,9 @@
 #include "sched.h"
 
 /* lvs_tmpl_control makes c a connection controlled by template t (key
- * built in *tk) and re-arms t to the persistence timeout (ip_vs_control_add,
- * then ip_vs_conn_put of the template). */
+ * built in *tk, whose vport c's LVS_CONN_F_PORT_ZERO tells already) and
+ * re-arms t to the persistence timeout (ip_vs_control_add, then
+ * ip_vs_conn_put of the template). */
 static __always_inline void lvs_tmpl_control(struct lvs_conn *c, struct lvs_tmpl *t, const struct lvs_tuple *tk,
 					     __u64 now, __u64 timeout)
 {
@@ -31,7 +33,6 @@ static __always_inline void lvs_tmpl_control(struct lvs_conn *c, struct lvs_tmpl
 	t->expires_ns = now + timeout;
 	c->tmpl_gen = t->gen;
 	c->tmpl_net = tk->saddr;
-	c->tmpl_vport = tk->dport;
 }
 
 /*
@@ -100,7 +101,6 @@ static __always_inline __u32 lvs_sched_persist(const struct lvs_service *svc, co
 	lvs_count(LVS_CNT_TMPL_NEW);
 	c->tmpl_gen = tv->gen;
 	c->tmpl_net = sc->tk.saddr;
-	c->tmpl_vport = vport;
 	return real;
 }
 
@@ -112,7 +112,7 @@ static __always_inline void lvs_tmpl_release(const struct lvs_tuple *ck, const s
 
 	if (!c->tmpl_gen || !sc)
 		return;
-	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, &c->tmpl_net, &ck->daddr, c->tmpl_vport);
+	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, &c->tmpl_net, &ck->daddr, lvs_conn_tmpl_vport(c, ck->dport));
 	lvs_tmpl_uncontrol(&sc->tk, c->tmpl_gen);
 }
 
@@ -147,8 +147,8 @@ static __always_inline void lvs_tmpl_assure(const struct lvs_tuple *ck, struct l
 
 	if (!sc)
 		return;
-	__sync_fetch_and_or(&c->flags, LVS_CONN_F_ASSURED);
-	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, &c->tmpl_net, &ck->daddr, c->tmpl_vport);
+	lvs_conn_set_flag(c, LVS_CONN_F_ASSURED);
+	lvs_tmpl_key(&sc->tk, ck->proto, ck->family, &c->tmpl_net, &ck->daddr, lvs_conn_tmpl_vport(c, ck->dport));
 	t = bpf_map_lookup_elem(&lvs_templates, &sc->tk);
 	if (t && t->gen == c->tmpl_gen && t->state != LVS_TMPL_ASSURED)
 		t->state = LVS_TMPL_ASSURED;

@@ -53,6 +53,9 @@ struct lvs_xmit_scratch {
 	__u8 quote[56];
 	struct lvs_tuple k;
 	struct lvs_tuple ck;
+	/* lvs_out's: its lvs_client_routes key, and a new entry for it. */
+	struct lvs_client_route crk;
+	struct lvs_fib_cache fc;
 };
 
 /* The map holds it as bytes: bpf2go cannot express struct
@@ -388,14 +391,16 @@ static __attribute__((noinline)) int lvs_encap(struct __sk_buff *skb, const stru
 
 /*
  * lvs_route_at finds where a packet from src to dst (family), which came
- * in through link iif (ctx: the program's, TC's or XDP's), leaves: from fc,
- * the connection's cache for this direction, while it is valid, else
- * from the FIB, refilling fc. The lookup is the forwarding kind (the
- * ingress link as iif), so the ingress link must have forwarding enabled.
- * want_src also asks for the director's source address toward dst
- * (BPF_FIB_LOOKUP_SRC, Linux 6.8); src may then be NULL. Returns 0, or -1 when the FIB has no
- * answer. Two CPUs may refill one cache entry at once; both write the
- * same answer unless the neighbour changed in between.
+ * in through link iif (ctx: the program's, TC's or XDP's), leaves: from
+ * fc, the route cache entry for dst (lvs_real_routes, lvs_client_routes),
+ * while it is valid, else from the FIB, refilling fc. The lookup is the
+ * forwarding kind (the ingress link as iif), so the ingress link must have
+ * forwarding enabled. want_src also asks for the director's source address
+ * toward dst (BPF_FIB_LOOKUP_SRC, Linux 6.8); src may then be NULL, and
+ * only an entry a want_src lookup filled has it (a real's TUN and NAT/DR
+ * connections share its entry after a method edit). Returns 0, or -1 when
+ * the FIB has no answer. Two CPUs may refill one cache entry at once; both
+ * write the same answer unless the neighbour changed in between.
  */
 static __always_inline int lvs_route_at(void *ctx, __u32 iif, struct bpf_fib_lookup *f, __u8 family,
 					const union lvs_addr *src, const union lvs_addr *dst, int want_src,
@@ -404,7 +409,8 @@ static __always_inline int lvs_route_at(void *ctx, __u32 iif, struct bpf_fib_loo
 	long rc;
 
 	rt->family = family;
-	if (fc && now < fc->expires_ns && fc->iif == iif) {
+	if (fc && now < fc->expires_ns && fc->iif == iif &&
+	    (!want_src || (fc->src.v6[0] | fc->src.v6[1] | fc->src.v6[2] | fc->src.v6[3]))) {
 		rt->oif = fc->oif;
 		rt->mtu = fc->mtu;
 		__builtin_memcpy(rt->dmac, fc->dmac, 6);
@@ -445,7 +451,10 @@ static __always_inline int lvs_route_at(void *ctx, __u32 iif, struct bpf_fib_loo
 			fc->mtu = rt->mtu;
 			__builtin_memcpy(fc->dmac, f->dmac, 6);
 			__builtin_memcpy(fc->smac, f->smac, 6);
-			fc->src = rt->src;
+			if (want_src)
+				fc->src = rt->src;
+			else
+				__builtin_memset(&fc->src, 0, sizeof(fc->src));
 			fc->expires_ns = now + LVS_FIB_CACHE_MS * 1000000ULL;
 		}
 		return 0;

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"net/netip"
 	"time"
 	"unsafe"
 
@@ -77,7 +78,7 @@ func ConnTableBytes(n, cpus int) uint64 {
 	elems := uint64(n + cpus)
 	key := uint64(round8(int(unsafe.Sizeof(lvsLvsTuple{}))))
 	var total uint64
-	for _, v := range []uintptr{unsafe.Sizeof(lvsLvsConn{}), unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTmpl{})} {
+	for _, v := range []uintptr{unsafe.Sizeof(lvsLvsConn{}), unsafe.Sizeof(lvsLvsNatConn{}), unsafe.Sizeof(lvsLvsTmpl{})} {
 		total += elems*(htabElemHeader+key+uint64(round8(int(v)))) + buckets*htabBucket
 	}
 	return total
@@ -117,31 +118,44 @@ func possibleCPUs() int {
 // straight into the tables, in batches, for capacity and sweep
 // benchmarks. Every expiredEvery-th one (0: none) has already expired.
 // Entries of earlier calls with the same first index are overwritten.
+// It also writes real 1 and service 1's VIP, which the entries name.
 func (d *Datapath) FillConnsForBench(first, n, expiredEvery int) error {
 	const batch = 1 << 14
+	if err := d.SetReal(1, lvs.Real{Addr: benchReal, Method: lvs.Masq, Weight: 1}); err != nil {
+		return fmt.Errorf("fill connections: %w", err)
+	}
+	var vip lvsLvsAddr
+	vip.Bytes = [16]byte{198, 18, 0, 10}
+	if err := d.objs.LvsSvcVaddrs.Put(uint32(1), &vip); err != nil {
+		return fmt.Errorf("fill connections: %w", err)
+	}
 	now := uint64(Now())
 	keys := make([]lvsLvsTuple, 0, batch)
 	vals := make([]lvsLvsConn, 0, batch)
 	rkeys := make([]lvsLvsTuple, 0, batch)
+	rvals := make([]lvsLvsNatConn, 0, batch)
 	for i := first; i < first+n; i++ {
-		k, v, rk := benchConn(i, now, expiredEvery > 0 && i%expiredEvery == 0)
-		keys, vals, rkeys = append(keys, k), append(vals, v), append(rkeys, rk)
+		k, v, rk, rv := benchConn(i, now, expiredEvery > 0 && i%expiredEvery == 0)
+		keys, vals, rkeys, rvals = append(keys, k), append(vals, v), append(rkeys, rk), append(rvals, rv)
 		if len(keys) == batch || i == first+n-1 {
 			if err := batchPut(d.objs.LvsConns, keys, vals); err != nil {
 				return fmt.Errorf("fill connections: %w", err)
 			}
-			if err := batchPut(d.objs.LvsNatConns, rkeys, keys); err != nil {
+			if err := batchPut(d.objs.LvsNatConns, rkeys, rvals); err != nil {
 				return fmt.Errorf("fill NAT reverse entries: %w", err)
 			}
-			keys, vals, rkeys = keys[:0], vals[:0], rkeys[:0]
+			keys, vals, rkeys, rvals = keys[:0], vals[:0], rkeys[:0], rvals[:0]
 		}
 	}
 	return nil
 }
 
-// benchConn is connection i of FillConnsForBench: its key, value and NAT
-// reverse key.
-func benchConn(i int, now uint64, expired bool) (lvsLvsTuple, lvsLvsConn, lvsLvsTuple) {
+// benchReal is the real of FillConnsForBench's connections.
+var benchReal = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, 0, 11}), 80)
+
+// benchConn is connection i of FillConnsForBench: its key and value, and
+// its NAT reverse key and value.
+func benchConn(i int, now uint64, expired bool) (lvsLvsTuple, lvsLvsConn, lvsLvsTuple, lvsLvsNatConn) {
 	var k lvsLvsTuple
 	// 2^17 client addresses of 198.18.0.0/15, 2^16 ports each.
 	host := uint32(i) & (1<<17 - 1)
@@ -150,18 +164,18 @@ func benchConn(i int, now uint64, expired bool) (lvsLvsTuple, lvsLvsConn, lvsLvs
 	k.Sport, k.Dport = hton(uint16(i>>17)), hton(80)
 	k.Proto, k.Family = uint8(lvs.TCP), uint8(lvsLvsFamilyLVS_AF_INET)
 	v := lvsLvsConn{
-		Rport: hton(80), Method: uint8(lvsLvsMethodLVS_METHOD_MASQ), Rfamily: uint8(lvsLvsFamilyLVS_AF_INET),
-		State: uint32(lvsLvsTcpStateLVS_TCP_ESTABLISHED), Service: 1, Real: 1,
+		Method: uint8(lvsLvsMethodLVS_METHOD_MASQ),
+		State:  uint32(lvsLvsTcpStateLVS_TCP_ESTABLISHED), Service: 1, Real: 1,
 		ExpiresNs: now + uint64(time.Hour),
 	}
-	v.Raddr.Bytes = [16]byte{198, 19, 0, 11}
 	if expired {
 		v.ExpiresNs = now - uint64(time.Second)
 	}
 	rk := k
-	rk.Saddr, rk.Daddr = v.Raddr, k.Saddr
-	rk.Sport, rk.Dport = v.Rport, k.Sport
-	return k, v, rk
+	rk.Saddr.Bytes = [16]byte{198, 19, 0, 11}
+	rk.Daddr = k.Saddr
+	rk.Sport, rk.Dport = hton(benchReal.Port()), k.Sport
+	return k, v, rk, lvsLvsNatConn{Service: 1, Vport: k.Dport}
 }
 
 func batchPut[K, V any](m *ebpf.Map, keys []K, vals []V) error {

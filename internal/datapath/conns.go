@@ -34,9 +34,23 @@ const expireLater = time.Duration(lvsLvsAbiLVS_EXPIRE_LATER_S) * time.Second
 func (d *Datapath) Conns() ([]Conn, error) {
 	var out []Conn
 	now := uint64(Now())
+	// A connection names its real by id; the address and port are the
+	// real's (lvs_reals), read once per real.
+	reals := map[uint32]*lvsLvsReal{}
+	realOf := func(id uint32) *lvsLvsReal {
+		r, ok := reals[id]
+		if !ok {
+			r = new(lvsLvsReal)
+			if err := d.objs.LvsReals.Lookup(id, r); err != nil {
+				r = nil
+			}
+			reals[id] = r
+		}
+		return r
+	}
 	err := scan(d.objs.LvsConns, nil, 0, func(k *lvsLvsTuple, v *lvsLvsConn) {
 		if v.ExpiresNs > now {
-			out = append(out, connFrom(k, v, now))
+			out = append(out, connFrom(k, v, realOf(v.Real), now))
 		}
 	})
 	if err != nil {
@@ -79,13 +93,25 @@ func templateFrom(k *lvsLvsTuple, t *lvsLvsTmpl, left uint64) Conn {
 	}
 }
 
-func connFrom(k *lvsLvsTuple, v *lvsLvsConn, now uint64) Conn {
+// connFrom is connection k -> v as -Lnc lists it; r is its real (nil if
+// it could not be read). The real's port is the data plane's
+// lvs_conn_rport: the packet's for a real of port 0 and for a connection
+// of a port-zero service.
+func connFrom(k *lvsLvsTuple, v *lvsLvsConn, r *lvsLvsReal, now uint64) Conn {
+	var real netip.AddrPort
+	if r != nil {
+		port := r.Port
+		if port == 0 || v.Flags&uint8(lvsLvsConnFlagsLVS_CONN_F_PORT_ZERO) != 0 {
+			port = k.Dport
+		}
+		real = netip.AddrPortFrom(fromAddr(r.Addr.Bytes, r.Family), ntoh(port))
+	}
 	c := Conn{
 		Conn: lvs.Conn{
 			Protocol: lvs.Protocol(k.Proto),
 			Client:   netip.AddrPortFrom(fromAddr(k.Saddr.Bytes, k.Family), ntoh(k.Sport)),
 			Virtual:  netip.AddrPortFrom(fromAddr(k.Daddr.Bytes, k.Family), ntoh(k.Dport)),
-			Real:     netip.AddrPortFrom(fromAddr(v.Raddr.Bytes, v.Rfamily), ntoh(v.Rport)),
+			Real:     real,
 			State:    "UDP",
 			Expires:  time.Duration(v.ExpiresNs - now),
 		},
@@ -249,7 +275,7 @@ const natSweepBatch = 1 << 16
 // of up to natSweepBatch entries, the next natSweepBatch of a larger one.
 func (d *Datapath) natSlice() ([]lvsLvsTuple, error) {
 	var reverse []lvsLvsTuple
-	collect := func(rk, _ *lvsLvsTuple) { reverse = append(reverse, *rk) }
+	collect := func(rk *lvsLvsTuple, _ *lvsLvsNatConn) { reverse = append(reverse, *rk) }
 	if d.connSize <= natSweepBatch {
 		return reverse, scan(d.objs.LvsNatConns, nil, 0, collect)
 	}

@@ -37,13 +37,26 @@ func (d *Datapath) AgeConnForTest(proto lvs.Protocol, client, virtual netip.Addr
 
 // NATEntriesForTest returns the number of NAT reverse entries.
 func (d *Datapath) NATEntriesForTest() (int, error) {
-	var k, v lvsLvsTuple
+	var (
+		k lvsLvsTuple
+		v lvsLvsNatConn
+	)
 	n := 0
 	it := d.objs.LvsNatConns.Iterate()
 	for it.Next(&k, &v) {
 		n++
 	}
 	return n, it.Err()
+}
+
+// RealRouteCachedForTest reports whether real id's route cache entry
+// (lvs_real_routes) holds an answer.
+func (d *Datapath) RealRouteCachedForTest(id RealID) (bool, error) {
+	var v lvsLvsFibCache
+	if err := d.objs.LvsRealRoutes.Lookup(uint32(id), &v); err != nil {
+		return false, err
+	}
+	return v.ExpiresNs != 0, nil
 }
 
 // DeleteConnForTest removes a connection without touching its real's
@@ -88,19 +101,17 @@ func (d *Datapath) SetConnStateForTest(proto lvs.Protocol, client, virtual netip
 }
 
 // FillNATForTest adds n NAT reverse entries that no connection owns
-// (replies from 198.19.255.1 to ports of 198.19.255.2), and fails when the
-// table takes fewer.
+// (replies from 198.19.255.1 to ports of 198.19.255.2, naming service 1
+// port 80), and fails when the table takes fewer.
 func (d *Datapath) FillNATForTest(n int) error {
 	for i := range n {
-		var rk, fk lvsLvsTuple
+		var rk lvsLvsTuple
 		rk.Saddr.Bytes = [16]byte{198, 19, 255, 1}
 		rk.Daddr.Bytes = [16]byte{198, 19, 255, 2}
 		rk.Sport, rk.Dport = hton(80), hton(uint16(i+1))
 		rk.Proto, rk.Family = uint8(lvs.TCP), uint8(lvsLvsFamilyLVS_AF_INET)
-		fk = rk
-		fk.Saddr, fk.Daddr = rk.Daddr, rk.Saddr
-		fk.Sport, fk.Dport = rk.Dport, rk.Sport
-		if err := d.objs.LvsNatConns.Update(&rk, &fk, ebpf.UpdateNoExist); err != nil {
+		nv := lvsLvsNatConn{Service: 1, Vport: hton(80)}
+		if err := d.objs.LvsNatConns.Update(&rk, &nv, ebpf.UpdateNoExist); err != nil {
 			return fmt.Errorf("reverse entry %d: %w", i, err)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 type lvsLvsAbi uint32
 
 const (
-	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 8
+	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 9
 	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 16384
 	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 131072
 	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
@@ -33,52 +33,42 @@ const (
 	lvsLvsAbiLVS_SWEEP_TMPL_ALL     lvsLvsAbi = 252
 	lvsLvsAbiLVS_EXPIRE_LATER_S     lvsLvsAbi = 60
 	lvsLvsAbiLVS_FIB_CACHE_MS       lvsLvsAbi = 50
+	lvsLvsAbiLVS_CLIENT_ROUTES      lvsLvsAbi = 65536
 	lvsLvsAbiLVS_FRAG_ENTRIES       lvsLvsAbi = 16384
 	lvsLvsAbiLVS_XDP_LINKS          lvsLvsAbi = 256
 )
 
-type lvsLvsConn struct {
+type lvsLvsAddr struct {
 	_     structs.HostLayout
-	Raddr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
+	Bytes [16]uint8
+}
+
+type lvsLvsClientRoute struct {
+	_      structs.HostLayout
+	Addr   lvsLvsAddr
+	Iif    uint32
+	Family uint8
+	Pad    [3]uint8
+}
+
+type lvsLvsConn struct {
+	_         structs.HostLayout
 	ExpiresNs uint64
-	Rport     uint16
-	Method    uint8
-	Rfamily   uint8
 	State     uint32
-	Flags     uint32
-	Service   uint32
 	Real      uint32
 	TmplGen   uint32
-	TmplVport uint16
-	Pad1      uint16
-	TmplNet   struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
-	Pad2 uint32
-	Fib  [2]struct {
-		_         structs.HostLayout
-		ExpiresNs uint64
-		Iif       uint32
-		Oif       uint32
-		Mtu       uint32
-		Dmac      [6]uint8
-		Smac      [6]uint8
-		Src       struct {
-			_     structs.HostLayout
-			Bytes [16]uint8
-		}
-	}
+	Service   uint16
+	Method    uint8
+	Flags     uint8
+	TmplNet   lvsLvsAddr
 }
 
 type lvsLvsConnFlags uint32
 
 const (
-	lvsLvsConnFlagsLVS_CONN_F_NOOUTPUT lvsLvsConnFlags = 1
-	lvsLvsConnFlagsLVS_CONN_F_ASSURED  lvsLvsConnFlags = 2
+	lvsLvsConnFlagsLVS_CONN_F_NOOUTPUT  lvsLvsConnFlags = 1
+	lvsLvsConnFlagsLVS_CONN_F_ASSURED   lvsLvsConnFlags = 2
+	lvsLvsConnFlagsLVS_CONN_F_PORT_ZERO lvsLvsConnFlags = 4
 )
 
 type lvsLvsCounter uint32
@@ -125,6 +115,17 @@ const (
 	lvsLvsFamilyLVS_AF_INET6 lvsLvsFamily = 10
 )
 
+type lvsLvsFibCache struct {
+	_         structs.HostLayout
+	ExpiresNs uint64
+	Iif       uint32
+	Oif       uint32
+	Mtu       uint32
+	Dmac      [6]uint8
+	Smac      [6]uint8
+	Src       lvsLvsAddr
+}
+
 type lvsLvsFrag struct {
 	_     structs.HostLayout
 	Sport uint16
@@ -132,15 +133,9 @@ type lvsLvsFrag struct {
 }
 
 type lvsLvsFragKey struct {
-	_     structs.HostLayout
-	Saddr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
-	Daddr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
+	_      structs.HostLayout
+	Saddr  lvsLvsAddr
+	Daddr  lvsLvsAddr
 	Id     uint32
 	Proto  uint8
 	Family uint8
@@ -165,11 +160,8 @@ type lvsLvsLblcEntry struct {
 }
 
 type lvsLvsLblcKey struct {
-	_    structs.HostLayout
-	Addr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
+	_       structs.HostLayout
+	Addr    lvsLvsAddr
 	Service uint32
 }
 
@@ -181,12 +173,16 @@ const (
 	lvsLvsMethodLVS_METHOD_ROUTE  lvsLvsMethod = 3
 )
 
+type lvsLvsNatConn struct {
+	_       structs.HostLayout
+	Service uint16
+	Vport   uint16
+	Pad     uint32
+}
+
 type lvsLvsReal struct {
-	_    structs.HostLayout
-	Addr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
+	_           structs.HostLayout
+	Addr        lvsLvsAddr
 	Port        uint16
 	Method      uint8
 	Family      uint8
@@ -275,18 +271,12 @@ type lvsLvsService struct {
 	Flags     uint32
 	Pad       uint32
 	TimeoutNs uint64
-	Netmask   struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
+	Netmask   lvsLvsAddr
 }
 
 type lvsLvsServiceKey struct {
-	_     structs.HostLayout
-	Vaddr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
+	_      structs.HostLayout
+	Vaddr  lvsLvsAddr
 	Vport  uint16
 	Proto  uint8
 	Family uint8
@@ -336,11 +326,8 @@ const (
 )
 
 type lvsLvsTmpl struct {
-	_     structs.HostLayout
-	Raddr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
+	_         structs.HostLayout
+	Raddr     lvsLvsAddr
 	ExpiresNs uint64
 	Rport     uint16
 	Rfamily   uint8
@@ -375,15 +362,9 @@ const (
 )
 
 type lvsLvsTuple struct {
-	_     structs.HostLayout
-	Saddr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
-	Daddr struct {
-		_     structs.HostLayout
-		Bytes [16]uint8
-	}
+	_      structs.HostLayout
+	Saddr  lvsLvsAddr
+	Daddr  lvsLvsAddr
 	Sport  uint16
 	Dport  uint16
 	Proto  uint8
@@ -393,13 +374,14 @@ type lvsLvsTuple struct {
 
 type lvsLvsXmitScratchBytes struct {
 	_ structs.HostLayout
-	B [264]uint8
+	B [336]uint8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	lvsMapLvsClientRoutes = "lvs_client_routes"
 	lvsMapLvsConnCounts   = "lvs_conn_counts"
 	lvsMapLvsConns        = "lvs_conns"
 	lvsMapLvsCounters     = "lvs_counters"
@@ -409,6 +391,7 @@ const (
 	lvsMapLvsNatConns     = "lvs_nat_conns"
 	lvsMapLvsOverload     = "lvs_overload"
 	lvsMapLvsPortZero     = "lvs_port_zero"
+	lvsMapLvsRealRoutes   = "lvs_real_routes"
 	lvsMapLvsRealStats    = "lvs_real_stats"
 	lvsMapLvsReals        = "lvs_reals"
 	lvsMapLvsSchedPos     = "lvs_sched_pos"
@@ -416,6 +399,7 @@ const (
 	lvsMapLvsServices     = "lvs_services"
 	lvsMapLvsSettings     = "lvs_settings"
 	lvsMapLvsSvcStats     = "lvs_svc_stats"
+	lvsMapLvsSvcVaddrs    = "lvs_svc_vaddrs"
 	lvsMapLvsTables       = "lvs_tables"
 	lvsMapLvsTemplates    = "lvs_templates"
 	lvsMapLvsTimeouts     = "lvs_timeouts"
@@ -478,6 +462,7 @@ type lvsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lvsMapSpecs struct {
+	LvsClientRoutes *ebpf.MapSpec `ebpf:"lvs_client_routes"`
 	LvsConnCounts   *ebpf.MapSpec `ebpf:"lvs_conn_counts"`
 	LvsConns        *ebpf.MapSpec `ebpf:"lvs_conns"`
 	LvsCounters     *ebpf.MapSpec `ebpf:"lvs_counters"`
@@ -487,6 +472,7 @@ type lvsMapSpecs struct {
 	LvsNatConns     *ebpf.MapSpec `ebpf:"lvs_nat_conns"`
 	LvsOverload     *ebpf.MapSpec `ebpf:"lvs_overload"`
 	LvsPortZero     *ebpf.MapSpec `ebpf:"lvs_port_zero"`
+	LvsRealRoutes   *ebpf.MapSpec `ebpf:"lvs_real_routes"`
 	LvsRealStats    *ebpf.MapSpec `ebpf:"lvs_real_stats"`
 	LvsReals        *ebpf.MapSpec `ebpf:"lvs_reals"`
 	LvsSchedPos     *ebpf.MapSpec `ebpf:"lvs_sched_pos"`
@@ -494,6 +480,7 @@ type lvsMapSpecs struct {
 	LvsServices     *ebpf.MapSpec `ebpf:"lvs_services"`
 	LvsSettings     *ebpf.MapSpec `ebpf:"lvs_settings"`
 	LvsSvcStats     *ebpf.MapSpec `ebpf:"lvs_svc_stats"`
+	LvsSvcVaddrs    *ebpf.MapSpec `ebpf:"lvs_svc_vaddrs"`
 	LvsTables       *ebpf.MapSpec `ebpf:"lvs_tables"`
 	LvsTemplates    *ebpf.MapSpec `ebpf:"lvs_templates"`
 	LvsTimeouts     *ebpf.MapSpec `ebpf:"lvs_timeouts"`
@@ -528,6 +515,7 @@ func (o *lvsObjects) Close() error {
 //
 // It can be passed to loadLvsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lvsMaps struct {
+	LvsClientRoutes *ebpf.Map `ebpf:"lvs_client_routes"`
 	LvsConnCounts   *ebpf.Map `ebpf:"lvs_conn_counts"`
 	LvsConns        *ebpf.Map `ebpf:"lvs_conns"`
 	LvsCounters     *ebpf.Map `ebpf:"lvs_counters"`
@@ -537,6 +525,7 @@ type lvsMaps struct {
 	LvsNatConns     *ebpf.Map `ebpf:"lvs_nat_conns"`
 	LvsOverload     *ebpf.Map `ebpf:"lvs_overload"`
 	LvsPortZero     *ebpf.Map `ebpf:"lvs_port_zero"`
+	LvsRealRoutes   *ebpf.Map `ebpf:"lvs_real_routes"`
 	LvsRealStats    *ebpf.Map `ebpf:"lvs_real_stats"`
 	LvsReals        *ebpf.Map `ebpf:"lvs_reals"`
 	LvsSchedPos     *ebpf.Map `ebpf:"lvs_sched_pos"`
@@ -544,6 +533,7 @@ type lvsMaps struct {
 	LvsServices     *ebpf.Map `ebpf:"lvs_services"`
 	LvsSettings     *ebpf.Map `ebpf:"lvs_settings"`
 	LvsSvcStats     *ebpf.Map `ebpf:"lvs_svc_stats"`
+	LvsSvcVaddrs    *ebpf.Map `ebpf:"lvs_svc_vaddrs"`
 	LvsTables       *ebpf.Map `ebpf:"lvs_tables"`
 	LvsTemplates    *ebpf.Map `ebpf:"lvs_templates"`
 	LvsTimeouts     *ebpf.Map `ebpf:"lvs_timeouts"`
@@ -553,6 +543,7 @@ type lvsMaps struct {
 
 func (m *lvsMaps) Close() error {
 	return _LvsClose(
+		m.LvsClientRoutes,
 		m.LvsConnCounts,
 		m.LvsConns,
 		m.LvsCounters,
@@ -562,6 +553,7 @@ func (m *lvsMaps) Close() error {
 		m.LvsNatConns,
 		m.LvsOverload,
 		m.LvsPortZero,
+		m.LvsRealRoutes,
 		m.LvsRealStats,
 		m.LvsReals,
 		m.LvsSchedPos,
@@ -569,6 +561,7 @@ func (m *lvsMaps) Close() error {
 		m.LvsServices,
 		m.LvsSettings,
 		m.LvsSvcStats,
+		m.LvsSvcVaddrs,
 		m.LvsTables,
 		m.LvsTemplates,
 		m.LvsTimeouts,

@@ -225,8 +225,8 @@ func (d *Datapath) RetireReal(id RealID) error {
 	return nil
 }
 
-// ClearReal zeroes the connection counters and statistics of real id; the
-// engine calls it before it gives the id to another real.
+// ClearReal zeroes the connection counters, statistics and route cache of
+// real id; the engine calls it before it gives the id to another real.
 func (d *Datapath) ClearReal(id RealID) error {
 	if err := checkReal(id); err != nil {
 		return fmt.Errorf("clear real %d: %w", id, err)
@@ -238,6 +238,9 @@ func (d *Datapath) ClearReal(id RealID) error {
 		return fmt.Errorf("clear real %d: %w", id, err)
 	}
 	if err := d.objs.LvsRealStats.Put(uint32(id), make([]lvsLvsStats, ebpf.MustPossibleCPU())); err != nil {
+		return fmt.Errorf("clear real %d: %w", id, err)
+	}
+	if err := d.objs.LvsRealRoutes.Put(uint32(id), lvsLvsFibCache{}); err != nil {
 		return fmt.Errorf("clear real %d: %w", id, err)
 	}
 	return nil
@@ -376,6 +379,13 @@ func (d *Datapath) prepareService(u ServiceUpdate) (preparedService, error) {
 		}
 	}
 	if err := d.objs.LvsSchedPos.Put(uint32(id), rrStart); err != nil {
+		inner.Close()
+		return p, fmt.Errorf("set service %s: %w", k, err)
+	}
+	// The VIP NAT reverse entries name by id (lvs_svc_vaddrs), there
+	// before the first connection; never cleared, as connections outlive
+	// their service.
+	if err := d.objs.LvsSvcVaddrs.Put(uint32(id), &key.Vaddr); err != nil {
 		inner.Close()
 		return p, fmt.Errorf("set service %s: %w", k, err)
 	}

@@ -310,6 +310,10 @@ func testPersistencePortZero(t *testing.T) {
 				if c.Conn.Real != rip(0, 0) || c.State != "NONE" || c.Service != svcPort0 {
 					t.Errorf("template %+v", c)
 				}
+				state("SYN_RECV", cli(41000), vip(7777), realZ0)(t, d)
+				if c, err := datapathtest.FindConn(d, cli(41000), vip(7777)); err != nil || c.Conn.Real != rip(0, 7777) {
+					t.Errorf("connection %+v (%v), want its real at %s", c, err, rip(0, 7777))
+				}
 				persistConns(t, d, map[datapath.RealID]uint32{realZ0: 1, realZ1: 0})
 			},
 		},
