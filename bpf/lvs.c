@@ -57,16 +57,16 @@ const volatile struct {
 /*
  * lvs_xmit rewrites a client packet for connection c's method and sends
  * it toward c's real r (its address, port and tunnel settings), along the
- * real's route cache entry (lvs_real_routes). A function of its own
+ * real's route cache entry (lvs_real_routes). now is the caller's
+ * lvs_now(): the clock is read once per packet. A function of its own
  * (a BPF-to-BPF call), not inlined at each caller: inlined four times the
  * program outgrows the jump range of BPF branches.
  */
 static __attribute__((noinline)) int lvs_xmit(struct __sk_buff *skb, const struct lvs_pkt *p,
-					      const struct lvs_conn *c, const struct lvs_real *r)
+					      const struct lvs_conn *c, const struct lvs_real *r, __u64 now)
 {
 	__u32 real = c->real;
 	struct lvs_fib_cache *fc = bpf_map_lookup_elem(&lvs_real_routes, &real);
-	__u64 now = lvs_now();
 	struct lvs_xmit_scratch *sc = lvs_xscratch();
 	struct lvs_tunnel tun = {
 		.type = r->tun_type, .flags = r->tun_flags, .port = r->tun_port, .family = r->family};
@@ -218,7 +218,7 @@ static __attribute__((noinline)) int lvs_in(struct __sk_buff *skb, const struct 
 		return TC_ACT_SHOT;
 	}
 	lvs_frag_track(p);
-	return lvs_xmit(skb, p, c, r);
+	return lvs_xmit(skb, p, c, r, now);
 }
 
 /*
@@ -499,7 +499,7 @@ static __always_inline int lvs_new_or_follow(struct __sk_buff *skb, const struct
 	r = bpf_map_lookup_elem(&lvs_reals, &real);
 	if (!r)
 		return TC_ACT_SHOT;
-	return lvs_xmit(skb, p, c, r);
+	return lvs_xmit(skb, p, c, r, now ?: lvs_now());
 }
 
 /*
@@ -555,7 +555,7 @@ static __attribute__((noinline)) int lvs_icmp(struct __sk_buff *skb, const struc
 			return TC_ACT_SHOT;
 		}
 		if (c->method != LVS_METHOD_MASQ)
-			return lvs_xmit(skb, p, c, r);
+			return lvs_xmit(skb, p, c, r, now);
 		q->in = 1;
 		xs->ck.saddr = r->addr; /* the new destination */
 		if (lvs_icmp_nat(skb, p, q, &xs->ck.saddr, lvs_conn_rport(c, r, k->dport)) ||
