@@ -16,7 +16,8 @@ const (
 	// buckets, each an unbounded chain), golvs's is preallocated and full
 	// means new connections are dropped, so the default must cover a busy
 	// director: 262144 holds 2,000 new connections a second through
-	// IPVS's 120 s TIME_WAIT, for about 150 MiB.
+	// IPVS's 120 s TIME_WAIT, for about 102 MiB (plus 15 MiB of route
+	// caches at any size).
 	DefaultConnTableSize = datapath.DefaultConnTableSize
 	MaxConnTableSize     = datapath.MaxConnTableSize
 )
