@@ -28,7 +28,7 @@ echo
 echo "== connection table: memory per connection, expiry sweep CPU (maps only; the 10M case needs about 6 GiB)"
 go test -run '^$' -bench ConnTable -benchtime 1x -timeout 20m ./bench/ | tee "$out/conntable.txt"
 echo
-echo "== control plane: lvsadm -R of 10,000 services x 10 reals (as many as fit), -Ln latency"
+echo "== control plane: lvsadm -R of 10,000 services x 10 reals, -Ln, one -a and -d, and the two ways to reload everything"
 go test -run '^$' -bench ControlPlane -benchtime 1x -timeout 20m ./bench/ | tee "$out/controlplane.txt"
 rm -rf results/latest
 cp -r "$out" results/latest

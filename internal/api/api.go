@@ -1,6 +1,6 @@
 // Package api is lvsd's control interface: HTTP with JSON bodies over a unix
-// socket, its wire types, a server that hands requests to a Director, and the
-// client lvsadm uses.
+// socket (gob for the client's bulk calls, when it asks), its wire types, a
+// server that hands requests to a Director, and the client lvsadm uses.
 package api
 
 import (

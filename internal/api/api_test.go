@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"golvs/internal/lvs"
 )
@@ -190,9 +193,15 @@ func TestSocketIsPrivate(t *testing.T) {
 
 func TestClientSaysWhenLvsdIsNotRunning(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
-	_, err := NewClient(sock).Services(context.Background())
+	c := NewClient(sock)
+	_, err := c.Services(context.Background())
 	if !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), sock) {
 		t.Fatalf("got %v, want ErrNotRunning naming %s", err, sock)
+	}
+	// A batch, whose body is encoded as it is sent, too.
+	err = c.Apply(context.Background(), []Change{{Op: OpClear}})
+	if !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("batch: got %v, want ErrNotRunning", err)
 	}
 }
 
@@ -216,5 +225,62 @@ func TestSecondServerRefusesALiveSocket(t *testing.T) {
 	_, err := Listen(sock)
 	if err == nil || !strings.Contains(err.Error(), "another lvsd") {
 		t.Fatalf("got %v, want a refusal", err)
+	}
+}
+
+// TestBulkCallsSpeakGobAndJSON checks that the calls the client makes in
+// gob (the listing, a batch) give what the same calls give in JSON, which
+// stays what a request that does not ask for gob gets.
+func TestBulkCallsSpeakGobAndJSON(t *testing.T) {
+	rec := &recorder{}
+	c, _ := serve(t, rec)
+	ctx := context.Background()
+	viaGob, err := c.Services(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.http.Get("http://lvsd" + pathServices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("a listing without Accept came as %q, want JSON", ct)
+	}
+	var viaJSON []lvs.ServiceStatus
+	if err := json.NewDecoder(resp.Body).Decode(&viaJSON); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(viaJSON, viaGob, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})); diff != "" {
+		t.Fatalf("listing in gob differs from JSON (-json +gob):\n%s", diff)
+	}
+
+	batch := []Change{
+		{Op: OpAddService, Service: lvs.Service{ServiceKey: key, Scheduler: "wrr", Persistent: time.Minute}},
+		{Op: OpAddReal, Service: lvs.Service{ServiceKey: key}, Real: lvs.Real{Addr: rip, Method: lvs.Tunnel, TunType: lvs.TunGUE, TunPort: 6080}},
+	}
+	rec.calls = nil
+	if err := c.Apply(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(batch)
+	resp, err = c.http.Post("http://lvsd"+pathApply, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(rec.calls) != 4 || rec.calls[0] != rec.calls[2] || rec.calls[1] != rec.calls[3] {
+		t.Fatalf("status %d, calls %v: want the batch applied twice alike", resp.StatusCode, rec.calls)
+	}
+	// A gob body that is not gob is refused like bad JSON.
+	req, _ := http.NewRequest(http.MethodPost, "http://lvsd"+pathApply, strings.NewReader(`[{"op":"flush"}]`))
+	req.Header.Set("Content-Type", gobType)
+	resp, err = c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || len(rec.calls) != 4 {
+		t.Fatalf("a bad gob body: status %d, calls %v, want 400 and no call", resp.StatusCode, rec.calls)
 	}
 }

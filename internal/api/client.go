@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,7 +71,7 @@ func (c *Client) DeleteReal(ctx context.Context, k lvs.ServiceKey, addr netip.Ad
 // reals in IPVS list order (newest first).
 func (c *Client) Services(ctx context.Context) ([]lvs.ServiceStatus, error) {
 	var out []lvs.ServiceStatus
-	err := c.do(ctx, http.MethodGet, pathServices, nil, &out)
+	err := c.call(ctx, http.MethodGet, pathServices, nil, &out, true)
 	return out, err
 }
 
@@ -100,12 +101,26 @@ func (c *Client) Zero(ctx context.Context, k *lvs.ServiceKey) error {
 
 // Apply makes every change or none; a *ChangeError names the one refused.
 func (c *Client) Apply(ctx context.Context, changes []Change) error {
-	return c.do(ctx, http.MethodPost, pathApply, changes, nil)
+	return c.call(ctx, http.MethodPost, pathApply, changes, nil, true)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.call(ctx, method, path, in, out, false)
+}
+
+// call makes an API call; with bulk its bodies are gob rather than JSON
+// (see Handler).
+func (c *Client) call(ctx context.Context, method, path string, in, out any, bulk bool) error {
 	var body io.Reader
-	if in != nil {
+	switch {
+	case in != nil && bulk:
+		// Encoded as it is sent, so that lvsd decodes a restore's
+		// batch while lvsadm still encodes it. The transport closes
+		// the body whatever happens, which ends the encoder.
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(gob.NewEncoder(pw).Encode(in)) }()
+		body = pr
+	case in != nil:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -115,6 +130,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	req, err := http.NewRequestWithContext(ctx, method, "http://lvsd"+path, body)
 	if err != nil {
 		return err
+	}
+	if bulk {
+		if in != nil {
+			req.Header.Set("Content-Type", gobType)
+		}
+		req.Header.Set("Accept", gobType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -141,6 +162,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if out == nil {
 		return nil
+	}
+	if isGob(resp.Header.Get("Content-Type")) {
+		return gob.NewDecoder(resp.Body).Decode(out)
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }

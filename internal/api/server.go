@@ -2,15 +2,18 @@ package api
 
 import (
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golvs/internal/lvs"
@@ -126,13 +129,26 @@ func Handler(d Director, log *slog.Logger) http.Handler {
 
 // call adapts a typed function to an HTTP handler: it decodes the request
 // body strictly into In and encodes the result or the error.
+//
+// Bodies are JSON, unless the request says otherwise: a body of type
+// gobType is gob, and a result is written in gob to a request that accepts
+// gobType (errors are always JSON). lvsadm asks for gob for its bulk
+// calls, a restore's batch and the listing: at 100,000 reals JSON took
+// most of their time, gob a fifth of it.
 func call[In any](log *slog.Logger, fn func(context.Context, In) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var in In
 		if r.Method == http.MethodPost {
-			dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&in); err != nil {
+			body := io.LimitReader(r.Body, maxBody)
+			var err error
+			if isGob(r.Header.Get("Content-Type")) {
+				err = gob.NewDecoder(body).Decode(&in)
+			} else {
+				dec := json.NewDecoder(body)
+				dec.DisallowUnknownFields()
+				err = dec.Decode(&in)
+			}
+			if err != nil {
 				writeError(w, fmt.Errorf("%w: request body: %v", lvs.ErrInvalid, err))
 				return
 			}
@@ -145,12 +161,32 @@ func call[In any](log *slog.Logger, fn func(context.Context, In) (any, error)) h
 			writeError(w, err)
 			return
 		}
+		if out != nil && isGob(r.Header.Get("Accept")) {
+			w.Header().Set("Content-Type", gobType)
+			if err := gob.NewEncoder(w).Encode(out); err != nil {
+				log.Error("api call: write result", slog.String("path", r.URL.Path), slog.Any("err", err))
+			}
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if out == nil {
 			out = struct{}{}
 		}
 		json.NewEncoder(w).Encode(out)
 	}
+}
+
+// gobType is the media type of gob bodies (encoding/gob, one value).
+const gobType = "application/x-gob"
+
+// isGob reports whether a Content-Type or Accept header names gobType.
+func isGob(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		if t, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && t == gobType {
+			return true
+		}
+	}
+	return false
 }
 
 func writeError(w http.ResponseWriter, err error) {

@@ -120,31 +120,10 @@ func (d *Datapath) Timeouts() (lvs.Timeouts, error) {
 // (LThreshold, or 3/4 of UThreshold when it is 0), and otherwise left as
 // it is. From then on the data plane keeps it as connections come and go.
 func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
-	if err := checkReal(id); err != nil {
-		return fmt.Errorf("set real %d: %w", id, err)
-	}
-	if r.Weight < 0 || r.Weight > 65535 {
-		return fmt.Errorf("set real %d: weight %d: %w", id, r.Weight, lvs.ErrRange)
-	}
-	if r.UThreshold > math.MaxInt32 || r.LThreshold > math.MaxInt32 {
-		return fmt.Errorf("set real %d: thresholds %d/%d: %w", id, r.UThreshold, r.LThreshold, lvs.ErrInvalid)
-	}
-	a, fam, err := addr(r.Addr.Addr())
+	v, err := realValue(id, r)
 	if err != nil {
-		return fmt.Errorf("set real %d: %w", id, err)
+		return err
 	}
-	v := lvsLvsReal{
-		Port:        hton(r.Addr.Port()),
-		Method:      uint8(r.Method),
-		Family:      fam,
-		Weight:      uint32(r.Weight),
-		U_threshold: r.UThreshold,
-		L_threshold: r.LThreshold,
-		TunPort:     hton(r.TunPort),
-		TunType:     uint8(r.TunType),
-		TunFlags:    uint8(r.TunFlags),
-	}
-	v.Addr.Bytes = a
 	d.realMu.Lock()
 	defer d.realMu.Unlock()
 	if err := d.objs.LvsReals.Put(uint32(id), &v); err != nil {
@@ -156,12 +135,57 @@ func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
 	return nil
 }
 
+// realValue checks real r for slot id and returns it as the reals map
+// holds it.
+func realValue(id RealID, r lvs.Real) (lvsLvsReal, error) {
+	var v lvsLvsReal
+	if err := checkReal(id); err != nil {
+		return v, fmt.Errorf("set real %d: %w", id, err)
+	}
+	if r.Weight < 0 || r.Weight > 65535 {
+		return v, fmt.Errorf("set real %d: weight %d: %w", id, r.Weight, lvs.ErrRange)
+	}
+	if r.UThreshold > math.MaxInt32 || r.LThreshold > math.MaxInt32 {
+		return v, fmt.Errorf("set real %d: thresholds %d/%d: %w", id, r.UThreshold, r.LThreshold, lvs.ErrInvalid)
+	}
+	a, fam, err := addr(r.Addr.Addr())
+	if err != nil {
+		return v, fmt.Errorf("set real %d: %w", id, err)
+	}
+	v = lvsLvsReal{
+		Port:        hton(r.Addr.Port()),
+		Method:      uint8(r.Method),
+		Family:      fam,
+		Weight:      uint32(r.Weight),
+		U_threshold: r.UThreshold,
+		L_threshold: r.LThreshold,
+		TunPort:     hton(r.TunPort),
+		TunType:     uint8(r.TunType),
+		TunFlags:    uint8(r.TunFlags),
+	}
+	v.Addr.Bytes = a
+	return v, nil
+}
+
 // recomputeOverload applies SetReal's overload rule to real id.
 func (d *Datapath) recomputeOverload(id RealID, u, l uint32) error {
 	var c lvsLvsRealConns
 	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &c); err != nil {
 		return fmt.Errorf("overload: %w", err)
 	}
+	on, change := overload(c, u, l)
+	if !change {
+		return nil
+	}
+	if err := d.objs.LvsOverload.Put(uint32(id), on); err != nil {
+		return fmt.Errorf("overload: %w", err)
+	}
+	return nil
+}
+
+// overload is SetReal's overload rule for a real with connections c and
+// thresholds u and l: the flag to write, and whether to write it.
+func overload(c lvsLvsRealConns, u, l uint32) (on uint32, change bool) {
 	total := uint64(c.Active) + uint64(c.Inactive)
 	var set, clear bool
 	switch {
@@ -174,17 +198,10 @@ func (d *Datapath) recomputeOverload(id RealID, u, l uint32) error {
 	default:
 		clear = total*4 < uint64(u)*3
 	}
-	if !set && !clear {
-		return nil
-	}
-	on := uint32(0)
 	if set {
-		on = 1
+		return 1, true
 	}
-	if err := d.objs.LvsOverload.Put(uint32(id), on); err != nil {
-		return fmt.Errorf("overload: %w", err)
-	}
-	return nil
+	return 0, clear
 }
 
 // Overloaded reports whether real id has IPVS's overload flag set: it
@@ -305,42 +322,39 @@ func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrS
 	return d.SetServices([]ServiceUpdate{{ID: id, Service: svc, Table: table, RRStart: rrStart}})
 }
 
-// prepareService checks service update u and does what SetServices does
-// for it before the table swap: builds its scheduler table (which the
-// caller closes), drops the old scheduler's state on a change of
-// scheduler, and sets the rr position. It returns the services map entry
-// to write once the table is in.
-func (d *Datapath) prepareService(u ServiceUpdate) (preparedService, error) {
-	id, svc, table, rrStart := u.ID, u.Service, u.Table, u.RRStart
+// serviceEntry checks service update u and returns its services map
+// entry; it does no I/O.
+func serviceEntry(u ServiceUpdate) (lvsLvsServiceKey, lvsLvsService, error) {
+	id, svc, table := u.ID, u.Service, u.Table
 	k := svc.ServiceKey
-	var p preparedService
+	var v lvsLvsService
 	if err := checkService(id); err != nil {
-		return p, fmt.Errorf("set service %s: %w", k, err)
+		return lvsLvsServiceKey{}, v, fmt.Errorf("set service %s: %w", k, err)
 	}
 	sched, ok := schedulers[svc.Scheduler]
 	if !ok {
-		return p, fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, svc.Scheduler)
+		return lvsLvsServiceKey{}, v, fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, svc.Scheduler)
 	}
 	key, err := serviceKey(k)
 	if err != nil {
-		return p, fmt.Errorf("set service %s: %w", k, err)
+		return key, v, fmt.Errorf("set service %s: %w", k, err)
 	}
 	fixed, most := tableShape(sched)
 	if len(table) > most || (fixed != 0 && len(table) != 0 && len(table) != fixed) {
-		return p, fmt.Errorf("set service %s: %s table of %d entries (%s): %w", k, svc.Scheduler, len(table), shapeText(fixed, most), lvs.ErrRange)
+		return key, v, fmt.Errorf("set service %s: %s table of %d entries (%s): %w", k, svc.Scheduler, len(table), shapeText(fixed, most), lvs.ErrRange)
 	}
 	for _, r := range table {
 		if r == 0 && fixed != 0 {
 			continue // an empty bucket
 		}
 		if err := checkReal(r); err != nil {
-			return p, fmt.Errorf("set service %s: real %d: %w", k, r, err)
+			return key, v, fmt.Errorf("set service %s: real %d: %w", k, r, err)
 		}
 	}
 	if svc.SchedFlags&^lvs.SchedFlagsMask != 0 {
-		return p, fmt.Errorf("set service %s: scheduler flags %#x: %w", k, uint32(svc.SchedFlags), lvs.ErrInvalid)
+		return key, v, fmt.Errorf("set service %s: scheduler flags %#x: %w", k, uint32(svc.SchedFlags), lvs.ErrInvalid)
 	}
-	v := lvsLvsService{Id: uint32(id), Scheduler: uint32(sched), Flags: uint32(svc.SchedFlags)}
+	v = lvsLvsService{Id: uint32(id), Scheduler: uint32(sched), Flags: uint32(svc.SchedFlags)}
 	if svc.OnePacket {
 		v.Flags |= uint32(lvsLvsSvcFlagsLVS_SVC_F_ONEPACKET)
 	}
@@ -357,39 +371,15 @@ func (d *Datapath) prepareService(u ServiceUpdate) (preparedService, error) {
 			mask = svc.Netmask
 		}
 		if mask.Is4() != k.Addr.Addr().Is4() {
-			return p, fmt.Errorf("set service %s: netmask %s: %w", k, mask, lvs.ErrFamily)
+			return key, v, fmt.Errorf("set service %s: netmask %s: %w", k, mask, lvs.ErrFamily)
 		}
 		m, _, err := addr(mask)
 		if err != nil {
-			return p, fmt.Errorf("set service %s: netmask: %w", k, err)
+			return key, v, fmt.Errorf("set service %s: netmask: %w", k, err)
 		}
 		v.Netmask.Bytes = m
 	}
-
-	inner, err := d.newTable(table)
-	if err != nil {
-		return p, fmt.Errorf("set service %s: scheduler table: %w", k, err)
-	}
-	var old lvsLvsService
-	if err := d.objs.LvsServices.Lookup(&key, &old); err == nil && old.Id == uint32(id) && old.Scheduler != v.Scheduler {
-		// -E to another scheduler destroys the old one's state.
-		if err := d.dropSchedState(id); err != nil {
-			inner.Close()
-			return p, fmt.Errorf("set service %s: %w", k, err)
-		}
-	}
-	if err := d.objs.LvsSchedPos.Put(uint32(id), rrStart); err != nil {
-		inner.Close()
-		return p, fmt.Errorf("set service %s: %w", k, err)
-	}
-	// The VIP NAT reverse entries name by id (lvs_svc_vaddrs), there
-	// before the first connection; never cleared, as connections outlive
-	// their service.
-	if err := d.objs.LvsSvcVaddrs.Put(uint32(id), &key.Vaddr); err != nil {
-		inner.Close()
-		return p, fmt.Errorf("set service %s: %w", k, err)
-	}
-	return preparedService{key: key, value: v, table: inner}, nil
+	return key, v, nil
 }
 
 // countPortZero writes how many port-zero services there are, which the
@@ -420,9 +410,18 @@ func shapeText(fixed, most int) string {
 
 // newTable builds a scheduler table: [n, table...].
 func (d *Datapath) newTable(table []RealID) (*ebpf.Map, error) {
-	spec := d.innerSpec.Copy()
-	spec.Name = "lvs_table"
-	spec.MaxEntries = uint32(1 + len(table))
+	// Without the key and value types of the inner map's spec: the
+	// kernel matches an inner map by type, sizes and flags, and each
+	// map made with BTF costs a BTF object, a third of the time of a
+	// restore's thousands of tables.
+	spec := &ebpf.MapSpec{
+		Name:       "lvs_table",
+		Type:       d.innerSpec.Type,
+		KeySize:    d.innerSpec.KeySize,
+		ValueSize:  d.innerSpec.ValueSize,
+		Flags:      d.innerSpec.Flags,
+		MaxEntries: uint32(1 + len(table)),
+	}
 	m, err := ebpf.NewMap(spec)
 	if err != nil {
 		return nil, err

@@ -20,7 +20,8 @@ import (
 // services of 10 reals each (an `lvsadm -R`) to the real data plane, as
 // many services as its service map holds up to 10,000, saving the
 // configuration as lvsd does; it also reports the time of listing them
-// (Services, what -Ln shows) and of clearing them. It is the in-process half of
+// (Services, what -Ln shows), of adding and deleting one real at that
+// size, and of clearing them. It is the in-process half of
 // bench/controlplane_test.go, for profiling:
 //
 //	GOLVS_TEST_PRIVILEGED=1 go test -run '^$' -bench PrivilegedApply -benchtime 3x -cpuprofile cpu.out ./internal/engine/
@@ -51,7 +52,9 @@ func BenchmarkPrivilegedApply(b *testing.B) {
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
 	b.Cleanup(func() { cancel(); <-done })
-	var clearing, listing time.Duration
+	one := changes[1]
+	one.Real.Addr = netip.MustParseAddrPort("198.19.1.1:8080")
+	var clearing, listing, single time.Duration
 	b.ResetTimer()
 	for range b.N {
 		if err := e.Apply(ctx, changes); err != nil {
@@ -64,6 +67,16 @@ func BenchmarkPrivilegedApply(b *testing.B) {
 		}
 		listing += time.Since(start)
 		start = time.Now()
+		for range 5 {
+			if err := e.AddReal(ctx, one.Service.ServiceKey, one.Real); err != nil {
+				b.Fatal(err)
+			}
+			if err := e.DeleteReal(ctx, one.Service.ServiceKey, one.Real.Addr); err != nil {
+				b.Fatal(err)
+			}
+		}
+		single += time.Since(start) / 10
+		start = time.Now()
 		if err := e.Apply(ctx, clear); err != nil {
 			b.Fatal(err)
 		}
@@ -73,4 +86,5 @@ func BenchmarkPrivilegedApply(b *testing.B) {
 	b.ReportMetric(float64(services*realsPer)*float64(b.N)/b.Elapsed().Seconds(), "reals/s")
 	b.ReportMetric(clearing.Seconds()/float64(b.N), "clear-s")
 	b.ReportMetric(listing.Seconds()/float64(b.N), "services-s")
+	b.ReportMetric(single.Seconds()/float64(b.N), "one-change-s")
 }

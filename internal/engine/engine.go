@@ -19,22 +19,24 @@ import (
 
 // Datapath is what the engine needs of the data plane; *datapath.Datapath
 // implements it and tests use a fake.
+// Reals and services are written and read in batches: at 100,000 reals a
+// call per real cost seconds.
 type Datapath interface {
 	ConnTableSize() int
-	SetReal(id datapath.RealID, r lvs.Real) error
-	ClearReal(id datapath.RealID) error
-	RetireReal(id datapath.RealID) error
+	AddReals(us []datapath.RealUpdate) error
+	SetReals(us []datapath.RealUpdate) error
+	RetireReals(ids []datapath.RealID) error
 	SetServices(us []datapath.ServiceUpdate) error
 	SchedPosition(id datapath.ServiceID) (uint32, error)
 	DeleteService(id datapath.ServiceID, k lvs.ServiceKey) error
 	DeleteServices(keys map[datapath.ServiceID]lvs.ServiceKey) error
-	ClearService(id datapath.ServiceID) error
+	ClearServices(ids []datapath.ServiceID) error
 	Services() (map[lvs.ServiceKey]datapath.ServiceID, error)
 	SetTimeouts(t lvs.Timeouts) error
-	RealConns(id datapath.RealID) (active, inactive uint32, err error)
-	PersistConns(id datapath.RealID) (uint32, error)
-	ServiceStats(id datapath.ServiceID) (lvs.Stats, error)
-	RealStats(id datapath.RealID) (lvs.Stats, error)
+	// RealCounters and ServiceCounters return the counters of ids, in
+	// their order.
+	RealCounters(ids []datapath.RealID) ([]datapath.RealCounters, error)
+	ServiceCounters(ids []datapath.ServiceID) ([]lvs.Stats, error)
 	Conns() ([]datapath.Conn, error)
 	Sweep() (int, error)
 	SweepSchedState() error
@@ -266,31 +268,40 @@ func (e *Engine) Zero(ctx context.Context, k *lvs.ServiceKey) error {
 func (e *Engine) Services(ctx context.Context) ([]lvs.ServiceStatus, error) {
 	var out []lvs.ServiceStatus
 	err := e.do(ctx, func() error {
-		out = make([]lvs.ServiceStatus, 0, len(e.table.Services))
+		svcIDs := make([]datapath.ServiceID, 0, len(e.table.Services))
+		var realIDs []datapath.RealID
 		for _, s := range e.table.Services {
 			st := e.slots.services[s.ServiceKey]
-			ss := lvs.ServiceStatus{Service: s, Reals: make([]lvs.RealStatus, 0, len(s.Reals)), Rates: st.est.Rates()}
-			ss.Service.Reals = nil
-			stats, err := e.dp.ServiceStats(st.id)
-			if err != nil {
-				return fmt.Errorf("stats of %s: %w", s.ServiceKey, err)
+			svcIDs = append(svcIDs, st.id)
+			for _, r := range s.Reals {
+				realIDs = append(realIDs, st.reals[r.Addr].id)
 			}
-			ss.Stats = since(stats, st.zero)
+		}
+		svcStats, err := e.dp.ServiceCounters(svcIDs)
+		if err != nil {
+			return fmt.Errorf("list services: %w", err)
+		}
+		realCounters, err := e.dp.RealCounters(realIDs)
+		if err != nil {
+			return fmt.Errorf("list services: %w", err)
+		}
+		out = make([]lvs.ServiceStatus, 0, len(e.table.Services))
+		// One allocation for every real's status rather than one a service.
+		all := make([]lvs.RealStatus, 0, len(realIDs))
+		for i, s := range e.table.Services {
+			st := e.slots.services[s.ServiceKey]
+			ss := lvs.ServiceStatus{Service: s, Rates: st.est.Rates(), Stats: since(svcStats[i], st.zero)}
+			ss.Service.Reals = nil
+			first := len(all)
 			for _, r := range s.Reals {
 				rs := st.reals[r.Addr]
-				x := lvs.RealStatus{Real: r, Rates: rs.est.Rates()}
-				if x.ActiveConns, x.InActConns, err = e.dp.RealConns(rs.id); err != nil {
-					return fmt.Errorf("counters of %s: %w", r.Addr, err)
-				}
-				if x.PersistConns, err = e.dp.PersistConns(rs.id); err != nil {
-					return fmt.Errorf("persistence counter of %s: %w", r.Addr, err)
-				}
-				if stats, err = e.dp.RealStats(rs.id); err != nil {
-					return fmt.Errorf("stats of %s: %w", r.Addr, err)
-				}
-				x.Stats = since(stats, rs.zero)
-				ss.Reals = append(ss.Reals, x)
+				c := realCounters[len(all)]
+				all = append(all, lvs.RealStatus{
+					Real: r, Rates: rs.est.Rates(), Stats: since(c.Stats, rs.zero),
+					ActiveConns: c.ActiveConns, InActConns: c.InActConns, PersistConns: c.PersistConns,
+				})
 			}
+			ss.Reals = all[first:len(all):len(all)]
 			out = append(out, ss)
 		}
 		return nil
@@ -345,43 +356,69 @@ func (e *Engine) sweep() {
 	if err := e.dp.SweepSchedState(); err != nil {
 		e.log.Error("sweep lblc/lblcr state", slog.Any("err", err))
 	}
-	if e.slots.release(e.dp) {
+	if e.slots.release(e.dp, nil) {
 		e.save()
 	}
 }
 
 // sampleRates feeds every service's and real's estimator.
 func (e *Engine) sampleRates() {
-	for _, st := range e.slots.services {
-		if s, err := e.dp.ServiceStats(st.id); err == nil {
-			st.est.Sample(s)
-		}
-		for _, rs := range st.reals {
-			if s, err := e.dp.RealStats(rs.id); err == nil {
-				rs.est.Sample(s)
-			}
-		}
+	err := e.eachStats(nil, func(st *serviceState, s lvs.Stats) { st.est.Sample(s) },
+		func(rs *realState, s lvs.Stats) { rs.est.Sample(s) })
+	if err != nil {
+		e.log.Error("sample rates", slog.Any("err", err))
 	}
 }
 
 // zero takes the current statistics of service k (all when nil) and its
 // reals as their new zero point and clears their rates, as ip_vs_zero_stats.
 func (e *Engine) zero(k *lvs.ServiceKey) {
+	err := e.eachStats(k, func(st *serviceState, s lvs.Stats) { st.zero = s; st.est.Reset(s) },
+		func(rs *realState, s lvs.Stats) { rs.zero = s; rs.est.Reset(s) })
+	if err != nil {
+		e.log.Error("zero statistics", slog.Any("err", err))
+	}
+}
+
+// eachStats reads the statistics of service k (all when nil) and of its
+// reals in two batches, and calls svc and real with each.
+func (e *Engine) eachStats(k *lvs.ServiceKey, svc func(*serviceState, lvs.Stats), real func(*realState, lvs.Stats)) error {
+	var (
+		sts    []*serviceState
+		svcIDs []datapath.ServiceID
+		rss    []*realState
+		ids    []datapath.RealID
+	)
 	for key, st := range e.slots.services {
 		if k != nil && key != *k {
 			continue
 		}
-		if s, err := e.dp.ServiceStats(st.id); err == nil {
-			st.zero = s
-			st.est.Reset(s)
-		}
+		sts, svcIDs = append(sts, st), append(svcIDs, st.id)
 		for _, rs := range st.reals {
-			if s, err := e.dp.RealStats(rs.id); err == nil {
-				rs.zero = s
-				rs.est.Reset(s)
-			}
+			rss, ids = append(rss, rs), append(ids, rs.id)
 		}
 	}
+	if len(svcIDs) == 0 {
+		return nil
+	}
+	stats, err := e.dp.ServiceCounters(svcIDs)
+	if err != nil {
+		return err
+	}
+	for i, st := range sts {
+		svc(st, stats[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	counters, err := e.dp.RealCounters(ids)
+	if err != nil {
+		return err
+	}
+	for i, rs := range rss {
+		real(rs, counters[i].Stats)
+	}
+	return nil
 }
 
 // since returns the counters of s counted from zero point z.

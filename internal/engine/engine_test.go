@@ -27,6 +27,9 @@ type fakeDatapath struct {
 	gone     map[datapath.RealID]bool
 	cleared  []datapath.RealID
 	failSet  error // returned by the next SetService
+	// failReals is returned by the next SetReals or AddReals, after it
+	// wrote its reals: a batch refused half way may have written any.
+	failReals error
 }
 
 type fakeService struct {
@@ -95,18 +98,52 @@ func (f *fakeDatapath) DeleteService(id datapath.ServiceID, _ lvs.ServiceKey) er
 	delete(f.services, id)
 	return nil
 }
-func (f *fakeDatapath) ClearService(datapath.ServiceID) error { return nil }
-func (f *fakeDatapath) SetTimeouts(lvs.Timeouts) error        { return nil }
+func (f *fakeDatapath) SetTimeouts(lvs.Timeouts) error { return nil }
 func (f *fakeDatapath) RealConns(id datapath.RealID) (uint32, uint32, error) {
 	c := f.conns[id]
 	return c[0], c[1], nil
 }
-func (f *fakeDatapath) ServiceStats(datapath.ServiceID) (lvs.Stats, error) { return lvs.Stats{}, nil }
-func (f *fakeDatapath) RealStats(datapath.RealID) (lvs.Stats, error)       { return lvs.Stats{}, nil }
-func (f *fakeDatapath) Conns() ([]datapath.Conn, error)                    { return nil, nil }
-func (f *fakeDatapath) Sweep() (int, error)                                { return 0, nil }
-func (f *fakeDatapath) SweepSchedState() error                             { return nil }
-func (f *fakeDatapath) PersistConns(datapath.RealID) (uint32, error)       { return 0, nil }
+func (f *fakeDatapath) Conns() ([]datapath.Conn, error) { return nil, nil }
+func (f *fakeDatapath) Sweep() (int, error)             { return 0, nil }
+func (f *fakeDatapath) SweepSchedState() error          { return nil }
+
+func (f *fakeDatapath) SetReals(us []datapath.RealUpdate) error {
+	for _, u := range us {
+		if err := f.SetReal(u.ID, u.Real); err != nil {
+			return err
+		}
+	}
+	err := f.failReals
+	f.failReals = nil
+	return err
+}
+func (f *fakeDatapath) AddReals(us []datapath.RealUpdate) error {
+	for _, u := range us {
+		if err := f.ClearReal(u.ID); err != nil {
+			return err
+		}
+	}
+	return f.SetReals(us)
+}
+func (f *fakeDatapath) RetireReals(ids []datapath.RealID) error {
+	for _, id := range ids {
+		if err := f.RetireReal(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (f *fakeDatapath) ClearServices([]datapath.ServiceID) error { return nil }
+func (f *fakeDatapath) RealCounters(ids []datapath.RealID) ([]datapath.RealCounters, error) {
+	out := make([]datapath.RealCounters, len(ids))
+	for i, id := range ids {
+		out[i].ActiveConns, out[i].InActConns, _ = f.RealConns(id)
+	}
+	return out, nil
+}
+func (f *fakeDatapath) ServiceCounters(ids []datapath.ServiceID) ([]lvs.Stats, error) {
+	return make([]lvs.Stats, len(ids)), nil
+}
 
 // schedule plays the data plane's rr/wrr pick n times.
 func (f *fakeDatapath) schedule(id datapath.ServiceID, n int) []lvs.Real {
@@ -405,8 +442,9 @@ func TestRestorePrunesServicesItDoesNotKnow(t *testing.T) {
 	}
 }
 
-// addrs lets go-cmp compare netip values.
-var addrs = cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{})
+// addrs lets go-cmp compare netip values, and tables without their
+// service index.
+var addrs = cmp.Options{cmpopts.EquateComparable(netip.AddrPort{}, netip.Addr{}), cmpopts.IgnoreUnexported(lvs.Table{})}
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -458,8 +496,20 @@ type statsFake struct {
 	real map[datapath.RealID]lvs.Stats
 }
 
-func (f *statsFake) ServiceStats(id datapath.ServiceID) (lvs.Stats, error) { return f.svc[id], nil }
-func (f *statsFake) RealStats(id datapath.RealID) (lvs.Stats, error)       { return f.real[id], nil }
+func (f *statsFake) ServiceCounters(ids []datapath.ServiceID) ([]lvs.Stats, error) {
+	out := make([]lvs.Stats, len(ids))
+	for i, id := range ids {
+		out[i] = f.svc[id]
+	}
+	return out, nil
+}
+func (f *statsFake) RealCounters(ids []datapath.RealID) ([]datapath.RealCounters, error) {
+	out, err := f.fakeDatapath.RealCounters(ids)
+	for i, id := range ids {
+		out[i].Stats = f.real[id]
+	}
+	return out, err
+}
 
 func TestZeroAndRates(t *testing.T) {
 	dp := &statsFake{newFake(), map[datapath.ServiceID]lvs.Stats{}, map[datapath.RealID]lvs.Stats{}}
@@ -603,5 +653,150 @@ func TestBatchClearAndRestoreRevivesEveryReal(t *testing.T) {
 		if len(e.slots.retired) != 0 || e.slots.retiredAt != nil || e.slots.revived != nil {
 			t.Errorf("round %d: retired %v left after every real was revived", round, e.slots.retired)
 		}
+	}
+}
+
+// TestReloadOfMoreThanHalfTheSlots reloads more services than half the
+// data plane's service slots hold, as an operator reloads a director
+// (`lvsadm -C` then `lvsadm -R`, or both in one batch), while each real
+// has an open connection, which keeps the deleted services' slots taken:
+// the reload must fit, each real back in its slot. Other services after
+// a -C fit once the old ones' connections are gone.
+func TestReloadOfMoreThanHalfTheSlots(t *testing.T) {
+	n := (datapath.MaxServices - 1) * 6 / 10
+	key := func(i, port int) lvs.ServiceKey {
+		return lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), uint16(port))}
+	}
+	restore := func(port int) []api.Change {
+		var cs []api.Change
+		for i := range n {
+			k := key(i, port)
+			cs = append(cs, api.Change{Op: api.OpAddService, Service: lvs.Service{ServiceKey: k, Scheduler: "wrr"}},
+				api.Change{Op: api.OpAddReal, Service: lvs.Service{ServiceKey: k}, Real: nat(rip1, 1)})
+		}
+		return cs
+	}
+	flush := []api.Change{{Op: api.OpClear}}
+	tests := []struct {
+		name   string
+		conns  bool
+		reload func(e *Engine) error
+		// port is the services' port after the reload; want its error.
+		port int
+		want error
+	}{
+		{"clear then restore", true, func(e *Engine) error {
+			if err := e.Apply(context.Background(), flush); err != nil {
+				return err
+			}
+			return e.Apply(context.Background(), restore(80))
+		}, 80, nil},
+		{"clear and restore in one batch", true, func(e *Engine) error {
+			return e.Apply(context.Background(), append(flush, restore(80)...))
+		}, 80, nil},
+		{"clear then other services, connections closed", false, func(e *Engine) error {
+			if err := e.Apply(context.Background(), flush); err != nil {
+				return err
+			}
+			return e.Apply(context.Background(), restore(81))
+		}, 81, nil},
+		{"clear then other services, connections open", true, func(e *Engine) error {
+			if err := e.Apply(context.Background(), flush); err != nil {
+				return err
+			}
+			return e.Apply(context.Background(), restore(81))
+		}, 81, lvs.ErrTableFull},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dp := newFake()
+			e := startEngine(t, dp, nil)
+			ctx := context.Background()
+			must(t, e.Apply(ctx, restore(80)))
+			was := map[lvs.ServiceKey]datapath.RealID{}
+			for k, st := range e.slots.services {
+				id := st.reals[rip1].id
+				was[k] = id
+				if tt.conns {
+					dp.conns[id] = [2]uint32{1, 0}
+				}
+			}
+			err := tt.reload(e)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("reload: %v, want %v", err, tt.want)
+			}
+			if err != nil {
+				if len(e.table.Services) != 0 {
+					t.Fatalf("a refused reload left %d services", len(e.table.Services))
+				}
+				// Once the connections are gone, the slots are free.
+				clear(dp.conns)
+				must(t, e.do(ctx, func() error { e.sweep(); return nil }))
+				must(t, e.Apply(ctx, restore(tt.port)))
+			}
+			ids := map[datapath.ServiceID]bool{}
+			for i := range n {
+				k := key(i, tt.port)
+				st, ok := e.slots.services[k]
+				if !ok || ids[st.id] || st.reals[rip1] == nil {
+					t.Fatalf("service %s after the reload: %+v (slot taken twice: %v)", k, st, ok && ids[st.id])
+				}
+				ids[st.id] = true
+				id := st.reals[rip1].id
+				if dp.gone[id] {
+					t.Fatalf("%s: real %d still retired", k, id)
+				}
+				if tt.port == 80 && tt.conns && id != was[k] {
+					t.Fatalf("%s: real in slot %d, want its old slot %d", k, id, was[k])
+				}
+			}
+			// With every connection closed, the sweep frees every slot
+			// the reload left taken.
+			clear(dp.conns)
+			must(t, e.do(ctx, func() error { e.sweep(); return nil }))
+			if len(e.slots.retired) != 0 || len(e.slots.retiredSvcs) != 0 {
+				t.Fatalf("after the sweep %d reals and %d services still retired", len(e.slots.retired), len(e.slots.retiredSvcs))
+			}
+		})
+	}
+}
+
+// TestRefusedRealWritesAreUndone makes the data plane refuse a batch of
+// real writes after writing them: the rollback must write back what the
+// table had, and a later change must write the reals again.
+func TestRefusedRealWritesAreUndone(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(ctx context.Context, e *Engine) error
+	}{
+		{"edit", func(ctx context.Context, e *Engine) error { return e.EditReal(ctx, vip, nat(rip1, 7)) }},
+		{"add", func(ctx context.Context, e *Engine) error { return e.AddReal(ctx, vip, nat(rip2, 7)) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dp := newFake()
+			e := startEngine(t, dp, nil)
+			ctx := context.Background()
+			must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "wrr"}))
+			must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+			id := e.slots.services[vip].reals[rip1].id
+			dp.failReals = lvs.ErrTableFull
+			if err := tt.change(ctx, e); !errors.Is(err, lvs.ErrTableFull) {
+				t.Fatalf("error %v, want ErrTableFull", err)
+			}
+			if got := dp.reals[id]; got != nat(rip1, 1) {
+				t.Fatalf("after the refused change the data plane holds %+v, want %+v", got, nat(rip1, 1))
+			}
+			must(t, tt.change(ctx, e))
+			st := e.slots.services[vip]
+			for addr, rs := range st.reals {
+				if got := dp.reals[rs.id]; got != rs.applied || got.Addr != addr || dp.gone[rs.id] {
+					t.Fatalf("real %s: data plane %+v (retired %v), engine applied %+v", addr, got, dp.gone[rs.id], rs.applied)
+				}
+			}
+			if w := dp.reals[st.reals[rip1].id].Weight; tt.name == "edit" && w != 7 {
+				t.Fatalf("edited weight %d, want 7", w)
+			}
+		})
 	}
 }

@@ -25,11 +25,13 @@ type slots struct {
 	// connection counts against it; retiredSvcs the slots of deleted
 	// services, reused once none of their reals is retired.
 	retired     []Retired
-	retiredSvcs []datapath.ServiceID
+	retiredSvcs []retiredService
 	// retiredAt indexes retired during a reconcile, and revived lists
 	// the entries revive took (see revive); both nil between reconciles.
-	retiredAt map[retiredKey]int
-	revived   []int
+	// retiredSvcAt indexes retiredSvcs by key (see takeRetiredService).
+	retiredAt    map[retiredKey]int
+	revived      []int
+	retiredSvcAt map[lvs.ServiceKey]int
 	// hints are the slots a restore asks for, by service.
 	hints map[lvs.ServiceKey]ServiceSlots
 }
@@ -85,63 +87,163 @@ func (e *Engine) reconcileRecreating(next lvs.Table, recreate map[lvs.ServiceKey
 		}
 		e.timeouts = next.Timeouts
 	}
-	for k := range recreate {
-		if st, ok := e.slots.services[k]; ok {
-			if err := e.removeService(k, st); err != nil {
-				return err
+	w := &writes{next: &next}
+	if len(recreate) > 0 {
+		gone := map[datapath.ServiceID]lvs.ServiceKey{}
+		for k := range recreate {
+			if st, ok := e.slots.services[k]; ok {
+				gone[st.id] = k
 			}
 		}
+		if err := e.deleteServices(gone, w); err != nil {
+			return err
+		}
 	}
-	var tables tableBatch
 	for _, svc := range next.Services {
 		st, ok := e.slots.services[svc.ServiceKey]
 		if !ok {
 			var err error
-			if st, err = e.newService(svc.ServiceKey); err != nil {
+			if st, err = e.newService(svc.ServiceKey, w); err != nil {
 				return err
 			}
 		}
-		if err := e.syncService(st, svc, &tables); err != nil {
+		if err := e.syncService(st, svc, w); err != nil {
 			return err
 		}
 	}
-	if err := tables.flush(e.dp); err != nil {
+	if err := e.flush(w); err != nil {
 		return err
 	}
 	// Deletions come last: when the data plane refuses part of a change,
 	// the rollback then never has to bring back a deleted service, whose
 	// counters, templates and scheduler state would be lost.
 	gone := map[datapath.ServiceID]lvs.ServiceKey{}
-	keep := make(map[lvs.ServiceKey]bool, len(next.Services))
-	for _, svc := range next.Services {
-		keep[svc.ServiceKey] = true
-	}
 	for k, st := range e.slots.services {
-		if !keep[k] {
+		if next.Service(k) < 0 {
 			gone[st.id] = k
 		}
 	}
+	return e.deleteServices(gone, w)
+}
+
+// deleteServices deletes services gone (slot -> key) from the data plane
+// and retires their reals. One call for them all: each service's own
+// would wait out an RCU grace period (see tableBatch).
+func (e *Engine) deleteServices(gone map[datapath.ServiceID]lvs.ServiceKey, w *writes) error {
 	if len(gone) == 0 {
 		return nil
 	}
-	// One call for them all: each service's own would wait out an RCU
-	// grace period (see tableBatch).
 	if err := e.dp.DeleteServices(gone); err != nil {
 		return fmt.Errorf("delete services: %w", err)
 	}
+	first := len(w.retire)
 	for _, k := range gone {
-		e.forgetService(k, e.slots.services[k])
+		e.forgetService(k, e.slots.services[k], w)
+	}
+	// Retired now, not by flush (they stay in w.retiring).
+	e.retireReals(w.retire[first:])
+	w.retire = w.retire[:first]
+	return nil
+}
+
+// writes collects what one reconcile writes to the data plane, written in
+// batches by flush: a map write is a system call, and a restore of
+// 100,000 reals made over half a million of them one by one.
+type writes struct {
+	// next is the table being applied.
+	next *lvs.Table
+	// clearSvcs are new service slots to clear; added the reals to
+	// write into slots that held other reals, reals those to write into
+	// their own slots (changed or revived). addedStates and realStates
+	// are their states, whose applied is set once they are written.
+	clearSvcs   []datapath.ServiceID
+	added       []datapath.RealUpdate
+	addedStates []*realState
+	reals       []datapath.RealUpdate
+	realStates  []*realState
+	// retire are the reals retired in this reconcile that flush is to
+	// mark so, retiring all it retired (deleteServices marks its own);
+	// revived those of them a later service took back.
+	retire   []datapath.RealID
+	retiring map[datapath.RealID]bool
+	revived  map[datapath.RealID]bool
+	tables   tableBatch
+	// released is set once slots were released for want of free ones.
+	released bool
+}
+
+// flush writes w's services and reals, their scheduler tables last.
+func (e *Engine) flush(w *writes) error {
+	// Retired first: SetReals then clears the flag of those revived.
+	var retire []datapath.RealID
+	for _, id := range w.retire {
+		if !w.revived[id] {
+			retire = append(retire, id)
+		}
+	}
+	e.retireReals(retire)
+	if err := e.dp.ClearServices(w.clearSvcs); err != nil {
+		return fmt.Errorf("add services: %w", err)
+	}
+	if err := writeReals(e.dp.AddReals, w.added, w.addedStates); err != nil {
+		return fmt.Errorf("add reals: %w", err)
+	}
+	if err := writeReals(e.dp.SetReals, w.reals, w.realStates); err != nil {
+		return fmt.Errorf("set reals: %w", err)
+	}
+	return w.tables.flush(e.dp)
+}
+
+// writeReals writes reals us with write and records in states what they
+// hold. When write fails, any of them may have been written: their
+// states then say nothing was, so that the rollback writes them all.
+func writeReals(write func([]datapath.RealUpdate) error, us []datapath.RealUpdate, states []*realState) error {
+	if len(us) == 0 {
+		return nil
+	}
+	if err := write(us); err != nil {
+		for _, rs := range states {
+			rs.applied = lvs.Real{}
+		}
+		return err
+	}
+	for i, rs := range states {
+		rs.applied = us[i].Real
 	}
 	return nil
 }
 
+// retireReals marks reals ids retired in the data plane.
+func (e *Engine) retireReals(ids []datapath.RealID) {
+	if err := e.dp.RetireReals(ids); err != nil {
+		// The reals are out of every scheduler table already; their open
+		// connections keep being forwarded, which is worth a log.
+		e.log.Error("retire reals", slog.Int("reals", len(ids)), slog.Any("err", err))
+	}
+}
+
 // newService takes a slot for service k: the restore's hint if it is
 // free (keeping what the pinned maps hold for it), else a cleared one.
-func (e *Engine) newService(k lvs.ServiceKey) (*serviceState, error) {
+func (e *Engine) newService(k lvs.ServiceKey, w *writes) (*serviceState, error) {
 	hint := e.slots.hints[k]
-	id, err := slot(&e.slots.svcIDs, hint.ID, e.dp.ClearService)
-	if err != nil {
-		return nil, fmt.Errorf("add service %s: %w", k, err)
+	id, clear, ok := take(&e.slots.svcIDs, hint.ID)
+	if !ok && e.releaseNow(w) {
+		id, clear, ok = take(&e.slots.svcIDs, 0)
+	}
+	if !ok {
+		// A deleted service's slot, held for its reals' connections,
+		// goes back to a service of the same key: IPVS counts the
+		// traffic of a revived real's connections to the service it is
+		// in now. This is what lets `-C` followed by a restore of more
+		// than half the slots work while connections live.
+		id, ok = e.slots.takeRetiredService(k)
+		clear = true
+	}
+	if !ok {
+		return nil, fmt.Errorf("add service %s: %w", k, lvs.ErrTableFull)
+	}
+	if clear {
+		w.clearSvcs = append(w.clearSvcs, id)
 	}
 	st := &serviceState{id: id, reals: map[netip.AddrPort]*realState{}}
 	if id == hint.ID {
@@ -151,21 +253,14 @@ func (e *Engine) newService(k lvs.ServiceKey) (*serviceState, error) {
 	return st, nil
 }
 
-func (e *Engine) removeService(k lvs.ServiceKey, st *serviceState) error {
-	if err := e.dp.DeleteService(st.id, k); err != nil {
-		return fmt.Errorf("delete service %s: %w", k, err)
-	}
-	e.forgetService(k, st)
-	return nil
-}
-
 // forgetService retires the reals of service k, deleted from the data
 // plane, and frees its slot once they are released.
-func (e *Engine) forgetService(k lvs.ServiceKey, st *serviceState) {
+func (e *Engine) forgetService(k lvs.ServiceKey, st *serviceState, w *writes) {
 	for addr := range st.reals {
-		e.retire(k, st, addr)
+		e.retire(k, st, addr, w)
 	}
-	e.slots.retiredSvcs = append(e.slots.retiredSvcs, st.id)
+	e.slots.retiredSvcs = append(e.slots.retiredSvcs, retiredService{st.id, k})
+	e.slots.retiredSvcAt = nil // may index the list no more
 	delete(e.slots.services, k)
 }
 
@@ -199,52 +294,83 @@ func (b *tableBatch) flush(dp Datapath) error {
 }
 
 // syncService brings service st's reals and scheduler table to svc; the
-// table goes into tables.
-func (e *Engine) syncService(st *serviceState, svc lvs.Service, tables *tableBatch) error {
+// writes go into w.
+func (e *Engine) syncService(st *serviceState, svc lvs.Service, w *writes) error {
+	if unchanged(st, svc) {
+		// Most services of a change are: checked first, without
+		// building anything.
+		return nil
+	}
 	k := svc.ServiceKey
 	for addr := range st.reals {
 		if svc.Real(addr) < 0 {
-			e.retire(k, st, addr)
+			e.retire(k, st, addr, w)
 		}
 	}
 	for _, r := range svc.Reals {
 		rs, ok := st.reals[r.Addr]
 		if !ok {
+			var fresh bool
 			var err error
-			if rs, err = e.newReal(k, r); err != nil {
+			if rs, fresh, err = e.newReal(k, r, w); err != nil {
 				return err
 			}
 			st.reals[r.Addr] = rs
+			if fresh {
+				w.added = append(w.added, datapath.RealUpdate{ID: rs.id, Real: r})
+				w.addedStates = append(w.addedStates, rs)
+				continue
+			}
 		}
 		if rs.applied != r {
-			if err := e.dp.SetReal(rs.id, r); err != nil {
-				return fmt.Errorf("set real %s: %w", r.Addr, err)
-			}
-			rs.applied = r
+			w.reals = append(w.reals, datapath.RealUpdate{ID: rs.id, Real: r})
+			w.realStates = append(w.realStates, rs)
 		}
 	}
 	opts := svc
 	opts.Reals = nil
+	if reflect.DeepEqual(opts, st.applied) && slices.Equal(svc.Reals, st.written) {
+		return nil
+	}
 	list := make([]datapath.RealID, len(svc.Reals))
 	for i, r := range svc.Reals {
 		list[i] = st.reals[r.Addr].id
 	}
-	if reflect.DeepEqual(opts, st.applied) && slices.Equal(svc.Reals, st.written) {
-		return nil
-	}
-	e.writeTable(st, svc, list, st.applied.Scheduler != svc.Scheduler, tables)
-	tables.written = append(tables.written, func() { st.applied = opts })
+	e.writeTable(st, svc, list, st.applied.Scheduler != svc.Scheduler, &w.tables)
+	w.tables.written = append(w.tables.written, func() { st.applied = opts })
 	return nil
+}
+
+// unchanged reports whether service st holds svc: its options, reals and
+// scheduler table are all as written.
+func unchanged(st *serviceState, svc lvs.Service) bool {
+	if len(st.reals) != len(svc.Reals) || !slices.Equal(svc.Reals, st.written) {
+		return false
+	}
+	for _, r := range svc.Reals {
+		if rs := st.reals[r.Addr]; rs == nil || rs.applied != r {
+			return false
+		}
+	}
+	opts := svc
+	opts.Reals = nil
+	return reflect.DeepEqual(opts, st.applied)
 }
 
 // newReal takes a slot for real r of service k: a retired real of the same
 // service and address is revived with its counters, as IPVS revives a
 // destination from its trash; else the restore's hint if it is free;
-// else a cleared slot.
-func (e *Engine) newReal(k lvs.ServiceKey, r lvs.Real) (*realState, error) {
+// else a slot that fresh says is to be cleared as r is written.
+func (e *Engine) newReal(k lvs.ServiceKey, r lvs.Real, w *writes) (_ *realState, fresh bool, _ error) {
 	if x, ok := e.slots.revive(k, r.Addr); ok {
-		// SetReal, which follows, clears the real's retired flag.
-		return &realState{id: x.ID, zero: x.Zero, lastWeight: x.LastWeight}, nil
+		// SetReals, which follows, clears the real's retired flag.
+		if w.retiring[x.ID] {
+			if w.revived == nil {
+				w.revived = map[datapath.RealID]bool{}
+			}
+			w.revived[x.ID] = true
+		}
+		return &realState{id: x.ID, zero: x.Zero, lastWeight: x.LastWeight}, false, nil
 	}
 	var hint RealSlot
 	if h, ok := e.slots.hints[k]; ok {
@@ -252,26 +378,51 @@ func (e *Engine) newReal(k lvs.ServiceKey, r lvs.Real) (*realState, error) {
 			hint = h.Reals[i]
 		}
 	}
-	id, err := slot(&e.slots.realIDs, hint.ID, e.dp.ClearReal)
-	if err != nil {
-		return nil, fmt.Errorf("add real %s: %w", r.Addr, err)
+	id, clear, ok := take(&e.slots.realIDs, hint.ID)
+	if !ok && e.releaseNow(w) {
+		id, clear, ok = take(&e.slots.realIDs, 0)
+	}
+	if !ok {
+		return nil, false, fmt.Errorf("add real %s: %w", r.Addr, lvs.ErrTableFull)
 	}
 	rs := &realState{id: id}
 	if id == hint.ID {
 		rs.zero, rs.lastWeight = hint.Zero, hint.LastWeight
 	}
-	return rs, nil
+	return rs, clear, nil
+}
+
+// releaseNow frees, when a reconcile runs out of slots, what the next
+// sweep would free, so that a restore right after `lvsadm -C` need not
+// wait for it. It leaves alone the reals retired by this reconcile (their
+// scheduler tables are not rewritten yet) and the reals the table being
+// applied takes back, which keep their counters. It reports whether it
+// freed anything; it runs once a reconcile.
+func (e *Engine) releaseNow(w *writes) bool {
+	if w.released {
+		return false
+	}
+	w.released = true
+	e.slots.compactRetired()
+	return e.slots.release(e.dp, func(r Retired) bool {
+		if w.retiring[r.ID] {
+			return true
+		}
+		i := w.next.Service(r.Service)
+		return i >= 0 && w.next.Services[i].Real(r.Addr) >= 0
+	})
 }
 
 // retire takes real addr out of service k's state: its slot stays taken,
-// and its connections' packets are dropped, until they expire.
-func (e *Engine) retire(k lvs.ServiceKey, st *serviceState, addr netip.AddrPort) {
+// and its connections' packets are dropped, until they expire. The data
+// plane learns it from w.
+func (e *Engine) retire(k lvs.ServiceKey, st *serviceState, addr netip.AddrPort, w *writes) {
 	rs := st.reals[addr]
-	if err := e.dp.RetireReal(rs.id); err != nil {
-		// The real is out of every scheduler table already; its open
-		// connections keep being forwarded, which is worth a log.
-		e.log.Error("retire real", slog.String("real", addr.String()), slog.Any("err", err))
+	w.retire = append(w.retire, rs.id)
+	if w.retiring == nil {
+		w.retiring = map[datapath.RealID]bool{}
 	}
+	w.retiring[rs.id] = true
 	e.slots.retired = append(e.slots.retired, Retired{Service: k, Addr: addr, ID: rs.id, ServiceID: st.id, Zero: rs.zero, LastWeight: rs.lastWeight})
 	if e.slots.retiredAt != nil {
 		e.slots.retiredAt[retiredKey{k, addr}] = len(e.slots.retired) - 1
@@ -323,36 +474,97 @@ func (s *slots) compactRetired() {
 		s.retired = slices.Delete(s.retired, j, len(s.retired))
 	}
 	s.retiredAt, s.revived = nil, nil
+	if s.retiredSvcAt != nil {
+		s.retiredSvcs = slices.DeleteFunc(s.retiredSvcs, func(x retiredService) bool { return x.id == 0 })
+		s.retiredSvcAt = nil
+	}
 }
 
 // release frees the slots of retired reals that no connection or
 // persistence template counts against, and of deleted services none of
-// whose reals is retired. It reports whether anything was freed.
-func (s *slots) release(dp Datapath) bool {
+// whose reals is retired; keep, when not nil, names retired reals to
+// leave alone whatever their counters. The counters are read in one
+// batch: the sweep runs every second, over as many retired reals as a
+// `lvsadm -C` leaves. It reports whether anything was freed.
+func (s *slots) release(dp Datapath, keep func(Retired) bool) bool {
 	n := len(s.retired) + len(s.retiredSvcs)
-	s.retired = slices.DeleteFunc(s.retired, func(r Retired) bool {
-		a, i, err := dp.RealConns(r.ID)
-		if err != nil || a != 0 || i != 0 {
-			return false
+	var (
+		ids  []datapath.RealID
+		at   []int // at[j] is the index in s.retired of ids[j]
+		free = map[int]bool{}
+	)
+	for i, r := range s.retired {
+		if keep == nil || !keep(r) {
+			ids, at = append(ids, r.ID), append(at, i)
 		}
-		if p, err := dp.PersistConns(r.ID); err != nil || p != 0 {
-			return false
+	}
+	if len(ids) > 0 {
+		// On an error nothing is freed; the next sweep tries again.
+		if cs, err := dp.RealCounters(ids); err == nil {
+			for j, c := range cs {
+				if c.ActiveConns == 0 && c.InActConns == 0 && c.PersistConns == 0 {
+					free[at[j]] = true
+				}
+			}
 		}
-		s.realIDs.put(r.ID)
-		return true
-	})
+	}
+	if len(free) > 0 {
+		j := 0
+		for i, r := range s.retired {
+			if free[i] {
+				s.realIDs.put(r.ID)
+				continue
+			}
+			s.retired[j] = r
+			j++
+		}
+		s.retired = slices.Delete(s.retired, j, len(s.retired))
+	}
 	held := make(map[datapath.ServiceID]bool, len(s.retiredSvcs))
 	for _, r := range s.retired {
 		held[r.ServiceID] = true
 	}
-	s.retiredSvcs = slices.DeleteFunc(s.retiredSvcs, func(id datapath.ServiceID) bool {
-		if held[id] {
+	s.retiredSvcs = slices.DeleteFunc(s.retiredSvcs, func(x retiredService) bool {
+		switch {
+		case x.id == 0: // taken back by takeRetiredService
+			return true
+		case held[x.id]:
 			return false
 		}
-		s.svcIDs.put(id)
+		s.svcIDs.put(x.id)
 		return true
 	})
+	s.retiredSvcAt = nil
 	return len(s.retired)+len(s.retiredSvcs) != n
+}
+
+// retiredService is the slot of a deleted service that the connections of
+// its retired reals may still count against.
+type retiredService struct {
+	id  datapath.ServiceID
+	key lvs.ServiceKey
+}
+
+// takeRetiredService takes back a retired slot of service k, if there is
+// one. The entry taken is only marked (id 0), and removed by
+// compactRetired, for the reason revive gives.
+func (s *slots) takeRetiredService(k lvs.ServiceKey) (datapath.ServiceID, bool) {
+	if s.retiredSvcAt == nil {
+		s.retiredSvcAt = make(map[lvs.ServiceKey]int, len(s.retiredSvcs))
+		for i, x := range s.retiredSvcs {
+			if x.id != 0 {
+				s.retiredSvcAt[x.key] = i
+			}
+		}
+	}
+	i, ok := s.retiredSvcAt[k]
+	if !ok {
+		return 0, false
+	}
+	delete(s.retiredSvcAt, k)
+	id := s.retiredSvcs[i].id
+	s.retiredSvcs[i].id = 0
+	return id, true
 }
 
 // writeTable adds service svc's scheduler table to tables, to be written
@@ -398,21 +610,15 @@ func (e *Engine) lastScheduled(st *serviceState) (datapath.RealID, bool) {
 	return st.table[(pos-1)%uint32(len(st.table))], true
 }
 
-// slot takes id from pool when it is free, keeping what the data plane
-// holds for it; otherwise it allocates a fresh id and clears it.
-func slot[T ~uint32](pool *idPool[T], id T, clear func(T) error) (T, error) {
+// take takes id from pool when it is free, keeping what the data plane
+// holds for it; otherwise it allocates another id, which the caller
+// clears (clear is set). ok is false when pool has no free id.
+func take[T ~uint32](pool *idPool[T], id T) (_ T, clear, ok bool) {
 	if id != 0 && pool.take(id) {
-		return id, nil
+		return id, false, true
 	}
-	id, ok := pool.get()
-	if !ok {
-		return 0, lvs.ErrTableFull
-	}
-	if err := clear(id); err != nil {
-		pool.put(id)
-		return 0, err
-	}
-	return id, nil
+	id, ok = pool.get()
+	return id, true, ok
 }
 
 // idPool hands out small integer ids, 1..max-1, reusing freed ones.

@@ -31,7 +31,7 @@ type ServiceSlots struct {
 	Service lvs.ServiceKey     `json:"service"`
 	ID      datapath.ServiceID `json:"id"`
 	// Zero is the zero point of the statistics (ipvsadm -Z).
-	Zero  lvs.Stats  `json:"zero"`
+	Zero  lvs.Stats  `json:"zero,omitzero"`
 	Reals []RealSlot `json:"reals"`
 }
 
@@ -39,7 +39,7 @@ type ServiceSlots struct {
 type RealSlot struct {
 	Addr netip.AddrPort  `json:"addr"`
 	ID   datapath.RealID `json:"id"`
-	Zero lvs.Stats       `json:"zero"`
+	Zero lvs.Stats       `json:"zero,omitzero"`
 	// LastWeight is the last weight above zero the real had (for mh).
 	LastWeight int `json:"last_weight,omitempty"`
 }
@@ -55,7 +55,7 @@ type Retired struct {
 	// ServiceID is the slot of the service it belonged to, kept taken as
 	// long as the real's connections may still count against it.
 	ServiceID  datapath.ServiceID `json:"service_id"`
-	Zero       lvs.Stats          `json:"zero"`
+	Zero       lvs.Stats          `json:"zero,omitzero"`
 	LastWeight int                `json:"last_weight,omitempty"`
 }
 
@@ -97,7 +97,7 @@ func (e *Engine) Restore(s Saved) error {
 	}
 	for _, r := range e.slots.retired {
 		if e.slots.svcIDs.take(r.ServiceID) {
-			e.slots.retiredSvcs = append(e.slots.retiredSvcs, r.ServiceID)
+			e.slots.retiredSvcs = append(e.slots.retiredSvcs, retiredService{r.ServiceID, r.Service})
 		}
 	}
 	e.dropStaleZeroPoints()
@@ -111,15 +111,17 @@ func (e *Engine) dropStaleZeroPoints() {
 	below := func(s, z lvs.Stats) bool {
 		return s.Conns < z.Conns || s.InPkts < z.InPkts || s.OutPkts < z.OutPkts || s.InBytes < z.InBytes || s.OutBytes < z.OutBytes
 	}
-	for _, st := range e.slots.services {
-		if s, err := e.dp.ServiceStats(st.id); err == nil && below(s, st.zero) {
+	err := e.eachStats(nil, func(st *serviceState, s lvs.Stats) {
+		if below(s, st.zero) {
 			st.zero = lvs.Stats{}
 		}
-		for _, rs := range st.reals {
-			if s, err := e.dp.RealStats(rs.id); err == nil && below(s, rs.zero) {
-				rs.zero = lvs.Stats{}
-			}
+	}, func(rs *realState, s lvs.Stats) {
+		if below(s, rs.zero) {
+			rs.zero = lvs.Stats{}
 		}
+	})
+	if err != nil {
+		e.log.Error("check zero points", slog.Any("err", err))
 	}
 }
 
@@ -149,15 +151,28 @@ func (e *Engine) save() {
 	if e.store == nil {
 		return
 	}
-	saved := Saved{Table: e.table, Retired: e.slots.retired}
+	saved := Saved{Table: e.table, Retired: e.slots.retired, Slots: make([]ServiceSlots, 0, len(e.table.Services))}
+	n := 0
+	for _, svc := range e.table.Services {
+		n += len(svc.Reals)
+	}
+	// One array for every real's slot, each service's a piece of it.
+	reals := make([]RealSlot, 0, n)
 	for _, svc := range e.table.Services {
 		st := e.slots.services[svc.ServiceKey]
-		sl := ServiceSlots{Service: svc.ServiceKey, ID: st.id, Zero: st.zero}
+		first := len(reals)
 		for _, r := range svc.Reals {
 			rs := st.reals[r.Addr]
-			sl.Reals = append(sl.Reals, RealSlot{Addr: r.Addr, ID: rs.id, Zero: rs.zero, LastWeight: rs.lastWeight})
+			reals = append(reals, RealSlot{Addr: r.Addr, ID: rs.id, Zero: rs.zero, LastWeight: rs.lastWeight})
+		}
+		sl := ServiceSlots{Service: svc.ServiceKey, ID: st.id, Zero: st.zero}
+		if len(reals) > first {
+			sl.Reals = reals[first:len(reals):len(reals)]
 		}
 		saved.Slots = append(saved.Slots, sl)
+	}
+	if len(saved.Slots) == 0 {
+		saved.Slots = nil
 	}
 	if err := e.store.Save(saved); err != nil {
 		// The change is live; losing it at the next restart is worth a
@@ -197,8 +212,10 @@ func (s *Store) Load() (Saved, error) {
 }
 
 // Save writes t atomically: a crash leaves the old file or the new one.
+// The JSON is not indented: at 100,000 reals indenting took most of the
+// time of a save, which every change waits for, and doubled the file.
 func (s *Store) Save(t Saved) error {
-	b, err := json.MarshalIndent(t, "", "  ")
+	b, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}

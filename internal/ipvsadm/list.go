@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golvs/internal/lvs"
 )
@@ -194,12 +195,15 @@ func (c *cli) printService(w *bufio.Writer, s *lvs.ServiceStatus, format int) {
 		w.WriteByte('\n')
 	}
 
-	reals := slices.Clone(s.Reals)
-	if format&fmtNoSort == 0 {
-		mergeSort(reals, cmpReals)
+	// Sorted by pointer: a real's status is large to move about.
+	reals := make([]*lvs.RealStatus, len(s.Reals))
+	for i := range s.Reals {
+		reals[i] = &s.Reals[i]
 	}
-	for i := range reals {
-		r := &reals[i]
+	if format&fmtNoSort == 0 {
+		mergeSort(reals, func(a, b **lvs.RealStatus) int { return cmpReals(*a, *b) })
+	}
+	for _, r := range reals {
 		dname := c.addrPort(r.Addr, s.Protocol, format)
 		if format&fmtRule == 0 && r.Addr.Addr().Is4() {
 			dname = truncate(dname, 28)
@@ -228,8 +232,40 @@ func (c *cli) printService(w *bufio.Writer, s *lvs.ServiceStatus, format int) {
 		case format&fmtTunInfo != 0:
 			fmt.Fprintf(w, "  -> %-28s %-7s %-13s %-6d %-10d %-10d\n", dname, fwdName(r.Method), tunnelInfo(&r.Real), r.Weight, r.ActiveConns, r.InActConns)
 		default:
-			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, fwdName(r.Method), r.Weight, r.ActiveConns, r.InActConns)
+			// fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", ...),
+			// written by hand: at 100,000 reals Fprintf took a third of
+			// the time of a listing.
+			w.WriteString("  -> ")
+			padRight(w, dname, 28)
+			w.WriteByte(' ')
+			padRight(w, fwdName(r.Method), 7)
+			w.WriteByte(' ')
+			padInt(w, int64(r.Weight), 6)
+			w.WriteByte(' ')
+			padInt(w, int64(r.ActiveConns), 10)
+			w.WriteByte(' ')
+			padInt(w, int64(r.InActConns), 10)
+			w.WriteByte('\n')
 		}
+	}
+}
+
+// padRight writes s left-justified in width columns, as fmt's %-*s does:
+// the width counts runes.
+func padRight(w *bufio.Writer, s string, width int) {
+	w.WriteString(s)
+	for n := utf8.RuneCountInString(s); n < width; n++ {
+		w.WriteByte(' ')
+	}
+}
+
+// padInt writes n left-justified in width columns, as fmt's %-*d does.
+func padInt(w *bufio.Writer, n int64, width int) {
+	var b [24]byte
+	d := strconv.AppendInt(b[:0], n, 10)
+	w.Write(d)
+	for i := len(d); i < width; i++ {
+		w.WriteByte(' ')
 	}
 }
 

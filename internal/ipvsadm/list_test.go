@@ -1,6 +1,7 @@
 package ipvsadm
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -348,6 +349,31 @@ func TestPermissionDenied(t *testing.T) {
 		got := runLvsadm(t, &fakeDirector{err: err}, args...)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("lvsadm %q (-want +got):\n%s", args, diff)
+		}
+	}
+}
+
+// TestRealLineMatchesPrintf checks the hand-written columns of a real's
+// line of the default listing against the printf format they replace,
+// for names shorter and longer than their columns and names of several
+// bytes a rune (fmt pads by runes).
+func TestRealLineMatchesPrintf(t *testing.T) {
+	names := []string{"", "198.19.0.1:80", "[2001:db8::1]:8080", "a-very-long-host-name.example:http-alt", "hôte-é:80", "ünïcödé-ñame-that-is-long.example:80"}
+	nums := []int64{0, 1, 65535, 123456, 4294967295}
+	for _, name := range names {
+		for _, n := range nums {
+			var got bytes.Buffer
+			w := bufio.NewWriter(&got)
+			padRight(w, name, 28)
+			w.WriteByte('|')
+			padInt(w, n, 6)
+			w.WriteByte('|')
+			padInt(w, n, 10)
+			w.Flush()
+			want := fmt.Sprintf("%-28s|%-6d|%-10d", name, n, n)
+			if got.String() != want {
+				t.Errorf("name %q, number %d:\n got %q\nwant %q", name, n, got.String(), want)
+			}
 		}
 	}
 }

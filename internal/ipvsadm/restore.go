@@ -1,11 +1,13 @@
 package ipvsadm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golvs/internal/api"
@@ -29,24 +31,32 @@ func (c *cli) restore(ctx context.Context, prog string) int {
 		fmt.Fprintf(c.stderr, "read standard input: %v\n", err)
 		return 2
 	}
+	// About a change a line.
+	n := bytes.Count(input, []byte{'\n'}) + 1
 	var (
-		changes []api.Change
-		lines   []int // lines[i] is the line of changes[i]
-		cmds    []command
+		changes = make([]api.Change, 0, n)
+		lines   = make([]int, 0, n) // lines[i] is the line of changes[i]
+		cmds    = make([]command, 0, n)
+		failed  error
 	)
-	for _, l := range configStreamLines(input) {
-		argv := append([]string{prog}, l.words...)
+	eachConfigLine(input, func(number int, words []string) bool {
+		argv := append([]string{prog}, words...)
 		r, err := parseArgs(argv, c.names)
 		if err == nil {
 			err = restoreCheck(r, prog)
 		}
 		if err != nil {
-			return c.exit(atLine(l.number, err))
+			failed = atLine(number, err)
+			return false
 		}
 		ch, _ := r.change()
 		changes = append(changes, ch)
-		lines = append(lines, l.number)
+		lines = append(lines, number)
 		cmds = append(cmds, r.cmd)
+		return true
+	})
+	if failed != nil {
+		return c.exit(failed)
 	}
 	// The call's time budget starts now, not while an operator types.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
@@ -132,13 +142,32 @@ const maxToken = 4096
 //   - a word stops at a NUL byte, as the C string it is read into does.
 func configStreamLines(in []byte) []configLine {
 	var out []configLine
+	eachConfigLine(in, func(number int, words []string) bool {
+		out = append(out, configLine{number: number, words: slices.Clone(words)})
+		return true
+	})
+	return out
+}
+
+// eachConfigLine calls yield with each command of in, as configStreamLines
+// splits them, until yield returns false. words is only good until yield
+// returns: a restore of 100,000 lines that kept every line's words spent
+// more time allocating and collecting them than parsing them.
+func eachConfigLine(in []byte, yield func(number int, words []string) bool) {
 	isBlank := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
+	// Words are cut from one string, not copied each.
+	text := string(in)
+	nul := strings.IndexByte(text, 0) >= 0
+	var words []string
 	pos, line := 0, 1
 	for {
-		var words []string
+		words = words[:0]
+		// emit yields the line's words, if any; stop says yield said
+		// to stop.
+		stop := false
 		emit := func() {
-			if len(words) > 0 {
-				out = append(out, configLine{number: line, words: words})
+			if len(words) > 0 && !yield(line, words) {
+				stop = true
 			}
 		}
 	call:
@@ -146,13 +175,13 @@ func configStreamLines(in []byte) []configLine {
 			if pos >= len(in) {
 				// fscanf returns EOF: the line counts if it has words.
 				emit()
-				return out
+				return
 			}
 			if c := in[pos]; isBlank(c) || c == '\n' {
 				// The word conversion fails; skip blanks up to a newline.
 				for {
 					if pos >= len(in) {
-						return out
+						return
 					}
 					c := in[pos]
 					pos++
@@ -172,9 +201,11 @@ func configStreamLines(in []byte) []configLine {
 			for pos < len(in) && pos-start < maxToken && !isBlank(in[pos]) && in[pos] != '\n' {
 				pos++
 			}
-			word := string(in[start:pos])
-			if i := strings.IndexByte(word, 0); i >= 0 {
-				word = word[:i]
+			word := text[start:pos]
+			if nul {
+				if i := strings.IndexByte(word, 0); i >= 0 {
+					word = word[:i]
+				}
 			}
 			if word != "ipvsadm" {
 				words = append(words, word)
@@ -188,6 +219,9 @@ func configStreamLines(in []byte) []configLine {
 					break call
 				}
 			}
+		}
+		if stop {
+			return
 		}
 	}
 }

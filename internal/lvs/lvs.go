@@ -213,9 +213,17 @@ var (
 
 // Table is the whole configuration of a director, services in the order
 // they were added.
+//
+// Its methods find services through an index they build on first use and
+// keep up to date. Code that replaces, appends to or shortens Services
+// itself needs nothing more (the index notices and is built again), but
+// must not change the key of a service in place. A Table is not safe for
+// concurrent use, not even for lookups alone.
 type Table struct {
 	Services []Service `json:"services"`
 	Timeouts Timeouts  `json:"timeouts"`
+
+	index *serviceIndex
 }
 
 // Clone returns a deep copy of t.
@@ -230,7 +238,67 @@ func (t Table) Clone() Table {
 
 // Service returns the index of the service with key k, or -1.
 func (t *Table) Service(k ServiceKey) int {
-	return slices.IndexFunc(t.Services, func(s Service) bool { return s.ServiceKey == k })
+	if !t.index.covers(t.Services) {
+		t.reindex()
+	}
+	i := t.index.find(k)
+	if i >= 0 && t.Services[i].ServiceKey != k {
+		// A key changed in place: the index no longer describes Services.
+		t.reindex()
+		i = t.index.find(k)
+	}
+	return i
+}
+
+// serviceIndex finds a Table's services by key. Each service has a
+// sequence number, increasing in the order of Services, so that deleting
+// one shifts the positions of those after it without touching the map: a
+// batch deleting thousands of services one by one stays linear in the map.
+type serviceIndex struct {
+	seq  map[ServiceKey]uint64
+	seqs []uint64 // seqs[i] is the sequence number of Services[i]
+	next uint64
+	base *Service // &Services[0] when indexed, to notice a replaced slice
+}
+
+// covers reports whether x indexes services as they are.
+func (x *serviceIndex) covers(services []Service) bool {
+	if x == nil || len(x.seqs) != len(services) {
+		return false
+	}
+	return len(services) == 0 || x.base == &services[0]
+}
+
+// reindex builds t's index afresh (a Table copied by value may share the
+// old one, which is left alone).
+func (t *Table) reindex() {
+	x := &serviceIndex{seq: make(map[ServiceKey]uint64, len(t.Services)), seqs: make([]uint64, len(t.Services))}
+	for i := range t.Services {
+		x.next++
+		x.seqs[i] = x.next
+		// Duplicates cannot be added; if Services was given some, the
+		// first is the one found, as a scan would.
+		if _, dup := x.seq[t.Services[i].ServiceKey]; !dup {
+			x.seq[t.Services[i].ServiceKey] = x.next
+		}
+	}
+	if len(t.Services) > 0 {
+		x.base = &t.Services[0]
+	}
+	t.index = x
+}
+
+// find returns the position of key k, or -1.
+func (x *serviceIndex) find(k ServiceKey) int {
+	s, ok := x.seq[k]
+	if !ok {
+		return -1
+	}
+	i, ok := slices.BinarySearch(x.seqs, s)
+	if !ok {
+		return -1
+	}
+	return i
 }
 
 // Real returns the index of the real with address a in s, or -1.

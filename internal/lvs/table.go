@@ -22,6 +22,12 @@ func (t *Table) AddService(s Service) error {
 		return fmt.Errorf("%w: %s", ErrServiceExists, s.ServiceKey)
 	}
 	t.Services = append(t.Services, s)
+	// Service above left the index covering Services as they were.
+	x := t.index
+	x.next++
+	x.seq[s.ServiceKey] = x.next
+	x.seqs = append(x.seqs, x.next)
+	x.base = &t.Services[0]
 	return nil
 }
 
@@ -48,11 +54,14 @@ func (t *Table) DeleteService(k ServiceKey) error {
 		return fmt.Errorf("%w: %s", ErrNoService, k)
 	}
 	t.Services = slices.Delete(t.Services, i, i+1)
+	x := t.index
+	delete(x.seq, k)
+	x.seqs = slices.Delete(x.seqs, i, i+1)
 	return nil
 }
 
 // Clear deletes every service.
-func (t *Table) Clear() { t.Services = nil }
+func (t *Table) Clear() { t.Services, t.index = nil, nil }
 
 // AddReal adds real r to service k, at the head of its list as
 // ip_vs_ctl.c does.

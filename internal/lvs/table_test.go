@@ -11,7 +11,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-var equateAddrs = cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})
+// equateAddrs compares tables: netip values by value, the service index
+// not at all.
+var equateAddrs = cmp.Options{cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}), cmpopts.IgnoreUnexported(Table{})}
 
 // TestTableIPv6 drives every Table transform with IPv6 keys and reals of
 // both families, checking each result against the table as it should be.
@@ -163,5 +165,95 @@ func TestTunnelNames(t *testing.T) {
 		if got := m.String(); got != want {
 			t.Errorf("Method(%d) = %q, want %q", m, got, want)
 		}
+	}
+}
+
+// TestServiceIndex checks Table.Service against a scan of Services after
+// every kind of change: the methods', and Services replaced, grown or cut
+// by other code, and tables copied by value that share an index.
+func TestServiceIndex(t *testing.T) {
+	key := func(i int) ServiceKey {
+		return ServiceKey{Protocol: TCP, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 80)}
+	}
+	add := func(tb *Table, i int) {
+		t.Helper()
+		if err := tb.AddService(Service{ServiceKey: key(i), Scheduler: "rr"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// check compares Service with a scan for keys 0..n-1.
+	check := func(name string, tb *Table, n int) {
+		t.Helper()
+		for i := range n {
+			want := -1
+			for j, s := range tb.Services {
+				if s.ServiceKey == key(i) {
+					want = j
+					break
+				}
+			}
+			if got := tb.Service(key(i)); got != want {
+				t.Fatalf("%s: Service(%s) = %d, want %d", name, key(i), got, want)
+			}
+		}
+	}
+	steps := []struct {
+		name string
+		do   func(tb *Table)
+	}{
+		{"add 40", func(tb *Table) {
+			for i := range 40 {
+				add(tb, i)
+			}
+		}},
+		{"delete the first, a middle one and the last", func(tb *Table) {
+			for _, i := range []int{0, 20, 39} {
+				if err := tb.DeleteService(key(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"add back a deleted one, at the end", func(tb *Table) { add(tb, 20) }},
+		{"Services replaced", func(tb *Table) {
+			tb.Services = []Service{{ServiceKey: key(5), Scheduler: "rr"}, {ServiceKey: key(3), Scheduler: "rr"}}
+		}},
+		{"Services appended to", func(tb *Table) {
+			tb.Services = append(tb.Services, Service{ServiceKey: key(7), Scheduler: "rr"})
+		}},
+		{"Services cut", func(tb *Table) { tb.Services = tb.Services[:1] }},
+		{"a copy adds to its shared index", func(tb *Table) {
+			cp := *tb
+			add(&cp, 8)
+			add(&cp, 9)
+			check("the copy", &cp, 40)
+		}},
+		{"a clone deletes from its own", func(tb *Table) {
+			add(tb, 11)
+			c := tb.Clone()
+			if err := c.DeleteService(key(11)); err != nil {
+				t.Fatal(err)
+			}
+			check("the clone", &c, 40)
+		}},
+		{"clear", func(tb *Table) { tb.Clear() }},
+		{"add after clear", func(tb *Table) { add(tb, 1) }},
+	}
+	var tb Table
+	for _, st := range steps {
+		st.do(&tb)
+		check(st.name, &tb, 40)
+	}
+	if err := tb.AddService(Service{ServiceKey: key(1), Scheduler: "rr"}); !errors.Is(err, ErrServiceExists) {
+		t.Fatalf("adding a service twice: %v, want ErrServiceExists", err)
+	}
+}
+
+// TestServiceIndexDuplicates checks that a Services given duplicate keys
+// finds the first, as a scan would.
+func TestServiceIndexDuplicates(t *testing.T) {
+	k := ServiceKey{Protocol: UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}
+	tb := Table{Services: []Service{{ServiceKey: k, Scheduler: "rr"}, {ServiceKey: k, Scheduler: "wrr"}}}
+	if got := tb.Service(k); got != 0 {
+		t.Fatalf("Service = %d, want 0", got)
 	}
 }
