@@ -222,6 +222,46 @@ static __attribute__((noinline)) int lvs_in(struct __sk_buff *skb, const struct 
 }
 
 /*
+ * lvs_client_route returns where lvs_route_at keeps the route of replies
+ * to p's destination (a NAT client) that arrive on link iif: its
+ * lvs_client_routes entry, or, when there is none (*fresh), sc->fc,
+ * emptied, which lvs_client_route_keep adds once the FIB answered.
+ */
+static __always_inline struct lvs_fib_cache *lvs_client_route(struct lvs_xmit_scratch *sc, const struct lvs_pkt *p,
+							      __u32 iif, int *fresh)
+{
+	struct lvs_fib_cache *fc;
+
+	__builtin_memset(&sc->crk, 0, sizeof(sc->crk));
+	sc->crk.addr = p->t.daddr;
+	sc->crk.iif = iif;
+	sc->crk.family = p->t.family;
+	fc = bpf_map_lookup_elem(&lvs_client_routes, &sc->crk);
+	*fresh = !fc;
+	if (fc)
+		return fc;
+	sc->fc.expires_ns = 0;
+	return &sc->fc;
+}
+
+static __always_inline void lvs_client_route_keep(struct lvs_xmit_scratch *sc, int fresh)
+{
+	if (fresh && sc->fc.expires_ns)
+		bpf_map_update_elem(&lvs_client_routes, &sc->crk, &sc->fc, BPF_ANY);
+}
+
+/* lvs_reply_update applies NAT reply p to connection c (key k): the
+ * OUTPUT table, and its template assured by an established TCP
+ * connection or any UDP reply (ip_vs_control_assure_ct). */
+static __always_inline void lvs_reply_update(struct lvs_conn *c, const struct lvs_tuple *k, const struct lvs_pkt *p,
+					     __u64 now)
+{
+	if ((lvs_conn_update(c, p, LVS_DIR_OUTPUT, now) || p->t.proto == LVS_IPPROTO_UDP) && c->tmpl_gen &&
+	    !(c->flags & LVS_CONN_F_ASSURED))
+		lvs_tmpl_assure(k, c);
+}
+
+/*
  * lvs_out handles a reply from a NAT real (nv: its NAT reverse entry).
  * Returns -1 when the connection is gone, so the packet is not a reply.
  */
@@ -233,7 +273,7 @@ static __attribute__((noinline)) int lvs_out(struct __sk_buff *skb, const struct
 	struct lvs_conn *c;
 	struct lvs_real *r;
 	struct lvs_fib_cache *fc;
-	int fresh = 0;
+	int fresh;
 
 	if (!sc || lvs_nat_forward(&k, &p->t, nv))
 		return -1;
@@ -247,31 +287,17 @@ static __attribute__((noinline)) int lvs_out(struct __sk_buff *skb, const struct
 		lvs_count(LVS_CNT_PASS_TTL);
 		return TC_ACT_OK;
 	}
-	if ((lvs_conn_update(c, p, LVS_DIR_OUTPUT, now) || p->t.proto == LVS_IPPROTO_UDP) && c->tmpl_gen &&
-	    !(c->flags & LVS_CONN_F_ASSURED))
-		lvs_tmpl_assure(&k, c);
+	lvs_reply_update(c, &k, p, now);
 	lvs_stats_out(c->service, c->real, p->ip_len);
 	lvs_frag_track(p);
-	/* The client's route entry; a missing one is made once the FIB
-	 * answered. */
-	__builtin_memset(&sc->crk, 0, sizeof(sc->crk));
-	sc->crk.addr = p->t.daddr;
-	sc->crk.iif = skb->ifindex;
-	sc->crk.family = p->t.family;
-	fc = bpf_map_lookup_elem(&lvs_client_routes, &sc->crk);
-	if (!fc) {
-		fc = &sc->fc;
-		fc->expires_ns = 0;
-		fresh = 1;
-	}
+	fc = lvs_client_route(sc, p, skb->ifindex, &fresh);
 	if (lvs_route(skb, &sc->fib, p->t.family, &k.daddr, &p->t.daddr, 0, fc, now, &sc->rt)) {
 		if (lvs_nat_rewrite(skb, p, LVS_NAT_SRC, &k.daddr, k.dport))
 			goto helper;
 		lvs_count(LVS_CNT_PASS_FIB);
 		return TC_ACT_OK;
 	}
-	if (fresh && sc->fc.expires_ns)
-		bpf_map_update_elem(&lvs_client_routes, &sc->crk, &sc->fc, BPF_ANY);
+	lvs_client_route_keep(sc, fresh);
 	if (sc->rt.mtu && lvs_seg_len(skb, p) > sc->rt.mtu) {
 		/* Untranslated, the kernel's forwarding answers the real
 		 * with fragmentation needed itself, quoting what it sent.
@@ -773,7 +799,7 @@ static __attribute__((noinline)) int lvs_xdp_out(struct xdp_md *ctx, const struc
 	struct lvs_tuple k;
 	struct lvs_conn *c;
 	struct lvs_real *r;
-	int native, fresh = 0;
+	int native, fresh;
 
 	if (!sc || lvs_nat_forward(&k, &p->t, nv))
 		return XDP_PASS;
@@ -781,25 +807,12 @@ static __attribute__((noinline)) int lvs_xdp_out(struct xdp_md *ctx, const struc
 	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
 	    !lvs_conn_real_is(c, k.dport, &p->t.saddr, p->t.sport, &r) || p->ttl <= 1)
 		return XDP_PASS;
-	/* The client's route entry, as lvs_out keeps it. */
-	__builtin_memset(&sc->crk, 0, sizeof(sc->crk));
-	sc->crk.addr = p->t.daddr;
-	sc->crk.iif = ctx->ingress_ifindex;
-	sc->crk.family = p->t.family;
-	fc = bpf_map_lookup_elem(&lvs_client_routes, &sc->crk);
-	if (!fc) {
-		fc = &sc->fc;
-		fc->expires_ns = 0;
-		fresh = 1;
-	}
+	fc = lvs_client_route(sc, p, ctx->ingress_ifindex, &fresh);
 	native = lvs_xdp_route(ctx, p, LVS_METHOD_MASQ, p->t.family, r, &k.daddr, &p->t.daddr, fc, now, sc);
 	if (native < 0)
 		return XDP_PASS;
-	if (fresh && sc->fc.expires_ns)
-		bpf_map_update_elem(&lvs_client_routes, &sc->crk, &sc->fc, BPF_ANY);
-	if ((lvs_conn_update(c, p, LVS_DIR_OUTPUT, now) || p->t.proto == LVS_IPPROTO_UDP) && c->tmpl_gen &&
-	    !(c->flags & LVS_CONN_F_ASSURED))
-		lvs_tmpl_assure(&k, c);
+	lvs_client_route_keep(sc, fresh);
+	lvs_reply_update(c, &k, p, now);
 	lvs_stats_out(c->service, c->real, p->ip_len);
 	if (lvs_xdp_nat(ctx, p, LVS_NAT_SRC, &k.daddr, k.dport)) {
 		lvs_count(LVS_CNT_DROP_HELPER);
@@ -857,8 +870,20 @@ static __always_inline int lvs_xdp_new(struct xdp_md *ctx, const struct lvs_pkt 
 	rc = lvs_new(p, now, 1);
 	if (rc == TC_ACT_SHOT)
 		return XDP_DROP;
+	if (rc == LVS_NEW_EXISTS) {
+		/* As lvs_new_or_follow: a live entry another CPU made is TC's
+		 * to follow; none, or an expired one, means the table is
+		 * full, and the packet is dropped here rather than scheduled
+		 * a second time by TC. */
+		struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &p->t);
+
+		if (c && now < c->expires_ns)
+			return XDP_PASS;
+		lvs_count(LVS_CNT_DROP_CONN_FULL);
+		return XDP_DROP;
+	}
 	if (rc != LVS_NEW_MADE)
-		return XDP_PASS; /* no real, or another CPU's entry: TC follows it */
+		return XDP_PASS; /* no real: the kernel answers */
 	return lvs_xdp_send_new(ctx, p, now);
 }
 

@@ -242,7 +242,8 @@ struct {
  * (driver) mode. A packet that arrived through native XDP may only be
  * redirected to a link whose driver takes XDP frames (ndo_xdp_xmit); these
  * are the links golvs knows to, and anything routed elsewhere is left to
- * TC. Generic (skb) XDP redirects to any link.
+ * TC. Generic (skb) XDP redirects to any link. Not pinned: it is the
+ * running lvsd's.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

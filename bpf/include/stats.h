@@ -35,8 +35,8 @@ static __always_inline void lvs_stats_in(__u32 service, __u32 real, __u32 bytes,
 
 /* lvs_stats_in_undo takes back the packet (not the connection) that
  * lvs_stats_in counted, when the XDP fast path made a connection but
- * leaves its first packet to TC, which counts the packet again. Per-CPU:
- * XDP and TC run on the same CPU for one packet. */
+ * leaves its first packet to TC, which counts the packet again. The undo
+ * runs on the CPU that counted, so each per-CPU value stays exact. */
 static __always_inline void lvs_stats_in_undo(__u32 service, __u32 real, __u32 bytes)
 {
 	struct lvs_stats *s;

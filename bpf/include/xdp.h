@@ -264,14 +264,17 @@ static __always_inline int lvs_xdp_encap(struct xdp_md *ctx, const struct lvs_pk
  * answers what is too big, resolves neighbours, and encapsulates GUE and
  * GRE. The answer is in sc->rt.
  *
- * Generic XDP takes DR alone. It runs on the skb as the stack has it,
- * which may be a GRO aggregate (one that fits the MTU looks like any
+ * Generic XDP takes IPv4 DR alone. It runs on the skb as the stack has
+ * it, which may be a GRO aggregate (one that fits the MTU looks like any
  * packet) or carry a partial checksum (CHECKSUM_PARTIAL, from a sender on
  * this host), and XDP cannot tell: an L4 checksum updated as a complete
  * one (NAT) would then be wrong, and a tunnel header added without the
- * skb's GSO knowing would be segmented as plain TCP. DR changes only the
- * MACs and the TTL, right on any skb. Native XDP sees frames straight
- * from the driver, whole and with complete checksums.
+ * skb's GSO knowing would be segmented as plain TCP. IPv4 DR changes only
+ * the MACs and the TTL with its header checksum, which leave every sum
+ * of the skb right; an IPv6 hop limit has no checksum to offset it, and a
+ * CHECKSUM_COMPLETE skb's sum would go stale (TC's lvs_ttl_dec has the
+ * kernel recompute it). Native XDP sees frames straight from the driver,
+ * whole and with complete checksums.
  */
 static __always_inline int lvs_xdp_route(struct xdp_md *ctx, const struct lvs_pkt *p, __u8 method, __u8 rfamily,
 					 const struct lvs_real *r, const union lvs_addr *src,
@@ -281,7 +284,7 @@ static __always_inline int lvs_xdp_route(struct xdp_md *ctx, const struct lvs_pk
 	__u32 iif = ctx->ingress_ifindex, oh = 0;
 	int native = !!bpf_map_lookup_elem(&lvs_xdp_tx, &iif);
 
-	if (!native && method != LVS_METHOD_ROUTE)
+	if (!native && (method != LVS_METHOD_ROUTE || p->t.family != LVS_AF_INET))
 		return -1;
 	if (method == LVS_METHOD_TUNNEL) {
 		if (r->tun_type != LVS_TUN_IPIP)

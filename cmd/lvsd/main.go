@@ -37,7 +37,7 @@ func main() {
 	})
 	flag.Func("xdp", "the XDP fast path in front of the TC program: auto (native XDP where the driver has it, generic elsewhere and on veth), "+
 		"native, generic, or off (default off). Native XDP forwards known flows and new ones (NAT, DR, and TUN with ipip) before the kernel makes an skb, "+
-		"generic XDP forwards DR; everything else goes on to TC", func(v string) (err error) {
+		"generic XDP forwards IPv4 DR; everything else goes on to TC", func(v string) (err error) {
 		xdp, err = daemon.ParseXDPMode(v)
 		return err
 	})

@@ -181,9 +181,10 @@ func (d *Datapath) DeleteServices(keys map[ServiceID]lvs.ServiceKey) error {
 		ids, skeys = append(ids, uint32(id)), append(skeys, key)
 		portZero = portZero || k.Addr.Port() == 0
 	}
-	for _, i := range deleteAll(d.objs.LvsServices, skeys, &errs) {
-		k := keys[ServiceID(ids[i])]
-		errs[len(errs)-1] = fmt.Errorf("delete service %s: %w", k, errs[len(errs)-1])
+	first := len(errs)
+	for j, i := range deleteAll(d.objs.LvsServices, skeys, &errs) {
+		// deleteAll adds one error per failed key, in order.
+		errs[first+j] = fmt.Errorf("delete service %s: %w", keys[ServiceID(ids[i])], errs[first+j])
 	}
 	if err := batchPut(d.objs.LvsSchedPos, ids, make([]uint32, len(ids))); err != nil {
 		errs = append(errs, fmt.Errorf("delete services: scheduler positions: %w", err))

@@ -160,7 +160,10 @@ func Open(opts Options) (*Datapath, error) {
 		return nil, fmt.Errorf("open data plane: %w", err)
 	}
 	for name, m := range spec.Maps {
-		if name == ".rodata" {
+		// lvs_xdp_tx lists the links this lvsd attached in native XDP
+		// mode: this process's, gone with it, or a restart in generic
+		// mode would see native links (xdp.h lvs_xdp_route).
+		if name == ".rodata" || name == lvsMapLvsXdpTx {
 			continue
 		}
 		m.Pinning = ebpf.PinByName

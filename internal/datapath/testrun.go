@@ -143,7 +143,7 @@ func (d *Datapath) RunXDP(frame []byte, ifindex int) (verdict int, out []byte, t
 // in lvs_xdp_tx, as Attach does for links it gives native XDP, without
 // attaching anything: RunXDP and Benchmark then see packets arriving on
 // them, and sent to them, as native XDP's, which the fast path forwards
-// with every method (generic XDP it leaves all but DR to TC). For test
+// with every method (generic XDP it leaves all but IPv4 DR to TC). For test
 // runs in a namespace of the caller's.
 func (d *Datapath) MarkXDPNative(ifindex ...int) error {
 	for _, i := range ifindex {

@@ -26,7 +26,10 @@ type fakeDatapath struct {
 	conns    map[datapath.RealID][2]uint32
 	gone     map[datapath.RealID]bool
 	cleared  []datapath.RealID
-	failSet  error // returned by the next SetService
+	// clearedSvcs are the service slots ClearServices was asked to clear.
+	clearedSvcs []datapath.ServiceID
+	failSet     error // returned by the next SetService
+	failDelete  error // returned by the next DeleteServices, after deleting
 	// failReals is returned by the next SetReals or AddReals, after it
 	// wrote its reals: a batch refused half way may have written any.
 	failReals error
@@ -86,6 +89,14 @@ func (f *fakeDatapath) SetServices(us []datapath.ServiceUpdate) error {
 	return nil
 }
 func (f *fakeDatapath) DeleteServices(keys map[datapath.ServiceID]lvs.ServiceKey) error {
+	if err := f.failDelete; err != nil {
+		// As the data plane fails: part done (the services gone).
+		f.failDelete = nil
+		for id := range keys {
+			delete(f.services, id)
+		}
+		return err
+	}
 	for id, k := range keys {
 		if err := f.DeleteService(id, k); err != nil {
 			return err
@@ -133,7 +144,10 @@ func (f *fakeDatapath) RetireReals(ids []datapath.RealID) error {
 	}
 	return nil
 }
-func (f *fakeDatapath) ClearServices([]datapath.ServiceID) error { return nil }
+func (f *fakeDatapath) ClearServices(ids []datapath.ServiceID) error {
+	f.clearedSvcs = append(f.clearedSvcs, ids...)
+	return nil
+}
 func (f *fakeDatapath) RealCounters(ids []datapath.RealID) ([]datapath.RealCounters, error) {
 	out := make([]datapath.RealCounters, len(ids))
 	for i, id := range ids {
@@ -590,13 +604,16 @@ func TestBatchDeletingAndAddingAServiceMakesItNew(t *testing.T) {
 	ctx := context.Background()
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
-	old := e.slots.services[vip].id
+	dp.clearedSvcs = nil
 	must(t, e.Apply(ctx, []api.Change{
 		{Op: api.OpClear},
 		{Op: api.OpAddService, Service: lvs.Service{ServiceKey: vip, Scheduler: "rr"}},
 	}))
-	if st := e.slots.services[vip]; st.id == old || len(st.reals) != 0 {
-		t.Fatalf("-C then -A kept the old service (slot %d, was %d, %d reals)", st.id, old, len(st.reals))
+	// It may take its old slot back (its reals' connections name it),
+	// but cleared: no counters, no templates.
+	st := e.slots.services[vip]
+	if len(st.reals) != 0 || !slices.Contains(dp.clearedSvcs, st.id) {
+		t.Fatalf("-C then -A kept the old service (slot %d cleared %v, %d reals)", st.id, dp.clearedSvcs, len(st.reals))
 	}
 }
 
@@ -641,14 +658,19 @@ func TestBatchClearAndRestoreRevivesEveryReal(t *testing.T) {
 		ids[r] = id
 		dp.conns[id] = [2]uint32{1, 0} // an open connection keeps each retired
 	}
+	svcID := e.slots.services[vip].id
 	// -C then the same configuration, twice: every real comes back in
-	// its slot, and none is left retired.
+	// its slot, the service in its own (the connections name it, and
+	// their NAT replies find the VIP by it), and none is left retired.
 	for round := range 2 {
 		must(t, e.Apply(ctx, append([]api.Change{{Op: api.OpClear}}, add...)))
 		for _, r := range reals {
 			if got := e.slots.services[vip].reals[r].id; got != ids[r] {
 				t.Errorf("round %d: %s in slot %d, want its old slot %d", round, r, got, ids[r])
 			}
+		}
+		if got := e.slots.services[vip].id; got != svcID {
+			t.Errorf("round %d: service in slot %d, want its old slot %d", round, got, svcID)
 		}
 		if len(e.slots.retired) != 0 || e.slots.retiredAt != nil || e.slots.revived != nil {
 			t.Errorf("round %d: retired %v left after every real was revived", round, e.slots.retired)
@@ -798,5 +820,28 @@ func TestRefusedRealWritesAreUndone(t *testing.T) {
 				t.Fatalf("edited weight %d, want 7", w)
 			}
 		})
+	}
+}
+
+// TestRefusedDeleteIsRolledBack: when the data plane fails part way
+// through deleting services, the rollback writes them back, so the
+// running configuration and the data plane agree again.
+func TestRefusedDeleteIsRolledBack(t *testing.T) {
+	dp := newFake()
+	e := startEngine(t, dp, nil)
+	ctx := context.Background()
+	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
+	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
+	id := e.slots.services[vip].id
+	dp.failDelete = errors.New("refused")
+	if err := e.Apply(ctx, []api.Change{{Op: api.OpDeleteService, Service: lvs.Service{ServiceKey: vip}}}); err == nil {
+		t.Fatal("the refused delete succeeded")
+	}
+	st, ok := e.slots.services[vip]
+	if !ok {
+		t.Fatal("the refused delete removed the service from the configuration")
+	}
+	if _, ok := dp.services[st.id]; !ok {
+		t.Errorf("after the rollback the data plane lacks the service (slot %d, was %d)", st.id, id)
 	}
 }

@@ -134,6 +134,14 @@ func (e *Engine) deleteServices(gone map[datapath.ServiceID]lvs.ServiceKey, w *w
 		return nil
 	}
 	if err := e.dp.DeleteServices(gone); err != nil {
+		// Part of it may be done (a service's table emptied, its
+		// templates flushed): what the states say was written no
+		// longer holds, so the rollback writes these services again.
+		for _, k := range gone {
+			if st := e.slots.services[k]; st != nil {
+				st.applied, st.written = lvs.Service{}, nil
+			}
+		}
 		return fmt.Errorf("delete services: %w", err)
 	}
 	first := len(w.retire)
@@ -226,18 +234,31 @@ func (e *Engine) retireReals(ids []datapath.RealID) {
 // free (keeping what the pinned maps hold for it), else a cleared one.
 func (e *Engine) newService(k lvs.ServiceKey, w *writes) (*serviceState, error) {
 	hint := e.slots.hints[k]
-	id, clear, ok := take(&e.slots.svcIDs, hint.ID)
-	if !ok && e.releaseNow(w) {
-		id, clear, ok = take(&e.slots.svcIDs, 0)
+	var (
+		id        datapath.ServiceID
+		clear, ok bool
+	)
+	if hint.ID != 0 && e.slots.svcIDs.take(hint.ID) {
+		id, ok = hint.ID, true
 	}
 	if !ok {
 		// A deleted service's slot, held for its reals' connections,
-		// goes back to a service of the same key: IPVS counts the
+		// goes back to a service of the same key, before any other
+		// slot: the reals it revives keep their connections, which
+		// name that slot, and their NAT replies find the VIP by it
+		// (lvs_svc_vaddrs), so it must stay this key's. IPVS counts the
 		// traffic of a revived real's connections to the service it is
-		// in now. This is what lets `-C` followed by a restore of more
-		// than half the slots work while connections live.
+		// in now, as this does. It is also what lets `-C` followed by a
+		// restore of more than half the slots work while connections
+		// live.
 		id, ok = e.slots.takeRetiredService(k)
-		clear = true
+		clear = ok
+	}
+	if !ok {
+		id, clear, ok = take(&e.slots.svcIDs, 0)
+	}
+	if !ok && e.releaseNow(w) {
+		id, clear, ok = take(&e.slots.svcIDs, 0)
 	}
 	if !ok {
 		return nil, fmt.Errorf("add service %s: %w", k, lvs.ErrTableFull)
