@@ -104,7 +104,8 @@ static __always_inline int lvs_xdp_parse(struct xdp_md *ctx, struct lvs_pkt *p)
 	return -1;
 }
 
-/* lvs_xdp_ttl_dec is lvs_ttl_dec on the frame. */
+/* lvs_xdp_ttl_dec is lvs_ttl_dec on the frame (an IPv6 hop limit has no
+ * checksum: lvs_xdp_route keeps a CHECKSUM_COMPLETE skb away). */
 static __always_inline int lvs_xdp_ttl_dec(struct xdp_md *ctx, __u8 family)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
@@ -117,16 +118,10 @@ static __always_inline int lvs_xdp_ttl_dec(struct xdp_md *ctx, __u8 family)
 		ip6->hop_limit--;
 	} else {
 		struct lvs_iphdr *ip = data + LVS_ETH_HLEN;
-		__u16 old;
-		__u64 s;
 
 		if ((void *)(ip + 1) > end)
 			return -1;
-		old = *(__u16 *)&ip->ttl;
-		ip->ttl--;
-		s = lvs_csum_start(ip->check);
-		s = lvs_csum_add16(s, old, *(__u16 *)&ip->ttl);
-		ip->check = lvs_csum_finish(s);
+		lvs_ip4_ttl_dec(ip);
 	}
 	return 0;
 }

@@ -100,6 +100,18 @@ static __always_inline __u32 lvs_tun_overhead(__u8 rfamily, const struct lvs_tun
 	return n;
 }
 
+/* lvs_ip4_ttl_dec decrements ip's TTL and updates its header checksum. */
+static __always_inline void lvs_ip4_ttl_dec(struct lvs_iphdr *ip)
+{
+	__u16 old = *(__u16 *)&ip->ttl;
+	__u64 s;
+
+	ip->ttl--;
+	s = lvs_csum_start(ip->check);
+	s = lvs_csum_add16(s, old, *(__u16 *)&ip->ttl);
+	ip->check = lvs_csum_finish(s);
+}
+
 /* lvs_ttl_dec decrements the TTL (and fixes the header checksum) or the
  * hop limit of the packet's IP header. */
 static __always_inline int lvs_ttl_dec(struct __sk_buff *skb, __u8 family)
@@ -118,16 +130,10 @@ static __always_inline int lvs_ttl_dec(struct __sk_buff *skb, __u8 family)
 		return bpf_skb_store_bytes(skb, LVS_ETH_HLEN + 7, &hl, 1, BPF_F_RECOMPUTE_CSUM) ? -1 : 0;
 	} else {
 		struct lvs_iphdr *ip = data + LVS_ETH_HLEN;
-		__u16 old_ttl;
-		__u64 s;
 
 		if ((void *)(ip + 1) > end)
 			return -1;
-		old_ttl = *(__u16 *)&ip->ttl;
-		ip->ttl--;
-		s = lvs_csum_start(ip->check);
-		s = lvs_csum_add16(s, old_ttl, *(__u16 *)&ip->ttl);
-		ip->check = lvs_csum_finish(s);
+		lvs_ip4_ttl_dec(ip);
 	}
 	return 0;
 }

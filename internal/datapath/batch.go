@@ -232,14 +232,9 @@ func (d *Datapath) SetReals(us []RealUpdate) error {
 	if len(us) == 0 {
 		return nil
 	}
-	ids := make([]uint32, len(us))
-	vals := make([]lvsLvsReal, len(us))
-	for i, u := range us {
-		v, err := realValue(u.ID, u.Real)
-		if err != nil {
-			return err
-		}
-		ids[i], vals[i] = uint32(u.ID), v
+	ids, vals, err := realValues(us)
+	if err != nil {
+		return err
 	}
 	d.realMu.Lock()
 	defer d.realMu.Unlock()
@@ -265,6 +260,20 @@ func (d *Datapath) SetReals(us []RealUpdate) error {
 	return nil
 }
 
+// realValues checks us and returns their slots and reals map values.
+func realValues(us []RealUpdate) ([]uint32, []lvsLvsReal, error) {
+	ids := make([]uint32, len(us))
+	vals := make([]lvsLvsReal, len(us))
+	for i, u := range us {
+		v, err := realValue(u.ID, u.Real)
+		if err != nil {
+			return nil, nil, err
+		}
+		ids[i], vals[i] = uint32(u.ID), v
+	}
+	return ids, vals, nil
+}
+
 // AddReals writes each of us into a slot that held another real or none:
 // what ClearReal and then SetReal do, in fewer writes, as the counters
 // it zeroes leave the overload flag clear (see SetReal).
@@ -272,14 +281,9 @@ func (d *Datapath) AddReals(us []RealUpdate) error {
 	if len(us) == 0 {
 		return nil
 	}
-	ids := make([]uint32, len(us))
-	vals := make([]lvsLvsReal, len(us))
-	for i, u := range us {
-		v, err := realValue(u.ID, u.Real)
-		if err != nil {
-			return err
-		}
-		ids[i], vals[i] = uint32(u.ID), v
+	ids, vals, err := realValues(us)
+	if err != nil {
+		return err
 	}
 	d.realMu.Lock()
 	defer d.realMu.Unlock()

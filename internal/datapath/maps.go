@@ -590,18 +590,10 @@ func (d *Datapath) RealStats(id RealID) (lvs.Stats, error) {
 
 func sumStats(m *ebpf.Map, id uint32) (lvs.Stats, error) {
 	var per []lvsLvsStats
-	var s lvs.Stats
 	if err := m.Lookup(id, &per); err != nil {
-		return s, err
+		return lvs.Stats{}, err
 	}
-	for _, c := range per {
-		s.Conns += c.Conns
-		s.InPkts += c.Inpkts
-		s.OutPkts += c.Outpkts
-		s.InBytes += c.Inbytes
-		s.OutBytes += c.Outbytes
-	}
-	return s, nil
+	return sum(per), nil
 }
 
 // counterNames are the names Counters reports, by enum lvs_counter.
