@@ -178,20 +178,10 @@ static __always_inline int lvs_xdp_nat(struct xdp_md *ctx, const struct lvs_pkt 
 		ip6->hop_limit--;
 	} else {
 		struct lvs_iphdr *ip = data + LVS_ETH_HLEN;
-		__u16 old_ttl;
 
 		if ((void *)(ip + 1) > end)
 			return -1;
-		if (which == LVS_NAT_DST)
-			ip->daddr = new.v4;
-		else
-			ip->saddr = new.v4;
-		old_ttl = *(__u16 *)&ip->ttl;
-		ip->ttl--;
-		s = lvs_csum_start(ip->check);
-		s = lvs_csum_add32(s, old.v4, new.v4);
-		s = lvs_csum_add16(s, old_ttl, *(__u16 *)&ip->ttl);
-		ip->check = lvs_csum_finish(s);
+		lvs_ip4_nat(ip, which, old.v4, new.v4);
 	}
 	return 0;
 }

@@ -112,6 +112,25 @@ static __always_inline void lvs_ip4_ttl_dec(struct lvs_iphdr *ip)
 	ip->check = lvs_csum_finish(s);
 }
 
+/* lvs_ip4_nat sets one address of ip (which: LVS_NAT_DST or LVS_NAT_SRC)
+ * from old to new and decrements the TTL, updating the header checksum
+ * once for both. */
+static __always_inline void lvs_ip4_nat(struct lvs_iphdr *ip, int which, __be32 old, __be32 new)
+{
+	__u16 old_ttl = *(__u16 *)&ip->ttl;
+	__u64 s;
+
+	if (which == LVS_NAT_DST)
+		ip->daddr = new;
+	else
+		ip->saddr = new;
+	ip->ttl--;
+	s = lvs_csum_start(ip->check);
+	s = lvs_csum_add32(s, old, new);
+	s = lvs_csum_add16(s, old_ttl, *(__u16 *)&ip->ttl);
+	ip->check = lvs_csum_finish(s);
+}
+
 /* lvs_ttl_dec decrements the TTL (and fixes the header checksum) or the
  * hop limit of the packet's IP header. */
 static __always_inline int lvs_ttl_dec(struct __sk_buff *skb, __u8 family)
@@ -196,22 +215,11 @@ static __always_inline int lvs_nat_rewrite(struct __sk_buff *skb, const struct l
 	{
 		struct lvs_iphdr *ip = data + LVS_ETH_HLEN;
 		__be16 *pp = data + (port_off & 0xff);
-		__u16 old_ttl;
-		__u64 s;
 
 		/* (A later fragment's data may be shorter than a port.) */
 		if ((void *)(ip + 1) > end || (l4hdr && (void *)(pp + 1) > end))
 			return -1;
-		if (which == LVS_NAT_DST)
-			ip->daddr = new.v4;
-		else
-			ip->saddr = new.v4;
-		old_ttl = *(__u16 *)&ip->ttl;
-		ip->ttl--;
-		s = lvs_csum_start(ip->check);
-		s = lvs_csum_add32(s, old.v4, new.v4);
-		s = lvs_csum_add16(s, old_ttl, *(__u16 *)&ip->ttl);
-		ip->check = lvs_csum_finish(s);
+		lvs_ip4_nat(ip, which, old.v4, new.v4);
 		if (l4hdr && (void *)(pp + 1) <= end)
 			*pp = port;
 	}

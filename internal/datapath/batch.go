@@ -192,14 +192,12 @@ func (d *Datapath) DeleteServices(keys map[ServiceID]lvs.ServiceKey) error {
 	if err := d.emptyTables(ids); err != nil {
 		errs = append(errs, fmt.Errorf("delete services: scheduler tables: %w", err))
 	}
-	lblc, err := keysOf(d.objs.LvsLblc, func(k *lvsLvsLblcKey, _ *lvsLvsLblcEntry) bool { _, ok := keys[ServiceID(k.Service)]; return ok })
-	if err != nil {
-		errs = append(errs, fmt.Errorf("delete services: scheduler state: %w", err))
+	svcs := make(map[ServiceID]bool, len(keys))
+	for id := range keys {
+		svcs[id] = true
 	}
-	for _, k := range lblc {
-		if err := d.objs.LvsLblc.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			errs = append(errs, fmt.Errorf("delete services: scheduler state: %w", err))
-		}
+	if err := d.dropSchedStates(svcs); err != nil {
+		errs = append(errs, fmt.Errorf("delete services: %w", err))
 	}
 	// IPVS flushes a service's templates with it; its connections live on.
 	tmpls, err := keysOf(d.objs.LvsTemplates, func(_ *lvsLvsTuple, t *lvsLvsTmpl) bool { _, ok := keys[ServiceID(t.Service)]; return ok })

@@ -112,14 +112,5 @@ func (d *Datapath) sweepSchedState(now time.Duration) error {
 
 // dropSchedState deletes service id's lblc/lblcr entries.
 func (d *Datapath) dropSchedState(id ServiceID) error {
-	keys, err := keysOf(d.objs.LvsLblc, func(k *lvsLvsLblcKey, _ *lvsLvsLblcEntry) bool { return k.Service == uint32(id) })
-	if err != nil {
-		return fmt.Errorf("scheduler state: %w", err)
-	}
-	for _, k := range keys {
-		if err := d.objs.LvsLblc.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("scheduler state: %w", err)
-		}
-	}
-	return nil
+	return d.dropSchedStates(map[ServiceID]bool{id: true})
 }
