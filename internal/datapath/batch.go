@@ -157,8 +157,8 @@ func (d *Datapath) newTables(us []ServiceUpdate) ([]*ebpf.Map, error) {
 	return tables, nil
 }
 
-// DeleteServices does DeleteService for each of keys (service id ->
-// key), emptying all their scheduler table slots with one batch write
+// DeleteServices is DeleteService for each of keys (service id -> key),
+// emptying all their scheduler table slots with one batch write
 // and reading the template and lblc tables once rather than once per
 // service: a Clear of 4,000 services took 50 s one by one. The slots are
 // left holding an empty table rather than none (see emptyTables).

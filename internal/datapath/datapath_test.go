@@ -405,7 +405,7 @@ func TestPrivilegedAttach(t *testing.T) {
 
 // TestPrivilegedServices lists the services map, including one an earlier
 // lvsd left behind, and checks that DeleteService leaves nothing of a
-// service: neither its key nor its scheduler table.
+// service: neither its key nor a real in its scheduler table.
 func TestPrivilegedServices(t *testing.T) {
 	_, d := smallWorld(t, datapath.Options{})
 	stale := key(lvs.TCP, 99)
@@ -427,12 +427,12 @@ func TestPrivilegedServices(t *testing.T) {
 		k  lvs.ServiceKey
 	}{{7, stale}, {1, key(lvs.TCP, 80)}} {
 		must(t, d.DeleteService(s.id, s.k))
-		if has, err := d.HasTableForTest(s.id); err != nil || has {
-			t.Errorf("service %d: scheduler table left after delete (%v)", s.id, err)
+		if n, _, err := d.TableRealsForTest(s.id); err != nil || n != 0 {
+			t.Errorf("service %d: scheduler table of %d reals left after delete (%v)", s.id, n, err)
 		}
 	}
-	if has, _ := d.HasTableForTest(2); !has {
-		t.Error("service 2 lost its scheduler table")
+	if n, _, _ := d.TableRealsForTest(2); n != 1 {
+		t.Errorf("service 2's scheduler table holds %d reals, want its 1", n)
 	}
 	got, err = d.Services()
 	must(t, err)

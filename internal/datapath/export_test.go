@@ -132,20 +132,6 @@ func (d *Datapath) ConnEntriesForTest() (int, error) {
 	return n, it.Err()
 }
 
-// HasTableForTest reports whether service id's scheduler table slot is set.
-func (d *Datapath) HasTableForTest(id ServiceID) (bool, error) {
-	var inner *ebpf.Map
-	err := d.objs.LvsTables.Lookup(uint32(id), &inner)
-	if errors.Is(err, ebpf.ErrKeyNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	inner.Close()
-	return true, nil
-}
-
 // PutServiceForTest writes a services map entry as an earlier lvsd may
 // have left it, with no scheduler table.
 func (d *Datapath) PutServiceForTest(id ServiceID, k lvs.ServiceKey) error {

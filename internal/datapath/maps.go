@@ -120,19 +120,7 @@ func (d *Datapath) Timeouts() (lvs.Timeouts, error) {
 // (LThreshold, or 3/4 of UThreshold when it is 0), and otherwise left as
 // it is. From then on the data plane keeps it as connections come and go.
 func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
-	v, err := realValue(id, r)
-	if err != nil {
-		return err
-	}
-	d.realMu.Lock()
-	defer d.realMu.Unlock()
-	if err := d.objs.LvsReals.Put(uint32(id), &v); err != nil {
-		return fmt.Errorf("set real %d: %w", id, err)
-	}
-	if err := d.recomputeOverload(id, r.UThreshold, r.LThreshold); err != nil {
-		return fmt.Errorf("set real %d: %w", id, err)
-	}
-	return nil
+	return d.SetReals([]RealUpdate{{ID: id, Real: r}})
 }
 
 // realValue checks real r for slot id and returns it as the reals map
@@ -165,22 +153,6 @@ func realValue(id RealID, r lvs.Real) (lvsLvsReal, error) {
 	}
 	v.Addr.Bytes = a
 	return v, nil
-}
-
-// recomputeOverload applies SetReal's overload rule to real id.
-func (d *Datapath) recomputeOverload(id RealID, u, l uint32) error {
-	var c lvsLvsRealConns
-	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &c); err != nil {
-		return fmt.Errorf("overload: %w", err)
-	}
-	on, change := overload(c, u, l)
-	if !change {
-		return nil
-	}
-	if err := d.objs.LvsOverload.Put(uint32(id), on); err != nil {
-		return fmt.Errorf("overload: %w", err)
-	}
-	return nil
 }
 
 // overload is SetReal's overload rule for a real with connections c and
@@ -226,41 +198,13 @@ func (d *Datapath) Overloaded(id RealID) (bool, error) {
 // NAT replies from it are still translated. The engine removes it from
 // the scheduler tables as well.
 func (d *Datapath) RetireReal(id RealID) error {
-	if err := checkReal(id); err != nil {
-		return fmt.Errorf("retire real %d: %w", id, err)
-	}
-	d.realMu.Lock()
-	defer d.realMu.Unlock()
-	var v lvsLvsReal
-	if err := d.objs.LvsReals.Lookup(uint32(id), &v); err != nil {
-		return fmt.Errorf("retire real %d: %w", id, err)
-	}
-	v.Flags |= uint32(lvsLvsRealFlagsLVS_REAL_F_GONE)
-	if err := d.objs.LvsReals.Put(uint32(id), &v); err != nil {
-		return fmt.Errorf("retire real %d: %w", id, err)
-	}
-	return nil
+	return d.RetireReals([]RealID{id})
 }
 
 // ClearReal zeroes the connection counters, statistics and route cache of
 // real id; the engine calls it before it gives the id to another real.
 func (d *Datapath) ClearReal(id RealID) error {
-	if err := checkReal(id); err != nil {
-		return fmt.Errorf("clear real %d: %w", id, err)
-	}
-	if err := d.objs.LvsConnCounts.Put(uint32(id), lvsLvsRealConns{}); err != nil {
-		return fmt.Errorf("clear real %d: %w", id, err)
-	}
-	if err := d.objs.LvsOverload.Put(uint32(id), uint32(0)); err != nil {
-		return fmt.Errorf("clear real %d: %w", id, err)
-	}
-	if err := d.objs.LvsRealStats.Put(uint32(id), make([]lvsLvsStats, ebpf.MustPossibleCPU())); err != nil {
-		return fmt.Errorf("clear real %d: %w", id, err)
-	}
-	if err := d.objs.LvsRealRoutes.Put(uint32(id), lvsLvsFibCache{}); err != nil {
-		return fmt.Errorf("clear real %d: %w", id, err)
-	}
-	return nil
+	return d.ClearReals([]RealID{id})
 }
 
 var schedulers = map[string]lvsLvsSched{
@@ -464,45 +408,12 @@ func (d *Datapath) SchedPosition(id ServiceID) (uint32, error) {
 // DeleteService removes service id with key k: new connections to it are no
 // longer made; existing ones run until they expire, as in IPVS. Its
 // persistence templates are removed (and their reals' PersistConn
-// released). It also
-// empties id's scheduler table slot and position, so nothing of the service
+// released). It also empties id's scheduler table (the slot then holds
+// an empty one, see emptyTables) and position, so nothing of the service
 // is left for a later user of id, even when k is no longer in the services
 // map (a half-done earlier delete).
 func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
-	if err := checkService(id); err != nil {
-		return fmt.Errorf("delete service %s: %w", k, err)
-	}
-	key, err := serviceKey(k)
-	if err != nil {
-		return fmt.Errorf("delete service %s: %w", k, err)
-	}
-	var errs []error
-	if err := d.objs.LvsServices.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		errs = append(errs, err)
-	}
-	if err := d.objs.LvsTables.Delete(uint32(id)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		errs = append(errs, fmt.Errorf("scheduler table: %w", err))
-	}
-	if err := d.objs.LvsSchedPos.Put(uint32(id), uint32(0)); err != nil {
-		errs = append(errs, fmt.Errorf("scheduler position: %w", err))
-	}
-	if err := d.dropSchedState(id); err != nil {
-		errs = append(errs, err)
-	}
-	// IPVS flushes a service's templates with it (ip_vs_svc_unhash ...
-	// ip_vs_conn_flush of its entries); its connections live on.
-	if _, err := d.removeTemplates(id); err != nil {
-		errs = append(errs, fmt.Errorf("persistence templates: %w", err))
-	}
-	if k.Addr.Port() == 0 {
-		if err := d.countPortZero(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("delete service %s: %w", k, err)
-	}
-	return nil
+	return d.DeleteServices(map[ServiceID]lvs.ServiceKey{id: k})
 }
 
 // Services returns the services map: every service key the data plane
@@ -530,13 +441,7 @@ func (d *Datapath) Services() (map[lvs.ServiceKey]ServiceID, error) {
 
 // ClearService zeroes the statistics of service id.
 func (d *Datapath) ClearService(id ServiceID) error {
-	if err := checkService(id); err != nil {
-		return fmt.Errorf("clear service %d: %w", id, err)
-	}
-	if err := d.objs.LvsSvcStats.Put(uint32(id), make([]lvsLvsStats, ebpf.MustPossibleCPU())); err != nil {
-		return fmt.Errorf("clear service %d: %w", id, err)
-	}
-	return nil
+	return d.ClearServices([]ServiceID{id})
 }
 
 // RealConns returns real id's ActiveConn and InActConn.
