@@ -32,25 +32,6 @@ func (r *recorder) rec(format string, a ...any) error {
 	r.calls = append(r.calls, fmt.Sprintf(format, a...))
 	return r.err
 }
-func (r *recorder) AddService(_ context.Context, s lvs.Service) error {
-	return r.rec("add %s %s", s.ServiceKey, s.Scheduler)
-}
-func (r *recorder) EditService(_ context.Context, s lvs.Service) error {
-	return r.rec("edit %s %s", s.ServiceKey, s.Scheduler)
-}
-func (r *recorder) DeleteService(_ context.Context, k lvs.ServiceKey) error {
-	return r.rec("delete %s", k)
-}
-func (r *recorder) Clear(context.Context) error { return r.rec("clear") }
-func (r *recorder) AddReal(_ context.Context, k lvs.ServiceKey, x lvs.Real) error {
-	return r.rec("add-real %s %s %s %d", k, x.Addr, x.Method, x.Weight)
-}
-func (r *recorder) EditReal(_ context.Context, k lvs.ServiceKey, x lvs.Real) error {
-	return r.rec("edit-real %s %s %s %d", k, x.Addr, x.Method, x.Weight)
-}
-func (r *recorder) DeleteReal(_ context.Context, k lvs.ServiceKey, a netip.AddrPort) error {
-	return r.rec("delete-real %s %s", k, a)
-}
 func (r *recorder) Services(context.Context) ([]lvs.ServiceStatus, error) {
 	return []lvs.ServiceStatus{{
 		Service: lvs.Service{ServiceKey: key, Scheduler: "rr"},
@@ -61,26 +42,33 @@ func (r *recorder) Services(context.Context) ([]lvs.ServiceStatus, error) {
 func (r *recorder) Conns(context.Context) ([]lvs.Conn, error) {
 	return []lvs.Conn{{Protocol: lvs.TCP, Client: netip.MustParseAddrPort("198.18.0.2:40000"), Virtual: key.Addr, Real: rip, State: "ESTABLISHED", Expires: 899 * time.Second}}, r.rec("conns")
 }
-func (r *recorder) SetTimeouts(_ context.Context, t lvs.Timeouts) error {
-	return r.rec("set %v %v %v", t.TCP, t.TCPFin, t.UDP)
-}
-func (r *recorder) Zero(_ context.Context, k *lvs.ServiceKey) error {
-	if k == nil {
-		return r.rec("zero all")
-	}
-	return r.rec("zero %s", k)
-}
-func (r *recorder) Apply(_ context.Context, changes []Change) error {
+// Apply records each change of the batch; a failing change stops it.
+func (r *recorder) Apply(_ context.Context, changes []lvs.Change) error {
 	for i, c := range changes {
-		if err := r.rec("apply %s %s", c.Op, c.Service.ServiceKey); err != nil {
-			return &ChangeError{Index: i, Err: err}
+		k, x, t := c.Service.ServiceKey, c.Real, c.Timeouts
+		var err error
+		switch c.Op {
+		case lvs.OpAddService, lvs.OpEditService:
+			err = r.rec("%s %s %s", c.Op, k, c.Service.Scheduler)
+		case lvs.OpAddReal, lvs.OpEditReal:
+			err = r.rec("%s %s %s %s %d", c.Op, k, x.Addr, x.Method, x.Weight)
+		case lvs.OpDeleteReal:
+			err = r.rec("%s %s %s", c.Op, k, x.Addr)
+		case lvs.OpSetTimeouts:
+			err = r.rec("%s %v %v %v", c.Op, t.TCP, t.TCPFin, t.UDP)
+		default:
+			err = r.rec("%s %s", c.Op, k)
+		}
+		if err != nil {
+			return &lvs.ChangeError{Index: i, Err: err}
 		}
 	}
 	return nil
 }
-func (r *recorder) Info(context.Context) (Info, error) {
-	return Info{Version: Version, ConnTableSize: 4096, Timeouts: lvs.DefaultTimeouts}, r.rec("info")
+func (r *recorder) Timeouts(context.Context) (lvs.Timeouts, error) {
+	return lvs.DefaultTimeouts, r.rec("timeouts")
 }
+func (r *recorder) ConnTableSize() int { return 4096 }
 
 var (
 	key = lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort("198.18.0.10:80")}
@@ -111,22 +99,27 @@ func TestClientCallsReachTheDirector(t *testing.T) {
 	c, _ := serve(t, rec)
 	ctx := context.Background()
 	real := lvs.Real{Addr: rip, Method: lvs.Route, Weight: 3}
-	for _, err := range []error{
-		c.AddService(ctx, lvs.Service{ServiceKey: key, Scheduler: "wrr"}),
-		c.EditService(ctx, lvs.Service{ServiceKey: key, Scheduler: "lc"}),
-		c.AddReal(ctx, key, real),
-		c.EditReal(ctx, key, real),
-		c.DeleteReal(ctx, key, rip),
-		c.DeleteService(ctx, key),
-		c.Clear(ctx),
-		c.SetTimeouts(ctx, lvs.Timeouts{TCP: time.Minute}),
-		c.Zero(ctx, nil),
-		c.Zero(ctx, &key),
-		c.Apply(ctx, []Change{{Op: OpAddService, Service: lvs.Service{ServiceKey: key}}, {Op: OpClear}}),
+	svc := lvs.Service{ServiceKey: key}
+	for _, batch := range [][]lvs.Change{
+		{{Op: lvs.OpAddService, Service: lvs.Service{ServiceKey: key, Scheduler: "wrr"}}},
+		{{Op: lvs.OpEditService, Service: lvs.Service{ServiceKey: key, Scheduler: "lc"}}},
+		{{Op: lvs.OpAddReal, Service: svc, Real: real}},
+		{{Op: lvs.OpEditReal, Service: svc, Real: real}},
+		{{Op: lvs.OpDeleteReal, Service: svc, Real: lvs.Real{Addr: rip}}},
+		{{Op: lvs.OpDeleteService, Service: svc}},
+		{{Op: lvs.OpClear}},
+		{{Op: lvs.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: time.Minute}}},
+		{{Op: lvs.OpZero}},
+		{{Op: lvs.OpZero, Service: svc}},
+		{{Op: lvs.OpAddService, Service: svc}, {Op: lvs.OpClear}},
 	} {
-		if err != nil {
+		if err := c.Apply(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
+	}
+	info, err := c.Info(ctx)
+	if err != nil || info != (Info{Version: Version, ConnTableSize: 4096, Timeouts: lvs.DefaultTimeouts}) {
+		t.Fatalf("info %+v, %v", info, err)
 	}
 	svcs, err := c.Services(ctx)
 	if err != nil {
@@ -140,18 +133,19 @@ func TestClientCallsReachTheDirector(t *testing.T) {
 		t.Fatalf("conns %+v, %v", conns, err)
 	}
 	want := []string{
-		"add TCP 198.18.0.10:80 wrr",
-		"edit TCP 198.18.0.10:80 lc",
-		"add-real TCP 198.18.0.10:80 198.19.0.11:80 Route 3",
-		"edit-real TCP 198.18.0.10:80 198.19.0.11:80 Route 3",
-		"delete-real TCP 198.18.0.10:80 198.19.0.11:80",
-		"delete TCP 198.18.0.10:80",
-		"clear",
+		"add-service TCP 198.18.0.10:80 wrr",
+		"edit-service TCP 198.18.0.10:80 lc",
+		"add-server TCP 198.18.0.10:80 198.19.0.11:80 Route 3",
+		"edit-server TCP 198.18.0.10:80 198.19.0.11:80 Route 3",
+		"delete-server TCP 198.18.0.10:80 198.19.0.11:80",
+		"delete-service TCP 198.18.0.10:80",
+		"flush ? invalid AddrPort",
 		"set 1m0s 0s 0s",
-		"zero all",
+		"zero ? invalid AddrPort",
 		"zero TCP 198.18.0.10:80",
-		"apply add-service TCP 198.18.0.10:80",
-		"apply flush ? invalid AddrPort",
+		"add-service TCP 198.18.0.10:80 ",
+		"flush ? invalid AddrPort",
+		"timeouts",
 		"services",
 		"conns",
 	}
@@ -161,10 +155,11 @@ func TestClientCallsReachTheDirector(t *testing.T) {
 }
 
 func TestErrorsKeepTheirMeaning(t *testing.T) {
-	for _, sentinel := range codes {
+	for _, code := range codes {
+		sentinel := code.err
 		rec := &recorder{err: fmt.Errorf("%w: detail", sentinel)}
 		c, _ := serve(t, rec)
-		err := c.AddService(context.Background(), lvs.Service{ServiceKey: key, Scheduler: "rr"})
+		err := c.Apply(context.Background(), []lvs.Change{{Op: lvs.OpAddService, Service: lvs.Service{ServiceKey: key, Scheduler: "rr"}}})
 		if !errors.Is(err, sentinel) || !strings.Contains(err.Error(), "detail") {
 			t.Errorf("got %v, want %v with its detail", err, sentinel)
 		}
@@ -173,8 +168,8 @@ func TestErrorsKeepTheirMeaning(t *testing.T) {
 
 func TestRefusedBatchNamesItsChange(t *testing.T) {
 	c, _ := serve(t, &recorder{err: fmt.Errorf("%w: detail", lvs.ErrNoService)})
-	err := c.Apply(context.Background(), []Change{{Op: OpDeleteService}})
-	var ce *ChangeError
+	err := c.Apply(context.Background(), []lvs.Change{{Op: lvs.OpDeleteService}})
+	var ce *lvs.ChangeError
 	if !errors.As(err, &ce) || ce.Index != 0 || !errors.Is(err, lvs.ErrNoService) || ce.Err.Error() != "no such service: detail" {
 		t.Fatalf("got %#v, want a ChangeError for change 0 wrapping ErrNoService", err)
 	}
@@ -199,7 +194,7 @@ func TestClientSaysWhenLvsdIsNotRunning(t *testing.T) {
 		t.Fatalf("got %v, want ErrNotRunning naming %s", err, sock)
 	}
 	// A batch, whose body is encoded as it is sent, too.
-	err = c.Apply(context.Background(), []Change{{Op: OpClear}})
+	err = c.Apply(context.Background(), []lvs.Change{{Op: lvs.OpClear}})
 	if !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("batch: got %v, want ErrNotRunning", err)
 	}
@@ -209,7 +204,7 @@ func TestUnknownFieldsAreRejected(t *testing.T) {
 	rec := &recorder{}
 	_, sock := serve(t, rec)
 	c := NewClient(sock)
-	req, _ := http.NewRequest(http.MethodPost, "http://lvsd"+pathAddService, strings.NewReader(`{"protocol":6,"addr":"198.18.0.10:80","scheduler":"rr","persistence_timeout":300}`))
+	req, _ := http.NewRequest(http.MethodPost, "http://lvsd"+pathApply, strings.NewReader(`[{"op":"add-service","service":{"protocol":6,"addr":"198.18.0.10:80","scheduler":"rr","persistence_timeout":300}}]`))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -255,9 +250,9 @@ func TestBulkCallsSpeakGobAndJSON(t *testing.T) {
 		t.Fatalf("listing in gob differs from JSON (-json +gob):\n%s", diff)
 	}
 
-	batch := []Change{
-		{Op: OpAddService, Service: lvs.Service{ServiceKey: key, Scheduler: "wrr", Persistent: time.Minute}},
-		{Op: OpAddReal, Service: lvs.Service{ServiceKey: key}, Real: lvs.Real{Addr: rip, Method: lvs.Tunnel, TunType: lvs.TunGUE, TunPort: 6080}},
+	batch := []lvs.Change{
+		{Op: lvs.OpAddService, Service: lvs.Service{ServiceKey: key, Scheduler: "wrr", Persistent: time.Minute}},
+		{Op: lvs.OpAddReal, Service: lvs.Service{ServiceKey: key}, Real: lvs.Real{Addr: rip, Method: lvs.Tunnel, TunType: lvs.TunGUE, TunPort: 6080}},
 	}
 	rec.calls = nil
 	if err := c.Apply(ctx, batch); err != nil {
@@ -282,5 +277,16 @@ func TestBulkCallsSpeakGobAndJSON(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || len(rec.calls) != 4 {
 		t.Fatalf("a bad gob body: status %d, calls %v, want 400 and no call", resp.StatusCode, rec.calls)
+	}
+}
+
+// TestCodeOfIsDeterministic checks that an error wrapping two sentinels
+// always gets the code of the one listed first, whatever the run.
+func TestCodeOfIsDeterministic(t *testing.T) {
+	err := errors.Join(lvs.ErrTableFull, lvs.ErrInvalid)
+	for range 100 {
+		if got := codeOf(err); got != "invalid" {
+			t.Fatalf("codeOf = %q, want invalid (listed before table_full)", got)
+		}
 	}
 }

@@ -10,12 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 
 	"golvs/internal/lvs"
 )
 
-// Client calls lvsd over its unix socket. It implements Director.
+// Client calls lvsd over its unix socket: lvsadm's transport.
 type Client struct {
 	socket string
 	http   *http.Client
@@ -32,39 +31,10 @@ func NewClient(socket string) *Client {
 	return &Client{socket: socket, http: &http.Client{Transport: tr}}
 }
 
-// AddService adds virtual service s (its Reals are ignored).
-func (c *Client) AddService(ctx context.Context, s lvs.Service) error {
-	return c.do(ctx, http.MethodPost, pathAddService, s, nil)
-}
-
-// EditService replaces the options of virtual service s.
-func (c *Client) EditService(ctx context.Context, s lvs.Service) error {
-	return c.do(ctx, http.MethodPost, pathEditService, s, nil)
-}
-
-// DeleteService deletes virtual service k and its real servers.
-func (c *Client) DeleteService(ctx context.Context, k lvs.ServiceKey) error {
-	return c.do(ctx, http.MethodPost, pathDeleteService, k, nil)
-}
-
-// Clear deletes every virtual service.
-func (c *Client) Clear(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, pathClear, struct{}{}, nil)
-}
-
-// AddReal adds real server r to service k.
-func (c *Client) AddReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error {
-	return c.do(ctx, http.MethodPost, pathAddReal, realRequest{k, r}, nil)
-}
-
-// EditReal replaces the options of real server r.Addr of service k.
-func (c *Client) EditReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error {
-	return c.do(ctx, http.MethodPost, pathEditReal, realRequest{k, r}, nil)
-}
-
-// DeleteReal deletes real server addr from service k.
-func (c *Client) DeleteReal(ctx context.Context, k lvs.ServiceKey, addr netip.AddrPort) error {
-	return c.do(ctx, http.MethodPost, pathDeleteReal, realRequest{Service: k, Real: lvs.Real{Addr: addr}}, nil)
+// Apply makes every change or none; a *lvs.ChangeError names the one
+// refused. A single command is a batch of one.
+func (c *Client) Apply(ctx context.Context, changes []lvs.Change) error {
+	return c.call(ctx, http.MethodPost, pathApply, changes, nil, true)
 }
 
 // Services lists the services in the order they were added, each with its
@@ -87,21 +57,6 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	var out Info
 	err := c.do(ctx, http.MethodGet, pathInfo, nil, &out)
 	return out, err
-}
-
-// SetTimeouts changes the connection timeouts; zero fields stay as they are.
-func (c *Client) SetTimeouts(ctx context.Context, t lvs.Timeouts) error {
-	return c.do(ctx, http.MethodPost, pathTimeouts, t, nil)
-}
-
-// Zero zeroes the statistics of service k, or of all services when k is nil.
-func (c *Client) Zero(ctx context.Context, k *lvs.ServiceKey) error {
-	return c.do(ctx, http.MethodPost, pathZero, zeroRequest{Service: k}, nil)
-}
-
-// Apply makes every change or none; a *ChangeError names the one refused.
-func (c *Client) Apply(ctx context.Context, changes []Change) error {
-	return c.call(ctx, http.MethodPost, pathApply, changes, nil, true)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
@@ -152,11 +107,11 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any, bul
 			return fmt.Errorf("lvsd answered %s", resp.Status)
 		}
 		var err error = errors.New(eb.Message)
-		if sentinel, ok := codes[eb.Code]; ok {
+		if sentinel := sentinelOf(eb.Code); sentinel != nil {
 			err = &remoteError{msg: eb.Message, sentinel: sentinel}
 		}
 		if eb.Index != nil {
-			err = &ChangeError{Index: *eb.Index, Err: err}
+			err = &lvs.ChangeError{Index: *eb.Index, Err: err}
 		}
 		return err
 	}

@@ -26,19 +26,12 @@ const maxBody = 512 << 20
 
 // Routes of the API, relative to the socket.
 const (
-	pathAddService    = "/v1/service/add"
-	pathEditService   = "/v1/service/edit"
-	pathDeleteService = "/v1/service/delete"
-	pathClear         = "/v1/clear"
-	pathAddReal       = "/v1/real/add"
-	pathEditReal      = "/v1/real/edit"
-	pathDeleteReal    = "/v1/real/delete"
-	pathServices      = "/v1/services"
-	pathConns         = "/v1/conns"
-	pathInfo          = "/v1/info"
-	pathTimeouts      = "/v1/timeouts"
-	pathZero          = "/v1/zero"
-	pathApply         = "/v1/apply"
+	// pathApply is the one route that changes anything: a batch of
+	// lvs.Change, all or nothing.
+	pathApply    = "/v1/apply"
+	pathServices = "/v1/services"
+	pathConns    = "/v1/conns"
+	pathInfo     = "/v1/info"
 )
 
 // Listen creates the API socket at path, mode 0600, replacing a stale
@@ -82,26 +75,8 @@ func Serve(ctx context.Context, l net.Listener, d Director, log *slog.Logger) er
 // Handler returns the HTTP handler serving d.
 func Handler(d Director, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+pathAddService, call(log, func(ctx context.Context, s lvs.Service) (any, error) {
-		return nil, d.AddService(ctx, s)
-	}))
-	mux.HandleFunc("POST "+pathEditService, call(log, func(ctx context.Context, s lvs.Service) (any, error) {
-		return nil, d.EditService(ctx, s)
-	}))
-	mux.HandleFunc("POST "+pathDeleteService, call(log, func(ctx context.Context, k lvs.ServiceKey) (any, error) {
-		return nil, d.DeleteService(ctx, k)
-	}))
-	mux.HandleFunc("POST "+pathClear, call(log, func(ctx context.Context, _ struct{}) (any, error) {
-		return nil, d.Clear(ctx)
-	}))
-	mux.HandleFunc("POST "+pathAddReal, call(log, func(ctx context.Context, r realRequest) (any, error) {
-		return nil, d.AddReal(ctx, r.Service, r.Real)
-	}))
-	mux.HandleFunc("POST "+pathEditReal, call(log, func(ctx context.Context, r realRequest) (any, error) {
-		return nil, d.EditReal(ctx, r.Service, r.Real)
-	}))
-	mux.HandleFunc("POST "+pathDeleteReal, call(log, func(ctx context.Context, r realRequest) (any, error) {
-		return nil, d.DeleteReal(ctx, r.Service, r.Real.Addr)
+	mux.HandleFunc("POST "+pathApply, call(log, func(ctx context.Context, changes []lvs.Change) (any, error) {
+		return nil, d.Apply(ctx, changes)
 	}))
 	mux.HandleFunc("GET "+pathServices, call(log, func(ctx context.Context, _ struct{}) (any, error) {
 		return d.Services(ctx)
@@ -110,16 +85,11 @@ func Handler(d Director, log *slog.Logger) http.Handler {
 		return d.Conns(ctx)
 	}))
 	mux.HandleFunc("GET "+pathInfo, call(log, func(ctx context.Context, _ struct{}) (any, error) {
-		return d.Info(ctx)
-	}))
-	mux.HandleFunc("POST "+pathTimeouts, call(log, func(ctx context.Context, t lvs.Timeouts) (any, error) {
-		return nil, d.SetTimeouts(ctx, t)
-	}))
-	mux.HandleFunc("POST "+pathZero, call(log, func(ctx context.Context, z zeroRequest) (any, error) {
-		return nil, d.Zero(ctx, z.Service)
-	}))
-	mux.HandleFunc("POST "+pathApply, call(log, func(ctx context.Context, changes []Change) (any, error) {
-		return nil, d.Apply(ctx, changes)
+		t, err := d.Timeouts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return Info{Version: Version, ConnTableSize: d.ConnTableSize(), Timeouts: t}, nil
 	}))
 	if c, ok := d.(Controller); ok {
 		controlRoutes(mux, c, log)
@@ -201,7 +171,7 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusConflict
 	}
 	body := errorBody{Code: code, Message: err.Error()}
-	var ce *ChangeError
+	var ce *lvs.ChangeError
 	if errors.As(err, &ce) {
 		body.Index = &ce.Index
 		body.Message = ce.Err.Error()

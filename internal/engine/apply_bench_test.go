@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golvs/internal/api"
 	"golvs/internal/datapath"
 	"golvs/internal/datapath/datapathtest"
 	"golvs/internal/lvs"
@@ -32,16 +31,16 @@ func BenchmarkPrivilegedApply(b *testing.B) {
 		services = min(v, services)
 	}
 	const realsPer = 10
-	var changes []api.Change
+	var changes []lvs.Change
 	for i := range services {
 		k := lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.MustParseAddrPort(fmt.Sprintf("198.18.%d.%d:80", i>>8, i&255))}
-		changes = append(changes, api.Change{Op: api.OpAddService, Service: lvs.Service{ServiceKey: k, Scheduler: "wrr"}})
+		changes = append(changes, lvs.Change{Op: lvs.OpAddService, Service: lvs.Service{ServiceKey: k, Scheduler: "wrr"}})
 		for j := range realsPer {
 			r := lvs.Real{Addr: netip.MustParseAddrPort(fmt.Sprintf("198.19.0.%d:8080", j+1)), Method: lvs.Masq, Weight: j + 1}
-			changes = append(changes, api.Change{Op: api.OpAddReal, Service: lvs.Service{ServiceKey: k}, Real: r})
+			changes = append(changes, lvs.Change{Op: lvs.OpAddReal, Service: lvs.Service{ServiceKey: k}, Real: r})
 		}
 	}
-	clear := []api.Change{{Op: api.OpClear}}
+	clear := []lvs.Change{{Op: lvs.OpClear}}
 	dp := datapathtest.Open(b, datapath.Options{ConnTableSize: 1024})
 	store, err := NewStore(b.TempDir())
 	if err != nil {

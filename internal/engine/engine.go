@@ -5,13 +5,10 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"time"
 
-	"golvs/internal/api"
 	"golvs/internal/datapath"
 	"golvs/internal/estimator"
 	"golvs/internal/lvs"
@@ -109,82 +106,75 @@ func (e *Engine) do(ctx context.Context, fn func() error) error {
 	return <-o.done
 }
 
-// Apply makes every change of a batch or none: the changes are made to a
-// copy of the configuration, which is applied to the data plane as one
-// diff only when every change was accepted.
-func (e *Engine) Apply(ctx context.Context, changes []api.Change) error {
-	return e.do(ctx, func() error { return e.apply(changes) })
+// Update runs fn on a copy of the configuration and applies the result to
+// the data plane as one diff, or nothing when fn or the data plane refuses
+// it. Services and reals that fn leaves as they were keep their
+// connections, counters and scheduler state: this is how changes, batches,
+// configuration files and health checks all change the table.
+// fn runs inside the engine's loop and must not call the engine.
+func (e *Engine) Update(ctx context.Context, fn func(t *lvs.Table) error) error {
+	return e.do(ctx, func() error { return e.update(fn, nil) })
 }
 
-func (e *Engine) apply(changes []api.Change) error {
+// Apply makes every change of a batch or none (a single ipvsadm command
+// is a batch of one): Update with lvs.Table.Apply for each change. A
+// refused change is returned as a *lvs.ChangeError.
+func (e *Engine) Apply(ctx context.Context, changes []lvs.Change) error {
+	return e.do(ctx, func() error {
+		var zero []*lvs.ServiceKey
+		// Services the batch deletes (or clears) and adds again are new
+		// services, not the old ones kept, as in IPVS.
+		recreate := map[lvs.ServiceKey]bool{}
+		err := e.update(func(next *lvs.Table) error {
+			deleted := map[lvs.ServiceKey]bool{}
+			for i, c := range changes {
+				k := c.Service.ServiceKey
+				switch c.Op {
+				case lvs.OpClear:
+					for _, s := range next.Services {
+						deleted[s.ServiceKey] = true
+					}
+				case lvs.OpDeleteService:
+					deleted[k] = true
+				case lvs.OpAddService:
+					if deleted[k] && e.table.Service(k) >= 0 {
+						recreate[k] = true
+					}
+				}
+				if err := next.Apply(c); err != nil {
+					return &lvs.ChangeError{Index: i, Err: err}
+				}
+				if c.Op == lvs.OpZero {
+					if k == (lvs.ServiceKey{}) {
+						zero = append(zero, nil)
+					} else {
+						zero = append(zero, &k)
+					}
+				}
+			}
+			return nil
+		}, recreate)
+		if err != nil {
+			return err
+		}
+		for _, k := range zero {
+			e.zero(k)
+		}
+		if len(zero) > 0 {
+			e.save()
+		}
+		return nil
+	})
+}
+
+// update runs fn on a copy of the configuration and commits the result,
+// deleting and adding afresh the services in recreate.
+func (e *Engine) update(fn func(t *lvs.Table) error, recreate map[lvs.ServiceKey]bool) error {
 	next := e.table.Clone()
-	var zero []*lvs.ServiceKey
-	// Services the batch deletes (or clears) and adds again are new
-	// services, not the old ones kept.
-	deleted, recreate := map[lvs.ServiceKey]bool{}, map[lvs.ServiceKey]bool{}
-	for i, c := range changes {
-		switch c.Op {
-		case api.OpClear:
-			for _, s := range next.Services {
-				deleted[s.ServiceKey] = true
-			}
-		case api.OpDeleteService:
-			deleted[c.Service.ServiceKey] = true
-		case api.OpAddService:
-			if deleted[c.Service.ServiceKey] && e.table.Service(c.Service.ServiceKey) >= 0 {
-				recreate[c.Service.ServiceKey] = true
-			}
-		}
-		if err := change(&next, c, &zero); err != nil {
-			return &api.ChangeError{Index: i, Err: err}
-		}
-	}
-	if err := e.commitRecreating(next, recreate); err != nil {
+	if err := fn(&next); err != nil {
 		return err
 	}
-	for _, k := range zero {
-		e.zero(k)
-	}
-	if len(zero) > 0 {
-		e.save()
-	}
-	return nil
-}
-
-// change makes change c to t; a zero request is collected in zero, to be
-// done once the batch is applied.
-func change(t *lvs.Table, c api.Change, zero *[]*lvs.ServiceKey) error {
-	k := c.Service.ServiceKey
-	switch c.Op {
-	case api.OpAddService:
-		return t.AddService(c.Service)
-	case api.OpEditService:
-		return t.EditService(c.Service)
-	case api.OpDeleteService:
-		return t.DeleteService(k)
-	case api.OpClear:
-		t.Clear()
-		return nil
-	case api.OpAddReal:
-		return t.AddReal(k, c.Real)
-	case api.OpEditReal:
-		return t.EditReal(k, c.Real)
-	case api.OpDeleteReal:
-		return t.DeleteReal(k, c.Real.Addr)
-	case api.OpSetTimeouts:
-		return t.SetTimeouts(c.Timeouts)
-	case api.OpZero:
-		if k == (lvs.ServiceKey{}) {
-			*zero = append(*zero, nil)
-			return nil
-		}
-		if t.Service(k) < 0 {
-			return fmt.Errorf("%w: %s", lvs.ErrNoService, k)
-		}
-		*zero = append(*zero, &k)
-		return nil
-	}
-	return fmt.Errorf("%w: unknown change %q", lvs.ErrInvalid, c.Op)
+	return e.commitRecreating(next, recreate)
 }
 
 // commit applies next to the data plane as a diff from what is applied.
@@ -203,65 +193,6 @@ func (e *Engine) commitRecreating(next lvs.Table, recreate map[lvs.ServiceKey]bo
 	e.table = next
 	e.save()
 	return nil
-}
-
-// one runs a batch of one change and returns its error unwrapped.
-func (e *Engine) one(ctx context.Context, c api.Change) error {
-	err := e.Apply(ctx, []api.Change{c})
-	if ce, ok := errors.AsType[*api.ChangeError](err); ok {
-		return ce.Err
-	}
-	return err
-}
-
-// AddService adds virtual service s.
-func (e *Engine) AddService(ctx context.Context, s lvs.Service) error {
-	return e.one(ctx, api.Change{Op: api.OpAddService, Service: s})
-}
-
-// EditService replaces the options of service s.
-func (e *Engine) EditService(ctx context.Context, s lvs.Service) error {
-	return e.one(ctx, api.Change{Op: api.OpEditService, Service: s})
-}
-
-// DeleteService deletes service k and its reals.
-func (e *Engine) DeleteService(ctx context.Context, k lvs.ServiceKey) error {
-	return e.one(ctx, api.Change{Op: api.OpDeleteService, Service: lvs.Service{ServiceKey: k}})
-}
-
-// Clear deletes every service.
-func (e *Engine) Clear(ctx context.Context) error {
-	return e.one(ctx, api.Change{Op: api.OpClear})
-}
-
-// AddReal adds real r to service k.
-func (e *Engine) AddReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error {
-	return e.one(ctx, api.Change{Op: api.OpAddReal, Service: lvs.Service{ServiceKey: k}, Real: r})
-}
-
-// EditReal replaces the options of real r.Addr of service k.
-func (e *Engine) EditReal(ctx context.Context, k lvs.ServiceKey, r lvs.Real) error {
-	return e.one(ctx, api.Change{Op: api.OpEditReal, Service: lvs.Service{ServiceKey: k}, Real: r})
-}
-
-// DeleteReal deletes real addr from service k. Its open connections stay
-// in the table until they expire, and their packets are dropped.
-func (e *Engine) DeleteReal(ctx context.Context, k lvs.ServiceKey, addr netip.AddrPort) error {
-	return e.one(ctx, api.Change{Op: api.OpDeleteReal, Service: lvs.Service{ServiceKey: k}, Real: lvs.Real{Addr: addr}})
-}
-
-// SetTimeouts changes the connection timeouts; zero fields stay as they are.
-func (e *Engine) SetTimeouts(ctx context.Context, t lvs.Timeouts) error {
-	return e.one(ctx, api.Change{Op: api.OpSetTimeouts, Timeouts: t})
-}
-
-// Zero zeroes the statistics and rates of service k, or of all when k is nil.
-func (e *Engine) Zero(ctx context.Context, k *lvs.ServiceKey) error {
-	c := api.Change{Op: api.OpZero}
-	if k != nil {
-		c.Service.ServiceKey = *k
-	}
-	return e.one(ctx, c)
 }
 
 // Services lists the services with their counters and rates.
@@ -324,15 +255,15 @@ func (e *Engine) Conns(ctx context.Context) ([]lvs.Conn, error) {
 	return out, nil
 }
 
-// Info describes the daemon.
-func (e *Engine) Info(ctx context.Context) (api.Info, error) {
-	var out api.Info
-	err := e.do(ctx, func() error {
-		out = api.Info{Version: api.Version, ConnTableSize: e.dp.ConnTableSize(), Timeouts: e.table.Timeouts}
-		return nil
-	})
+// Timeouts returns the connection timeouts in force.
+func (e *Engine) Timeouts(ctx context.Context) (lvs.Timeouts, error) {
+	var out lvs.Timeouts
+	err := e.do(ctx, func() error { out = e.table.Timeouts; return nil })
 	return out, err
 }
+
+// ConnTableSize is the capacity of the connection table.
+func (e *Engine) ConnTableSize() int { return e.dp.ConnTableSize() }
 
 // Table returns a copy of the configuration.
 func (e *Engine) Table(ctx context.Context) (lvs.Table, error) {
@@ -340,8 +271,6 @@ func (e *Engine) Table(ctx context.Context) (lvs.Table, error) {
 	err := e.do(ctx, func() error { out = e.table.Clone(); return nil })
 	return out, err
 }
-
-var _ api.Director = (*Engine)(nil)
 
 // sweep removes expired connections and frees the slots of deleted
 // services and reals that no connection counts against any more.

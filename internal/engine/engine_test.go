@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"golvs/internal/api"
 	"golvs/internal/datapath"
 	"golvs/internal/lvs"
 )
@@ -474,13 +473,13 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
 	before, _ := e.Table(ctx)
 	udp := lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}, Scheduler: "wlc"}
-	err := e.Apply(ctx, []api.Change{
-		{Op: api.OpAddService, Service: udp},
-		{Op: api.OpAddReal, Service: udp, Real: nat(rip1, 1)},
-		{Op: api.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: time.Minute}},
-		{Op: api.OpAddReal, Service: udp, Real: nat(rip1, 2)}, // already there
+	err := e.Apply(ctx, []lvs.Change{
+		{Op: lvs.OpAddService, Service: udp},
+		{Op: lvs.OpAddReal, Service: udp, Real: nat(rip1, 1)},
+		{Op: lvs.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: time.Minute}},
+		{Op: lvs.OpAddReal, Service: udp, Real: nat(rip1, 2)}, // already there
 	})
-	ce, ok := errors.AsType[*api.ChangeError](err)
+	ce, ok := errors.AsType[*lvs.ChangeError](err)
 	if !ok || ce.Index != 3 || !errors.Is(err, lvs.ErrRealExists) {
 		t.Fatalf("error %v, want change 3 refused as a duplicate real", err)
 	}
@@ -492,10 +491,10 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 		t.Fatalf("a refused batch reached the data plane: %d services", len(dp.services))
 	}
 	// The same batch without the bad change is applied whole.
-	must(t, e.Apply(ctx, []api.Change{
-		{Op: api.OpAddService, Service: udp},
-		{Op: api.OpAddReal, Service: udp, Real: nat(rip1, 1)},
-		{Op: api.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: time.Minute}},
+	must(t, e.Apply(ctx, []lvs.Change{
+		{Op: lvs.OpAddService, Service: udp},
+		{Op: lvs.OpAddReal, Service: udp, Real: nat(rip1, 1)},
+		{Op: lvs.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: time.Minute}},
 	}))
 	after, _ = e.Table(ctx)
 	if len(after.Services) != 2 || len(after.Services[1].Reals) != 1 || after.Timeouts.TCP != time.Minute || after.Timeouts.UDP != lvs.DefaultTimeouts.UDP {
@@ -564,9 +563,9 @@ func TestSetTimeouts(t *testing.T) {
 	e := startEngine(t, newFake(), nil)
 	ctx := context.Background()
 	must(t, e.SetTimeouts(ctx, lvs.Timeouts{TCPFin: 30 * time.Second}))
-	info, _ := e.Info(ctx)
-	if want := (lvs.Timeouts{TCP: 900 * time.Second, TCPFin: 30 * time.Second, UDP: 300 * time.Second}); info.Timeouts != want {
-		t.Fatalf("timeouts %+v, want %+v", info.Timeouts, want)
+	got, _ := e.Timeouts(ctx)
+	if want := (lvs.Timeouts{TCP: 900 * time.Second, TCPFin: 30 * time.Second, UDP: 300 * time.Second}); got != want {
+		t.Fatalf("timeouts %+v, want %+v", got, want)
 	}
 	if err := e.SetTimeouts(ctx, lvs.Timeouts{UDP: -time.Second}); !errors.Is(err, lvs.ErrInvalid) {
 		t.Fatalf("negative timeout: %v", err)
@@ -582,9 +581,9 @@ func TestRefusedBatchKeepsDeletedServiceWhole(t *testing.T) {
 	id := e.slots.services[vip].id
 	udp := lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.UDP, Addr: netip.MustParseAddrPort("198.18.0.10:53")}, Scheduler: "rr"}
 	dp.failSet = lvs.ErrTableFull // the new service's table is refused
-	err := e.Apply(ctx, []api.Change{
-		{Op: api.OpDeleteService, Service: lvs.Service{ServiceKey: vip}},
-		{Op: api.OpAddService, Service: udp},
+	err := e.Apply(ctx, []lvs.Change{
+		{Op: lvs.OpDeleteService, Service: lvs.Service{ServiceKey: vip}},
+		{Op: lvs.OpAddService, Service: udp},
 	})
 	if !errors.Is(err, lvs.ErrTableFull) {
 		t.Fatalf("error %v, want ErrTableFull", err)
@@ -605,9 +604,9 @@ func TestBatchDeletingAndAddingAServiceMakesItNew(t *testing.T) {
 	must(t, e.AddService(ctx, lvs.Service{ServiceKey: vip, Scheduler: "rr"}))
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
 	dp.clearedSvcs = nil
-	must(t, e.Apply(ctx, []api.Change{
-		{Op: api.OpClear},
-		{Op: api.OpAddService, Service: lvs.Service{ServiceKey: vip, Scheduler: "rr"}},
+	must(t, e.Apply(ctx, []lvs.Change{
+		{Op: lvs.OpClear},
+		{Op: lvs.OpAddService, Service: lvs.Service{ServiceKey: vip, Scheduler: "rr"}},
 	}))
 	// It may take its old slot back (its reals' connections name it),
 	// but cleared: no counters, no templates.
@@ -647,9 +646,9 @@ func TestBatchClearAndRestoreRevivesEveryReal(t *testing.T) {
 	e := startEngine(t, dp, nil)
 	ctx := context.Background()
 	reals := []netip.AddrPort{rip1, rip2, rip3}
-	add := []api.Change{{Op: api.OpAddService, Service: lvs.Service{ServiceKey: vip, Scheduler: "rr"}}}
+	add := []lvs.Change{{Op: lvs.OpAddService, Service: lvs.Service{ServiceKey: vip, Scheduler: "rr"}}}
 	for _, r := range reals {
-		add = append(add, api.Change{Op: api.OpAddReal, Service: lvs.Service{ServiceKey: vip}, Real: nat(r, 1)})
+		add = append(add, lvs.Change{Op: lvs.OpAddReal, Service: lvs.Service{ServiceKey: vip}, Real: nat(r, 1)})
 	}
 	must(t, e.Apply(ctx, add))
 	ids := map[netip.AddrPort]datapath.RealID{}
@@ -663,7 +662,7 @@ func TestBatchClearAndRestoreRevivesEveryReal(t *testing.T) {
 	// its slot, the service in its own (the connections name it, and
 	// their NAT replies find the VIP by it), and none is left retired.
 	for round := range 2 {
-		must(t, e.Apply(ctx, append([]api.Change{{Op: api.OpClear}}, add...)))
+		must(t, e.Apply(ctx, append([]lvs.Change{{Op: lvs.OpClear}}, add...)))
 		for _, r := range reals {
 			if got := e.slots.services[vip].reals[r].id; got != ids[r] {
 				t.Errorf("round %d: %s in slot %d, want its old slot %d", round, r, got, ids[r])
@@ -689,16 +688,16 @@ func TestReloadOfMoreThanHalfTheSlots(t *testing.T) {
 	key := func(i, port int) lvs.ServiceKey {
 		return lvs.ServiceKey{Protocol: lvs.TCP, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), uint16(port))}
 	}
-	restore := func(port int) []api.Change {
-		var cs []api.Change
+	restore := func(port int) []lvs.Change {
+		var cs []lvs.Change
 		for i := range n {
 			k := key(i, port)
-			cs = append(cs, api.Change{Op: api.OpAddService, Service: lvs.Service{ServiceKey: k, Scheduler: "wrr"}},
-				api.Change{Op: api.OpAddReal, Service: lvs.Service{ServiceKey: k}, Real: nat(rip1, 1)})
+			cs = append(cs, lvs.Change{Op: lvs.OpAddService, Service: lvs.Service{ServiceKey: k, Scheduler: "wrr"}},
+				lvs.Change{Op: lvs.OpAddReal, Service: lvs.Service{ServiceKey: k}, Real: nat(rip1, 1)})
 		}
 		return cs
 	}
-	flush := []api.Change{{Op: api.OpClear}}
+	flush := []lvs.Change{{Op: lvs.OpClear}}
 	tests := []struct {
 		name   string
 		conns  bool
@@ -834,7 +833,7 @@ func TestRefusedDeleteIsRolledBack(t *testing.T) {
 	must(t, e.AddReal(ctx, vip, nat(rip1, 1)))
 	id := e.slots.services[vip].id
 	dp.failDelete = errors.New("refused")
-	if err := e.Apply(ctx, []api.Change{{Op: api.OpDeleteService, Service: lvs.Service{ServiceKey: vip}}}); err == nil {
+	if err := e.Apply(ctx, []lvs.Change{{Op: lvs.OpDeleteService, Service: lvs.Service{ServiceKey: vip}}}); err == nil {
 		t.Fatal("the refused delete succeeded")
 	}
 	st, ok := e.slots.services[vip]

@@ -32,7 +32,11 @@ type fakeDirector struct {
 	info     api.Info
 	services []lvs.ServiceStatus
 	conns    []lvs.Conn
-	applied  [][]api.Change // every batch Apply was given
+	applied  [][]lvs.Change // every batch Apply was given
+	// strict carries out every batch, as lvsd does; otherwise a batch of
+	// one (a single command) is only recorded, so that a command can be
+	// checked without the services it names.
+	strict bool
 }
 
 func (f *fakeDirector) record(format string, args ...any) error {
@@ -79,60 +83,61 @@ func describeReal(r lvs.Real) string {
 	return d
 }
 
-func (f *fakeDirector) AddService(_ context.Context, s lvs.Service) error {
-	return f.record("AddService %s", describeService(s))
-}
-
-func (f *fakeDirector) EditService(_ context.Context, s lvs.Service) error {
-	return f.record("EditService %s", describeService(s))
-}
-
-func (f *fakeDirector) DeleteService(_ context.Context, k lvs.ServiceKey) error {
-	return f.record("DeleteService %s", k)
-}
-
-func (f *fakeDirector) Clear(context.Context) error { return f.record("Clear") }
-
-func (f *fakeDirector) AddReal(_ context.Context, k lvs.ServiceKey, r lvs.Real) error {
-	return f.record("AddReal %s %s", k, describeReal(r))
-}
-
-func (f *fakeDirector) EditReal(_ context.Context, k lvs.ServiceKey, r lvs.Real) error {
-	return f.record("EditReal %s %s", k, describeReal(r))
-}
-
-func (f *fakeDirector) DeleteReal(_ context.Context, k lvs.ServiceKey, a netip.AddrPort) error {
-	return f.record("DeleteReal %s %s", k, a)
-}
-
-func (f *fakeDirector) SetTimeouts(_ context.Context, t lvs.Timeouts) error {
-	return f.record("SetTimeouts %v %v %v", t.TCP, t.TCPFin, t.UDP)
-}
-
-func (f *fakeDirector) Zero(_ context.Context, k *lvs.ServiceKey) error {
-	if k == nil {
-		return f.record("Zero all")
-	}
-	return f.record("Zero %s", *k)
-}
-
-func (f *fakeDirector) Apply(_ context.Context, changes []api.Change) error {
+// Apply records a batch as "Apply N" and carries it out, all or nothing;
+// unless strict, a batch of one is recorded as the call it stands for
+// ("AddReal ...") and answered from errs by that name.
+func (f *fakeDirector) Apply(_ context.Context, changes []lvs.Change) error {
 	f.applied = append(f.applied, changes)
+	if len(changes) == 1 && !f.strict {
+		if err := f.record("%s", describeChange(changes[0])); err != nil {
+			return &lvs.ChangeError{Err: err}
+		}
+		return nil
+	}
 	if err := f.record("Apply %d", len(changes)); err != nil {
 		return err
 	}
 	svcs, timeouts := cloneServices(f.services), f.info.Timeouts
 	for i, ch := range changes {
 		if err := applyChange(&svcs, &timeouts, ch); err != nil {
-			return &api.ChangeError{Index: i, Err: err}
+			return &lvs.ChangeError{Index: i, Err: err}
 		}
 	}
 	f.services, f.info.Timeouts = svcs, timeouts
 	return nil
 }
 
+// describeChange is a single change as the fake records it.
+func describeChange(c lvs.Change) string {
+	k := c.Service.ServiceKey
+	switch c.Op {
+	case lvs.OpAddService:
+		return "AddService " + describeService(c.Service)
+	case lvs.OpEditService:
+		return "EditService " + describeService(c.Service)
+	case lvs.OpDeleteService:
+		return fmt.Sprintf("DeleteService %s", k)
+	case lvs.OpClear:
+		return "Clear"
+	case lvs.OpAddReal:
+		return fmt.Sprintf("AddReal %s %s", k, describeReal(c.Real))
+	case lvs.OpEditReal:
+		return fmt.Sprintf("EditReal %s %s", k, describeReal(c.Real))
+	case lvs.OpDeleteReal:
+		return fmt.Sprintf("DeleteReal %s %s", k, c.Real.Addr)
+	case lvs.OpSetTimeouts:
+		return fmt.Sprintf("SetTimeouts %v %v %v", c.Timeouts.TCP, c.Timeouts.TCPFin, c.Timeouts.UDP)
+	case lvs.OpZero:
+		if k == (lvs.ServiceKey{}) {
+			return "Zero all"
+		}
+		return fmt.Sprintf("Zero %s", k)
+	}
+	return fmt.Sprintf("%s?", c.Op)
+}
+
 // applyChange is one change as IPVS makes it, with IPVS's errors.
-func applyChange(svcs *[]lvs.ServiceStatus, t *lvs.Timeouts, ch api.Change) error {
+func applyChange(svcs *[]lvs.ServiceStatus, t *lvs.Timeouts, ch lvs.Change) error {
 	k := ch.Service.ServiceKey
 	i := slices.IndexFunc(*svcs, func(s lvs.ServiceStatus) bool { return s.ServiceKey == k })
 	var s *lvs.ServiceStatus
@@ -144,23 +149,23 @@ func applyChange(svcs *[]lvs.ServiceStatus, t *lvs.Timeouts, ch api.Change) erro
 		j = slices.IndexFunc(s.Reals, func(r lvs.RealStatus) bool { return r.Addr == ch.Real.Addr })
 	}
 	switch ch.Op {
-	case api.OpAddService:
+	case lvs.OpAddService:
 		if s != nil {
 			return lvs.ErrServiceExists
 		}
 		*svcs = append(*svcs, lvs.ServiceStatus{Service: ch.Service})
 		return nil
-	case api.OpClear:
+	case lvs.OpClear:
 		*svcs = nil
 		return nil
-	case api.OpSetTimeouts:
+	case lvs.OpSetTimeouts:
 		for _, p := range []struct{ dst, src *time.Duration }{{&t.TCP, &ch.Timeouts.TCP}, {&t.TCPFin, &ch.Timeouts.TCPFin}, {&t.UDP, &ch.Timeouts.UDP}} {
 			if *p.src != 0 {
 				*p.dst = *p.src
 			}
 		}
 		return nil
-	case api.OpZero:
+	case lvs.OpZero:
 		for n := range *svcs {
 			if k == (lvs.ServiceKey{}) || n == i {
 				zeroCounters(&(*svcs)[n])
@@ -175,22 +180,22 @@ func applyChange(svcs *[]lvs.ServiceStatus, t *lvs.Timeouts, ch api.Change) erro
 		return lvs.ErrNoService
 	}
 	switch ch.Op {
-	case api.OpEditService:
+	case lvs.OpEditService:
 		s.Service = ch.Service
-	case api.OpDeleteService:
+	case lvs.OpDeleteService:
 		*svcs = slices.Delete(*svcs, i, i+1)
-	case api.OpAddReal:
+	case lvs.OpAddReal:
 		if j >= 0 {
 			return lvs.ErrRealExists
 		}
 		// IPVS puts a new destination at the head of the list.
 		s.Reals = slices.Insert(s.Reals, 0, lvs.RealStatus{Real: ch.Real})
-	case api.OpEditReal:
+	case lvs.OpEditReal:
 		if j < 0 {
 			return lvs.ErrNoReal
 		}
 		s.Reals[j].Real = ch.Real
-	case api.OpDeleteReal:
+	case lvs.OpDeleteReal:
 		if j < 0 {
 			return lvs.ErrNoReal
 		}
@@ -239,6 +244,14 @@ func (f *fakeDirector) Conns(context.Context) ([]lvs.Conn, error) {
 func (f *fakeDirector) Info(context.Context) (api.Info, error) {
 	return f.info, f.record("Info")
 }
+
+// Timeouts and ConnTableSize make the fake an api.Director too, for the
+// tests that serve it over the API; lvsd answers Info from them.
+func (f *fakeDirector) Timeouts(context.Context) (lvs.Timeouts, error) {
+	return f.info.Timeouts, f.record("Info")
+}
+
+func (f *fakeDirector) ConnTableSize() int { return f.info.ConnTableSize }
 
 // fakeNames resolves from fixed tables and testdata/services, so tests
 // neither use nor depend on the host's DNS and /etc/services.

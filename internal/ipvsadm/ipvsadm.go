@@ -22,8 +22,13 @@ import (
 const callTimeout = 30 * time.Second
 
 // Director is lvsd as lvsadm sees it; *api.Client implements it, tests
-// use a fake.
-type Director = api.Director
+// use a fake. Every change is an Apply: one command is a batch of one.
+type Director interface {
+	Apply(ctx context.Context, changes []lvs.Change) error
+	Services(ctx context.Context) ([]lvs.ServiceStatus, error)
+	Conns(ctx context.Context) ([]lvs.Conn, error)
+	Info(ctx context.Context) (api.Info, error)
+}
 
 // Main runs lvsadm with args (args[0] is the program name) against the lvsd
 // at $GOLVS_SOCKET and returns the exit status.
@@ -129,33 +134,13 @@ func (c *cli) do(ctx context.Context, r *request, prog string) int {
 	return 0
 }
 
-// send makes one change with the director call of its own.
-func (c *cli) send(ctx context.Context, ch api.Change) error {
-	k := ch.Service.ServiceKey
-	switch ch.Op {
-	case api.OpAddService:
-		return c.d.AddService(ctx, ch.Service)
-	case api.OpEditService:
-		return c.d.EditService(ctx, ch.Service)
-	case api.OpDeleteService:
-		return c.d.DeleteService(ctx, k)
-	case api.OpClear:
-		return c.d.Clear(ctx)
-	case api.OpAddReal:
-		return c.d.AddReal(ctx, k, ch.Real)
-	case api.OpEditReal:
-		return c.d.EditReal(ctx, k, ch.Real)
-	case api.OpDeleteReal:
-		return c.d.DeleteReal(ctx, k, ch.Real.Addr)
-	case api.OpSetTimeouts:
-		return c.d.SetTimeouts(ctx, ch.Timeouts)
-	case api.OpZero:
-		if k == (lvs.ServiceKey{}) {
-			return c.d.Zero(ctx, nil)
-		}
-		return c.d.Zero(ctx, &k)
+// send makes change ch, a batch of one, and returns its error unwrapped.
+func (c *cli) send(ctx context.Context, ch lvs.Change) error {
+	err := c.d.Apply(ctx, []lvs.Change{ch})
+	if ce, ok := errors.AsType[*lvs.ChangeError](err); ok {
+		return ce.Err
 	}
-	return fmt.Errorf("unknown change %q", ch.Op)
+	return err
 }
 
 // serviceKey is the service a request names (-t/-u).
@@ -206,25 +191,25 @@ func (r *request) real() lvs.Real {
 
 // change is the change to the table a request asks for; ok is false for
 // commands that change nothing in it (listings, -S, -R, the daemons).
-func (r *request) change() (ch api.Change, ok bool) {
+func (r *request) change() (ch lvs.Change, ok bool) {
 	key := lvs.Service{ServiceKey: r.serviceKey()}
 	switch r.cmd {
 	case cmdAdd:
-		return api.Change{Op: api.OpAddService, Service: r.service()}, true
+		return lvs.Change{Op: lvs.OpAddService, Service: r.service()}, true
 	case cmdEdit:
-		return api.Change{Op: api.OpEditService, Service: r.service()}, true
+		return lvs.Change{Op: lvs.OpEditService, Service: r.service()}, true
 	case cmdDel:
-		return api.Change{Op: api.OpDeleteService, Service: key}, true
+		return lvs.Change{Op: lvs.OpDeleteService, Service: key}, true
 	case cmdFlush:
-		return api.Change{Op: api.OpClear}, true
+		return lvs.Change{Op: lvs.OpClear}, true
 	case cmdAddDest:
-		return api.Change{Op: api.OpAddReal, Service: key, Real: r.real()}, true
+		return lvs.Change{Op: lvs.OpAddReal, Service: key, Real: r.real()}, true
 	case cmdEditDest:
-		return api.Change{Op: api.OpEditReal, Service: key, Real: r.real()}, true
+		return lvs.Change{Op: lvs.OpEditReal, Service: key, Real: r.real()}, true
 	case cmdDelDest:
-		return api.Change{Op: api.OpDeleteReal, Service: key, Real: lvs.Real{Addr: r.real().Addr}}, true
+		return lvs.Change{Op: lvs.OpDeleteReal, Service: key, Real: lvs.Real{Addr: r.real().Addr}}, true
 	case cmdTimeout:
-		return api.Change{Op: api.OpSetTimeouts, Timeouts: lvs.Timeouts{
+		return lvs.Change{Op: lvs.OpSetTimeouts, Timeouts: lvs.Timeouts{
 			TCP:    time.Duration(r.timeouts[0]) * time.Second,
 			TCPFin: time.Duration(r.timeouts[1]) * time.Second,
 			UDP:    time.Duration(r.timeouts[2]) * time.Second,
@@ -234,11 +219,11 @@ func (r *request) change() (ch api.Change, ok bool) {
 		// given a mark, an address other than the any address, or a port:
 		// -Z alone, and also -Z -t 0.0.0.0:0.
 		if !r.svc.addr.IsValid() || r.svc.addr.IsUnspecified() && r.svc.port == 0 {
-			return api.Change{Op: api.OpZero}, true
+			return lvs.Change{Op: lvs.OpZero}, true
 		}
-		return api.Change{Op: api.OpZero, Service: key}, true
+		return lvs.Change{Op: lvs.OpZero, Service: key}, true
 	}
-	return api.Change{}, false
+	return lvs.Change{}, false
 }
 
 // unreachable prints ipvsadm's "Can't initialize ipvs" shape (exit status

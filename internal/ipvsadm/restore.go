@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"golvs/internal/api"
+	"golvs/internal/lvs"
 )
 
 // restore is ipvsadm -R: it reads commands from standard input, one per
@@ -34,7 +34,7 @@ func (c *cli) restore(ctx context.Context, prog string) int {
 	// About a change a line.
 	n := bytes.Count(input, []byte{'\n'}) + 1
 	var (
-		changes = make([]api.Change, 0, n)
+		changes = make([]lvs.Change, 0, n)
 		lines   = make([]int, 0, n) // lines[i] is the line of changes[i]
 		cmds    = make([]command, 0, n)
 		failed  error
@@ -70,7 +70,7 @@ func (c *cli) restore(ctx context.Context, prog string) int {
 	if status, ok := c.unreachable(err); ok {
 		return status
 	}
-	var ce *api.ChangeError
+	var ce *lvs.ChangeError
 	if errors.As(err, &ce) && ce.Index >= 0 && ce.Index < len(changes) {
 		fmt.Fprintf(c.stderr, "line %d: %s\n", lines[ce.Index], errorMessage(cmds[ce.Index], ce.Err))
 		return 255

@@ -43,29 +43,29 @@ func TestRestoreSendsOneBatch(t *testing.T) {
 	mask := netip.MustParseAddr
 	svc := func(s lvs.Service, f func(*lvs.Service)) lvs.Service { f(&s); return s }
 	web := key(lvs.TCP, "198.18.0.10:443")
-	want := []api.Change{
-		{Op: api.OpClear},
-		{Op: api.OpAddService, Service: svc(web, func(s *lvs.Service) {
+	want := []lvs.Change{
+		{Op: lvs.OpClear},
+		{Op: lvs.OpAddService, Service: svc(web, func(s *lvs.Service) {
 			s.Scheduler, s.Persistent, s.Netmask = "wlc", 360*time.Second, mask("255.255.255.0")
 		})},
-		{Op: api.OpAddReal, Service: web, Real: lvs.Real{Addr: ap("198.18.1.1:443"), Method: lvs.Route, Weight: 1, UThreshold: 100, LThreshold: 50}},
-		{Op: api.OpAddReal, Service: web, Real: lvs.Real{Addr: ap("198.18.1.1:443"), Method: lvs.Masq, Weight: 3}},
-		{Op: api.OpAddService, Service: svc(key(lvs.UDP, "198.18.0.53:53"), func(s *lvs.Service) { s.Scheduler, s.OnePacket = "rr", true })},
-		{Op: api.OpAddService, Service: svc(key(lvs.TCP, "198.18.0.10:80"), func(s *lvs.Service) {
+		{Op: lvs.OpAddReal, Service: web, Real: lvs.Real{Addr: ap("198.18.1.1:443"), Method: lvs.Route, Weight: 1, UThreshold: 100, LThreshold: 50}},
+		{Op: lvs.OpAddReal, Service: web, Real: lvs.Real{Addr: ap("198.18.1.1:443"), Method: lvs.Masq, Weight: 3}},
+		{Op: lvs.OpAddService, Service: svc(key(lvs.UDP, "198.18.0.53:53"), func(s *lvs.Service) { s.Scheduler, s.OnePacket = "rr", true })},
+		{Op: lvs.OpAddService, Service: svc(key(lvs.TCP, "198.18.0.10:80"), func(s *lvs.Service) {
 			s.Scheduler, s.SchedFlags = "sh", lvs.SchedFlag1|lvs.SchedFlag2
 		})},
-		{Op: api.OpEditService, Service: svc(key(lvs.TCP, "198.18.0.10:80"), func(s *lvs.Service) {
+		{Op: lvs.OpEditService, Service: svc(key(lvs.TCP, "198.18.0.10:80"), func(s *lvs.Service) {
 			s.Scheduler, s.SchedFlags, s.Persistent = "mh", lvs.SchedFlag2, 360*time.Second
 		})},
-		{Op: api.OpEditReal, Service: web, Real: lvs.Real{Addr: ap("198.18.1.1:443"), Method: lvs.Route, Weight: 0}},
+		{Op: lvs.OpEditReal, Service: web, Real: lvs.Real{Addr: ap("198.18.1.1:443"), Method: lvs.Route, Weight: 0}},
 		// -d keeps the port given: ipvsadm forces the service port for
 		// DR only on -a and -e.
-		{Op: api.OpDeleteReal, Service: web, Real: lvs.Real{Addr: ap("198.18.1.1:8080")}},
-		{Op: api.OpDeleteService, Service: key(lvs.UDP, "198.18.0.53:53")},
-		{Op: api.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: 900 * time.Second, UDP: 300 * time.Second}},
-		{Op: api.OpZero},
-		{Op: api.OpZero, Service: web},
-		{Op: api.OpAddService, Service: svc(key(lvs.TCP, "[2001:db8::1]:443"), func(s *lvs.Service) {
+		{Op: lvs.OpDeleteReal, Service: web, Real: lvs.Real{Addr: ap("198.18.1.1:8080")}},
+		{Op: lvs.OpDeleteService, Service: key(lvs.UDP, "198.18.0.53:53")},
+		{Op: lvs.OpSetTimeouts, Timeouts: lvs.Timeouts{TCP: 900 * time.Second, UDP: 300 * time.Second}},
+		{Op: lvs.OpZero},
+		{Op: lvs.OpZero, Service: web},
+		{Op: lvs.OpAddService, Service: svc(key(lvs.TCP, "[2001:db8::1]:443"), func(s *lvs.Service) {
 			s.Scheduler, s.Persistent, s.Netmask = "wlc", time.Minute, mask("ffff:ffff:ffff::")
 		})},
 	}
@@ -77,7 +77,7 @@ func TestRestoreSendsOneBatch(t *testing.T) {
 	if diff := cmp.Diff([]string{fmt.Sprintf("Apply %d", len(want))}, d.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([][]api.Change{want}, d.applied, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})); diff != "" {
+	if diff := cmp.Diff([][]lvs.Change{want}, d.applied, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 }
@@ -86,7 +86,7 @@ func TestRestoreSendsOneBatch(t *testing.T) {
 // not make sense as a whole.
 type recordOnly struct{ *fakeDirector }
 
-func (r *recordOnly) Apply(_ context.Context, changes []api.Change) error {
+func (r *recordOnly) Apply(_ context.Context, changes []lvs.Change) error {
 	r.applied = append(r.applied, changes)
 	return r.record("Apply %d", len(changes))
 }
@@ -192,8 +192,8 @@ func TestRestoreErrors(t *testing.T) {
 		{"lvsd not running", notRunning, result{Stderr: "Can't initialize ipvs: " + notRunning.Error() + "\n" +
 			"Are you sure that lvsd is running? Start it, or set GOLVS_SOCKET to the socket it listens on.\n", Status: 2}},
 		{"batch refused as a whole", fmt.Errorf("lvsd: %w", lvs.ErrTableFull), result{Stderr: "Memory allocation problem\n", Status: 255}},
-		{"kernel message by command", &api.ChangeError{Index: 1, Err: lvs.ErrRange}, result{Stderr: "line 3: Numerical result out of range\n", Status: 255}},
-		{"index out of range", &api.ChangeError{Index: 7, Err: lvs.ErrInvalid}, result{Stderr: "Invalid operation.  Possibly wrong module version, address not unicast, ...\n", Status: 255}},
+		{"kernel message by command", &lvs.ChangeError{Index: 1, Err: lvs.ErrRange}, result{Stderr: "line 3: Numerical result out of range\n", Status: 255}},
+		{"index out of range", &lvs.ChangeError{Index: 7, Err: lvs.ErrInvalid}, result{Stderr: "Invalid operation.  Possibly wrong module version, address not unicast, ...\n", Status: 255}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

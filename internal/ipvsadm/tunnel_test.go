@@ -234,7 +234,7 @@ func TestTunnelRoundTrip(t *testing.T) {
 			// Every real went out with every field, so each line of
 			// the restore says what it sets.
 			for _, ch := range to.applied[0] {
-				if ch.Op == api.OpAddReal && ch.Real.Method == lvs.Tunnel && ch.Real.TunType == lvs.TunGUE && ch.Real.TunPort == 0 {
+				if ch.Op == lvs.OpAddReal && ch.Real.Method == lvs.Tunnel && ch.Real.TunType == lvs.TunGUE && ch.Real.TunPort == 0 {
 					t.Errorf("GUE real %s restored without its port", ch.Real.Addr)
 				}
 			}
