@@ -42,6 +42,7 @@ func (r *recorder) Services(context.Context) ([]lvs.ServiceStatus, error) {
 func (r *recorder) Conns(context.Context) ([]lvs.Conn, error) {
 	return []lvs.Conn{{Protocol: lvs.TCP, Client: netip.MustParseAddrPort("198.18.0.2:40000"), Virtual: key.Addr, Real: rip, State: "ESTABLISHED", Expires: 899 * time.Second}}, r.rec("conns")
 }
+
 // Apply records each change of the batch; a failing change stops it.
 func (r *recorder) Apply(_ context.Context, changes []lvs.Change) error {
 	for i, c := range changes {

@@ -37,7 +37,7 @@ func featureDirector() *fakeDirector {
 	}
 	return &fakeDirector{
 		strict: true,
-		info: api.Info{Version: "0.1.0", ConnTableSize: 4096, Timeouts: lvs.Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}},
+		info:   api.Info{Version: "0.1.0", ConnTableSize: 4096, Timeouts: lvs.Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}},
 		services: []lvs.ServiceStatus{
 			service(lvs.TCP, "198.18.0.10:443", "wlc", func(s *lvs.Service) {
 				s.Persistent = 360 * time.Second
