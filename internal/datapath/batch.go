@@ -19,6 +19,9 @@ type ServiceUpdate struct {
 	Service lvs.Service
 	Table   []RealID
 	RRStart uint32
+	// RR, when set, has Apply work RRStart out from where the round
+	// robin of the table being replaced is (SetServices ignores it).
+	RR *RRCarry
 }
 
 // SetServices does SetService for each of us, switching all their

@@ -20,16 +20,9 @@ import (
 // call per real cost seconds.
 type Datapath interface {
 	ConnTableSize() int
-	AddReals(us []datapath.RealUpdate) error
-	SetReals(us []datapath.RealUpdate) error
-	RetireReals(ids []datapath.RealID) error
-	SetServices(us []datapath.ServiceUpdate) error
-	SchedPosition(id datapath.ServiceID) (uint32, error)
-	DeleteService(id datapath.ServiceID, k lvs.ServiceKey) error
-	DeleteServices(keys map[datapath.ServiceID]lvs.ServiceKey) error
-	ClearServices(ids []datapath.ServiceID) error
+	// Apply writes a plan; see datapath.Datapath.Apply.
+	Apply(p datapath.Plan) (retireErr, err error)
 	Services() (map[lvs.ServiceKey]datapath.ServiceID, error)
-	SetTimeouts(t lvs.Timeouts) error
 	// RealCounters and ServiceCounters return the counters of ids, in
 	// their order.
 	RealCounters(ids []datapath.RealID) ([]datapath.RealCounters, error)
@@ -285,7 +278,7 @@ func (e *Engine) sweep() {
 	if err := e.dp.SweepSchedState(); err != nil {
 		e.log.Error("sweep lblc/lblcr state", slog.Any("err", err))
 	}
-	if e.slots.release(e.dp, nil) {
+	if len(e.slots.retired)+len(e.slots.retiredSvcs) > 0 && e.slots.release(e.idleRetired(), nil) {
 		e.save()
 	}
 }

@@ -158,6 +158,39 @@ func (f *fakeDatapath) ServiceCounters(ids []datapath.ServiceID) ([]lvs.Stats, e
 	return make([]lvs.Stats, len(ids)), nil
 }
 
+// Apply writes plan p as the data plane does: step by step, stopping at
+// the first that fails, a round robin carried over from its position.
+func (f *fakeDatapath) Apply(p datapath.Plan) (retireErr, err error) {
+	fail := func(s datapath.PlanStep, err error) (error, error) {
+		return nil, &datapath.PlanError{Step: s, Err: err}
+	}
+	if err := f.DeleteServices(p.Recreate); err != nil {
+		return fail(datapath.StepRecreate, err)
+	}
+	f.RetireReals(p.Retire)
+	f.ClearServices(p.ClearServices)
+	if err := f.AddReals(p.AddReals); err != nil {
+		return fail(datapath.StepAddReals, err)
+	}
+	if err := f.SetReals(p.SetReals); err != nil {
+		return fail(datapath.StepSetReals, err)
+	}
+	us := slices.Clone(p.Services)
+	for i, u := range us {
+		if u.RR != nil {
+			us[i].RRStart = uint32(u.RR.Start(f.pos[u.ID]))
+		}
+	}
+	if err := f.SetServices(us); err != nil {
+		return fail(datapath.StepServices, err)
+	}
+	if err := f.DeleteServices(p.Delete); err != nil {
+		return fail(datapath.StepDelete, err)
+	}
+	f.RetireReals(p.DeleteRetire)
+	return nil, nil
+}
+
 // schedule plays the data plane's rr/wrr pick n times.
 func (f *fakeDatapath) schedule(id datapath.ServiceID, n int) []lvs.Real {
 	s := f.services[id]

@@ -125,27 +125,6 @@ func (e *Engine) dropStaleZeroPoints() {
 	}
 }
 
-// prune deletes the services the pinned maps hold that the configuration
-// does not: left by an lvsd whose state was lost, they would go on
-// balancing traffic that no listing shows.
-func (e *Engine) prune() error {
-	live, err := e.dp.Services()
-	if err != nil {
-		return fmt.Errorf("list data plane services: %w", err)
-	}
-	for k, id := range live {
-		if _, ok := e.slots.services[k]; ok {
-			// Ours; SetService pointed the key at our slot.
-			continue
-		}
-		if err := e.dp.DeleteService(id, k); err != nil {
-			return fmt.Errorf("delete stale service %s: %w", k, err)
-		}
-		e.log.Warn("deleted a service the saved configuration does not have", slog.String("service", k.String()))
-	}
-	return nil
-}
-
 // save writes the configuration and its slots to the store.
 func (e *Engine) save() {
 	if e.store == nil {
