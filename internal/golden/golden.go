@@ -11,7 +11,6 @@
 package golden
 
 import (
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -70,20 +69,16 @@ func packageDir() string {
 	if err != nil {
 		return "."
 	}
-	for root := wd; ; {
+	for root := wd; ; root = filepath.Dir(root) {
 		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
 			rel, err := filepath.Rel(root, wd)
 			if err != nil || rel == "." {
 				return "."
 			}
 			return "./" + filepath.ToSlash(rel)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "."
 		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			return "."
+		if root == filepath.Dir(root) {
+			return "." // reached / without finding go.mod
 		}
-		root = parent
 	}
 }
