@@ -2,19 +2,14 @@ package config
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"golvs/internal/golden"
 	"golvs/internal/lvs"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestExample reads the commented example shipped in examples/ and
 // compares it with its golden dump: the example must stay valid and mean
@@ -26,26 +21,9 @@ func TestExample(t *testing.T) {
 	}
 	var b bytes.Buffer
 	Dump(&b, c)
-	golden(t, "testdata/example.golden", b.String())
+	golden.Check(t, "testdata/example.golden", b.String())
 	if _, err := c.Table(); err != nil {
 		t.Errorf("Table: %v", err)
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
 	}
 }
 
@@ -70,7 +48,7 @@ services:
 	}
 	var b bytes.Buffer
 	Dump(&b, c)
-	golden(t, "testdata/defaults.golden", b.String())
+	golden.Check(t, "testdata/defaults.golden", b.String())
 }
 
 // ipvsError is the text of an error of package lvs, which the readers

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golvs/internal/api"
+	"golvs/internal/golden"
 	"golvs/internal/lvs"
 )
 
@@ -52,7 +53,7 @@ func TestStatus(t *testing.T) {
 	if got.Status != 0 || got.Stderr != "" {
 		t.Fatalf("--status: status %d, stderr %q", got.Status, got.Stderr)
 	}
-	checkGolden(t, "status", got.Stdout)
+	golden.Check(t, "testdata/status.golden", got.Stdout)
 }
 
 func TestReload(t *testing.T) {

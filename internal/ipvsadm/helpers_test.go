@@ -3,7 +3,6 @@ package ipvsadm
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -14,13 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"golvs/internal/api"
 	"golvs/internal/lvs"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // fakeDirector records the calls lvsadm makes and answers from its fields.
 // Apply also carries out its batch on services, all or nothing, with the
@@ -336,26 +331,6 @@ func runStdin(t testing.TB, d Director, stdin string, argv []string) result {
 	c := &cli{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, d: d, names: newFakeNames(t)}
 	status := c.run(argv)
 	return result{Stdout: out.String(), Stderr: errb.String(), Status: status}
-}
-
-// checkGolden compares got with testdata/name.golden, or rewrites it with
-// -update.
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/ipvsadm -update to create it)", err)
-	}
-	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(got, "\n")); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
 }
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

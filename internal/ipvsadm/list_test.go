@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"golvs/internal/api"
+	"golvs/internal/golden"
 	"golvs/internal/lvs"
 )
 
@@ -101,7 +102,7 @@ func TestListingGolden(t *testing.T) {
 			if got.Status != 0 || got.Stderr != "" {
 				t.Fatalf("%q: status %d, stderr %q", tt.argv, got.Status, got.Stderr)
 			}
-			checkGolden(t, tt.golden, got.Stdout)
+			golden.Check(t, "testdata/"+tt.golden+".golden", got.Stdout)
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"golvs/internal/api"
+	"golvs/internal/golden"
 	"golvs/internal/lvs"
 )
 
@@ -113,7 +114,7 @@ func TestTunnelListingGolden(t *testing.T) {
 			if got.Status != 0 || got.Stderr != "" {
 				t.Fatalf("lvsadm %s: status %d, stderr %q", tt.args, got.Status, got.Stderr)
 			}
-			checkGolden(t, tt.golden, got.Stdout)
+			golden.Check(t, "testdata/"+tt.golden+".golden", got.Stdout)
 		})
 	}
 }

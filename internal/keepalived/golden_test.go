@@ -2,19 +2,14 @@ package keepalived
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"golvs/internal/config"
+	"golvs/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // dump is what the golden files hold: the configuration as lvsd will run
 // it, then the warnings.
@@ -44,20 +39,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("Load: %v", err)
 			}
 			got := dump(c, warns)
-			golden := strings.TrimSuffix(f, ".conf") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s differs from %s (-want +got):\n%s", f, golden, diff)
-			}
+			golden.Check(t, strings.TrimSuffix(f, ".conf")+".golden", got)
 			// What Load returns must also be a table lvs accepts.
 			if _, err := c.Table(); err != nil {
 				t.Errorf("Table: %v", err)
@@ -73,18 +55,5 @@ func TestExample(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	got := dump(c, warns)
-	const golden = "testdata/example.golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("examples/keepalived.conf differs from %s (-want +got):\n%s", golden, diff)
-	}
+	golden.Check(t, "testdata/example.golden", got)
 }

@@ -1,3 +1,4 @@
 // Package layout holds tests of the repository's structure: which packages
-// may import what, and that every package says what it is for.
+// may import what (the tables of rules_test.go), and that every package
+// says what it is for.
 package layout

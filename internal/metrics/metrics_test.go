@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,10 +13,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"golvs/internal/api"
+	"golvs/internal/golden"
 	"golvs/internal/lvs"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // state is a fixed lvsd state: an IPv4 TCP service with two reals (one of
 // them down and out of the table), an IPv6 UDP one, health, counters and
@@ -93,19 +89,7 @@ func exposition(t *testing.T, c *Collector) string {
 
 func TestExposition(t *testing.T) {
 	got := exposition(t, New(state(), nil))
-	path := filepath.Join("testdata", "metrics.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("exposition differs from %s (go test -update rewrites it):\n%s", path, got)
-	}
+	golden.Check(t, "testdata/metrics.golden", got)
 }
 
 func TestScrapeErrorsCounted(t *testing.T) {
