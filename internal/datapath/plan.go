@@ -65,10 +65,6 @@ const (
 	StepDelete
 )
 
-var stepNames = [...]string{"set timeouts", "delete recreated services", "clear service slots", "add reals", "set reals", "write services", "delete services"}
-
-func (s PlanStep) String() string { return stepNames[s] }
-
 // PlanError is the error of a plan that Apply stopped at step Step: the
 // steps before it were written, Step may be in part, the later ones not.
 type PlanError struct {
@@ -76,7 +72,8 @@ type PlanError struct {
 	Err  error
 }
 
-func (e *PlanError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err) }
+// Error is Err's message, which names the operation already.
+func (e *PlanError) Error() string { return e.Err.Error() }
 func (e *PlanError) Unwrap() error { return e.Err }
 
 // Apply writes plan p, step by step in the order of its fields. It stops
@@ -89,7 +86,7 @@ func (d *Datapath) Apply(p Plan) (retireErr, err error) {
 	var retireErrs []error
 	retire := func(ids []RealID) {
 		if err := d.RetireReals(ids); err != nil {
-			retireErrs = append(retireErrs, fmt.Errorf("retire %d reals: %w", len(ids), err))
+			retireErrs = append(retireErrs, err)
 		}
 	}
 	fail := func(s PlanStep, err error) (error, error) {
@@ -144,7 +141,7 @@ func (d *Datapath) carryRR(us []ServiceUpdate) ([]ServiceUpdate, error) {
 	}
 	pos, err := lookupArray[uint32](d.objs.LvsSchedPos, ids)
 	if err != nil {
-		return nil, fmt.Errorf("scheduler positions: %w", err)
+		return nil, fmt.Errorf("set services: scheduler positions: %w", err)
 	}
 	out := slices.Clone(us)
 	i := 0
