@@ -56,7 +56,11 @@ func (m Method) String() string {
 	return "?"
 }
 
-// Schedulers this version of golvs implements, by IPVS name.
+// Schedulers this version of golvs implements, by IPVS name: the one list
+// of them. internal/sched keys what each scheduler is and does (its
+// Kind) by these names, and a test there checks that both list the same
+// ones; the model keeps the names alone, so that it holds no algorithm
+// and imports no scheduler code.
 var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
 
 // MaxReals is how many real servers a service can have: the
@@ -434,7 +438,7 @@ func validateTunnel(r Real) error {
 	if r.TunFlags&^TunFlagsMask != 0 || r.TunFlags == TunCsum|TunRemCsum {
 		return fmt.Errorf("%w: tunnel flags %#x", ErrInvalid, uint16(r.TunFlags))
 	}
-	if r.TunType == TunGUE && r.TunPort == 0 {
+	if r.TunType.HasPort() && r.TunPort == 0 {
 		return fmt.Errorf("%w: a GUE tunnel needs a port (--tun-port)", ErrInvalid)
 	}
 	return nil
