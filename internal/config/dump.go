@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golvs/internal/lvs"
+	"golvs/internal/sched"
 )
 
 // Dump writes c in a stable, readable form, one setting a line, with
@@ -135,10 +136,8 @@ func realString(r lvs.Real) string {
 			s += fmt.Sprintf(" port %d", r.TunPort)
 		}
 		switch r.TunFlags {
-		case lvs.TunCsum:
-			s += " csum"
-		case lvs.TunRemCsum:
-			s += " remcsum"
+		case lvs.TunCsum, lvs.TunRemCsum:
+			s += " " + r.TunFlags.String()
 		}
 	}
 	return s
@@ -190,37 +189,16 @@ func (t Timing) String() string {
 }
 
 // SchedFlagNames returns flags as ipvsadm -b names them for scheduler
-// sched ("sh-fallback,sh-port"), "" for none.
-func SchedFlagNames(sched string, flags lvs.SchedFlags) string {
-	names := [3]string{"flag-1", "flag-2", "flag-3"}
-	switch sched {
-	case "sh", "mh":
-		names[0], names[1] = sched+"-fallback", sched+"-port"
-	}
+// sched ("sh-fallback,sh-port"), "" for none. Unlike ipvsadm's listings it
+// names every flag, flag-3 under sh and mh too, so that the dump reads
+// back as it was.
+func SchedFlagNames(scheduler string, flags lvs.SchedFlags) string {
+	k, _ := sched.KindOf(scheduler)
 	var out []string
-	for i, f := range []lvs.SchedFlags{lvs.SchedFlag1, lvs.SchedFlag2, lvs.SchedFlag3} {
+	for _, f := range []lvs.SchedFlags{lvs.SchedFlag1, lvs.SchedFlag2, lvs.SchedFlag3} {
 		if flags&f != 0 {
-			out = append(out, names[i])
+			out = append(out, k.FlagName(f))
 		}
 	}
 	return strings.Join(out, ",")
-}
-
-// SchedFlag returns the flag named name (an ipvsadm -b or keepalived
-// name) for scheduler sched, and whether the name applies to sched: the
-// sh-* names only to sh, the mh-* names only to mh, flag-N to any.
-func SchedFlag(sched, name string) (lvs.SchedFlags, bool) {
-	switch name {
-	case "flag-1":
-		return lvs.SchedFlag1, true
-	case "flag-2":
-		return lvs.SchedFlag2, true
-	case "flag-3":
-		return lvs.SchedFlag3, true
-	case "sh-fallback", "mh-fallback":
-		return lvs.SchedFlag1, name[:2] == sched
-	case "sh-port", "mh-port":
-		return lvs.SchedFlag2, name[:2] == sched
-	}
-	return 0, false
 }

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"golvs/internal/lvs"
+	"golvs/internal/sched"
 )
 
 // The golvs YAML file (lvsd --config FILE). examples/lvsd.yaml is the
@@ -226,8 +227,8 @@ func (d *decoder) service(n *yaml.Node, path string) *Service {
 				d.errorf(f, index(fpath, i), "expected a flag name, got %s", describe(f))
 				continue
 			}
-			flag, ok := SchedFlag(s.Scheduler, f.Value)
-			if !ok {
+			flag, err := sched.ParseFlag(s.Scheduler, f.Value)
+			if err != nil {
 				d.errorf(f, index(fpath, i), "%q is not a flag of scheduler %s (flag-1, flag-2, flag-3; sh-fallback, sh-port for sh; mh-fallback, mh-port for mh)", f.Value, s.Scheduler)
 			}
 			s.SchedFlags |= flag
@@ -364,37 +365,30 @@ func (d *decoder) method(o *object, r *lvs.Real) {
 		return
 	}
 	if tv, p := t.scalar("type"); tv != nil {
-		switch tv.Value {
-		case "ipip":
-			r.TunType = lvs.TunIPIP
-		case "gue":
-			r.TunType = lvs.TunGUE
-		case "gre":
-			r.TunType = lvs.TunGRE
-		default:
+		if ty, err := lvs.ParseTunnelType(tv.Value); err == nil {
+			r.TunType = ty
+		} else {
 			d.errorf(tv, p, "%s is not ipip, gue or gre", describe(tv))
 		}
 	}
 	t.uint16("port", 1, 65535, &r.TunPort)
 	if cv, p := t.scalar("checksum"); cv != nil {
-		switch cv.Value {
-		case "none", "nocsum":
+		// "none" is the YAML's own word for nocsum.
+		if cv.Value == "none" {
 			r.TunFlags = lvs.TunNoCsum
-		case "csum":
-			r.TunFlags = lvs.TunCsum
-		case "remcsum":
-			r.TunFlags = lvs.TunRemCsum
-		default:
+		} else if f, err := lvs.ParseTunnelFlags(cv.Value); err == nil {
+			r.TunFlags = f
+		} else {
 			d.errorf(cv, p, "%s is not none, csum or remcsum", describe(cv))
 		}
 	}
 	// keepalived's rules for tunnel options (svr_forwarding_handler).
 	switch {
-	case (r.TunType == lvs.TunGUE) != (r.TunPort != 0):
+	case r.TunType.HasPort() != (r.TunPort != 0):
 		d.errorf(v, tpath, "a gue tunnel needs a port, and only a gue tunnel has one")
-	case r.TunType == lvs.TunIPIP && r.TunFlags != lvs.TunNoCsum:
+	case r.TunType == lvs.TunIPIP && !r.TunType.TakesFlags(r.TunFlags):
 		d.errorf(v, tpath, "an ipip tunnel has no checksum option")
-	case r.TunType == lvs.TunGRE && r.TunFlags == lvs.TunRemCsum:
+	case r.TunType == lvs.TunGRE && !r.TunType.TakesFlags(r.TunFlags):
 		d.errorf(v, tpath, "a gre tunnel has no remote checksum option")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"golvs/internal/lvs"
+	"golvs/internal/sched"
 )
 
 // listAll is ipvsadm's list_all: the version line, the title and every
@@ -269,18 +270,19 @@ func padInt(w *bufio.Writer, n int64, width int) {
 	}
 }
 
-// tunFlagNames are ipvsadm's names of the tunnel flags, by value, in
-// --tun-info (tunflags) and in -S (tun_flags_opts). ipvsadm indexes them
-// with the flags as they are; lvs refuses the values past them.
-var tunFlagNames = [...]struct{ info, opt string }{
-	lvs.TunNoCsum:  {"-c", "--tun-nocsum"},
-	lvs.TunCsum:    {"+c", "--tun-csum"},
-	lvs.TunRemCsum: {"r+c", "--tun-remcsum"},
+// tunFlagInfo are ipvsadm's names of the tunnel flags in --tun-info
+// (tunflags), by value; in -S they are "--tun-" and the flags' names
+// (tun_flags_opts). ipvsadm indexes them with the flags as they are; lvs
+// refuses the values past them.
+var tunFlagInfo = [...]string{
+	lvs.TunNoCsum:  "-c",
+	lvs.TunCsum:    "+c",
+	lvs.TunRemCsum: "r+c",
 }
 
 func tunFlags(f lvs.TunnelFlags) (info, opt string) {
-	if int(f) < len(tunFlagNames) {
-		return tunFlagNames[f].info, tunFlagNames[f].opt
+	if int(f) < len(tunFlagInfo) {
+		return tunFlagInfo[f], "--tun-" + f.String()
 	}
 	return "?", "--tun-?"
 }
@@ -295,11 +297,11 @@ func tunnelInfo(r *lvs.Real) string {
 	info, _ := tunFlags(r.TunFlags)
 	switch r.TunType {
 	case lvs.TunIPIP:
-		return "ipip"
+		return r.TunType.String()
 	case lvs.TunGUE:
-		return truncate(fmt.Sprintf("gue:%d:%s", r.TunPort, info), 15)
+		return truncate(fmt.Sprintf("%s:%d:%s", r.TunType, r.TunPort, info), 15)
 	case lvs.TunGRE:
-		return "gre:" + info
+		return r.TunType.String() + ":" + info
 	}
 	return "n/a"
 }
@@ -311,11 +313,11 @@ func tunnelRule(r *lvs.Real) string {
 	_, opt := tunFlags(r.TunFlags)
 	switch r.TunType {
 	case lvs.TunIPIP:
-		return " --tun-type ipip"
+		return " --tun-type " + r.TunType.String()
 	case lvs.TunGUE:
-		return fmt.Sprintf(" --tun-type gue --tun-port %d %s", r.TunPort, opt)
+		return fmt.Sprintf(" --tun-type %s --tun-port %d %s", r.TunType, r.TunPort, opt)
 	case lvs.TunGRE:
-		return " --tun-type gre " + opt
+		return " --tun-type " + r.TunType.String() + " " + opt
 	}
 	return ""
 }
@@ -341,23 +343,18 @@ func maskString(m netip.Addr, v6 bool) (string, bool) {
 }
 
 // schedFlagNames is ipvsadm's print_sched_flags: the flags comma-joined,
-// named for sh and mh, flag-N for other schedulers. Like ipvsadm it has no
-// name for flag-3 under sh or mh, so that flag alone prints as nothing.
-func schedFlagNames(sched string, f lvs.SchedFlags) string {
+// by the scheduler's own names for sh and mh, flag-N for other schedulers.
+// Like ipvsadm it has no name for flag-3 under sh or mh, so that flag alone
+// prints as nothing.
+func schedFlagNames(scheduler string, f lvs.SchedFlags) string {
+	k, _ := sched.KindOf(scheduler)
+	named := k.FlagNames != [2]string{}
 	var names []string
-	add := func(bit lvs.SchedFlags, name string) {
-		if f&bit != 0 {
-			names = append(names, name)
+	for _, bit := range []lvs.SchedFlags{lvs.SchedFlag1, lvs.SchedFlag2, lvs.SchedFlag3} {
+		if f&bit == 0 || (named && bit == lvs.SchedFlag3) {
+			continue
 		}
-	}
-	switch sched {
-	case "sh", "mh":
-		add(lvs.SchedFlag1, sched+"-fallback")
-		add(lvs.SchedFlag2, sched+"-port")
-	default:
-		add(lvs.SchedFlag1, "flag-1")
-		add(lvs.SchedFlag2, "flag-2")
-		add(lvs.SchedFlag3, "flag-3")
+		names = append(names, k.FlagName(bit))
 	}
 	return strings.Join(names, ",")
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"golvs/internal/lvs"
+	"golvs/internal/sched"
 )
 
 // command is ipvsadm's CMD_*; the order is that of its commands_v_options rows.
@@ -111,17 +112,14 @@ var commandsVOptions = [...]string{
 	/* ZERO     */ "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 }
 
-// tunNames are the tunnel types, the rows of tunnelTypesVOptions.
-var tunNames = [...]string{"ipip", "gue", "gre"}
-
 // tunnelTypesVOptions is ipvsadm's tunnel_types_v_options over the columns
-// tun-port, tun-nocsum, tun-csum, tun-remcsum.
+// tun-port, tun-nocsum, tun-csum, tun-remcsum, a row per tunnel type.
 var (
 	tunOpts             = [...]int{optTunPort, optTunNoCsum, optTunCsum, optTunRemCsum}
 	tunnelTypesVOptions = [...]string{
-		/* ipip */ "xxxx",
-		/* gue  */ "+111",
-		/* gre  */ "x11x",
+		lvs.TunIPIP: "xxxx",
+		lvs.TunGUE:  "+111",
+		lvs.TunGRE:  "x11x",
 	}
 )
 
@@ -193,9 +191,9 @@ type dest struct {
 	weight   int
 	uThresh  int
 	lThresh  int
-	tunType  int
+	tunType  lvs.TunnelType
 	tunPort  int
-	tunFlags int
+	tunFlags lvs.TunnelFlags
 }
 
 // request is a parsed and checked command line (ipvsadm's
@@ -674,13 +672,8 @@ func (r *request) option(c int, arg string, hasArg bool, nm names, schedFlagsArg
 			return fail("illegal sync-maxlen specified")
 		}
 	case tagTunType:
-		t := -1
-		for i, n := range tunNames {
-			if arg == n {
-				t = i
-			}
-		}
-		if t < 0 {
+		t, err := lvs.ParseTunnelType(arg)
+		if err != nil {
 			return fail("illegal tunnel type specified")
 		}
 		r.dest.tunType = t
@@ -691,9 +684,9 @@ func (r *request) option(c int, arg string, hasArg bool, nm names, schedFlagsArg
 		}
 		r.dest.tunPort = int(n)
 	case tagTunCsum:
-		r.dest.tunFlags |= 1
+		r.dest.tunFlags |= lvs.TunCsum
 	case tagTunRemCsum:
-		r.dest.tunFlags |= 2
+		r.dest.tunFlags |= lvs.TunRemCsum
 	}
 	return nil
 }
@@ -713,9 +706,9 @@ func parseTimeout(s string, given bool, min, max int64) (int, error) {
 
 // parseSchedFlags is ipvsadm's parse_sched_flags, run after all options
 // against the final scheduler (wlc when -s is absent).
-func parseSchedFlags(sched, arg string) (lvs.SchedFlags, error) {
-	if sched == "" {
-		sched = lvs.DefaultScheduler
+func parseSchedFlags(scheduler, arg string) (lvs.SchedFlags, error) {
+	if scheduler == "" {
+		scheduler = lvs.DefaultScheduler
 	}
 	var flags lvs.SchedFlags
 	// strtok skips empty fields. (ipvsadm crashes when there are none at
@@ -724,25 +717,14 @@ func parseSchedFlags(sched, arg string) (lvs.SchedFlags, error) {
 		if f == "" {
 			continue
 		}
-		switch f {
-		case "flag-1":
-			flags |= lvs.SchedFlag1
-		case "flag-2":
-			flags |= lvs.SchedFlag2
-		case "flag-3":
-			flags |= lvs.SchedFlag3
-		case "sh-fallback", "sh-port", "mh-fallback", "mh-port":
-			if sched != f[:2] {
-				return 0, fail("incompatible scheduler flag `%s'", f)
-			}
-			if strings.HasSuffix(f, "-fallback") {
-				flags |= lvs.SchedFlag1
-			} else {
-				flags |= lvs.SchedFlag2
-			}
-		default:
+		flag, err := sched.ParseFlag(scheduler, f)
+		switch {
+		case errors.Is(err, sched.ErrOtherFlag):
+			return 0, fail("incompatible scheduler flag `%s'", f)
+		case err != nil:
 			return 0, fail("invalid scheduler flag `%s'", f)
 		}
+		flags |= flag
 	}
 	return flags, nil
 }
@@ -775,26 +757,26 @@ func genericOptCheck(cmd command, options uint64) error {
 }
 
 // tunnelOptCheck is ipvsadm's tunnel_opt_check.
-func tunnelOptCheck(tunType int, options uint64) error {
+func tunnelOptCheck(tunType lvs.TunnelType, options uint64) error {
 	row := tunnelTypesVOptions[tunType]
 	count, last := 0, 0
 	for j, k := range tunOpts {
 		if options&(1<<k) == 0 {
 			if row[j] == '+' {
-				return fail("You need to supply the '%s' option for the '%s' tunnel type", optNames[k], tunNames[tunType])
+				return fail("You need to supply the '%s' option for the '%s' tunnel type", optNames[k], tunType)
 			}
 			continue
 		}
 		switch row[j] {
 		case 'x':
-			return fail("Illegal '%s' option with the '%s' tunnel type", optNames[k], tunNames[tunType])
+			return fail("Illegal '%s' option with the '%s' tunnel type", optNames[k], tunType)
 		case '1':
 			count++
 			if count == 1 {
 				last = k
 				continue
 			}
-			return fail("The option '%s' conflicts with the '%s' option in the '%s' tunnel type", optNames[k], optNames[last], tunNames[tunType])
+			return fail("The option '%s' conflicts with the '%s' option in the '%s' tunnel type", optNames[k], optNames[last], tunType)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"golvs/internal/config"
 	"golvs/internal/lvs"
+	"golvs/internal/sched"
 )
 
 // method is a forwarding method as lvs_method sets it.
@@ -168,8 +169,8 @@ func (p *parser) vsKeyword(vs *vsBuild, k *node) {
 		p.maxArgs(k, 0)
 		// lbflags_handler: the sh-* and mh-* names count only when the
 		// scheduler read so far is sh or mh.
-		f, ok := config.SchedFlag(vs.sched, kw)
-		if !ok {
+		f, err := sched.ParseFlag(vs.sched, kw)
+		if err != nil {
 			p.warnf(k, "%s applies only to the %s scheduler and lb_algo is %q here: ignored", kw, kw[:2], vs.sched)
 			return
 		}
@@ -324,17 +325,12 @@ func (p *parser) lvsMethod(k *node, m *method) {
 			if !ok {
 				return
 			}
-			switch t {
-			case "ipip":
-				out.ttype = lvs.TunIPIP
-			case "gue":
-				out.ttype = lvs.TunGUE
-			case "gre":
-				out.ttype = lvs.TunGRE
-			default:
+			ty, err := lvs.ParseTunnelType(t)
+			if err != nil {
 				p.errorf(k, "tunnel type %q is not ipip, gue or gre", t)
 				return
 			}
+			out.ttype = ty
 			i++
 		case "port":
 			v, ok := p.uint(k, i+1, 1, 65535)
@@ -343,25 +339,23 @@ func (p *parser) lvsMethod(k *node, m *method) {
 			}
 			out.tport = uint16(v)
 			i++
-		case "nocsum":
-			out.flags = lvs.TunNoCsum
-		case "csum":
-			out.flags = lvs.TunCsum
-		case "remcsum":
-			out.flags = lvs.TunRemCsum
 		default:
-			p.errorf(k, "%q is not a tunnel option (type, port, nocsum, csum, remcsum)", w)
-			return
+			f, err := lvs.ParseTunnelFlags(w)
+			if err != nil {
+				p.errorf(k, "%q is not a tunnel option (type, port, nocsum, csum, remcsum)", w)
+				return
+			}
+			out.flags = f
 		}
 	}
 	switch {
 	case out.m != lvs.Tunnel && len(k.words) > 2:
 		p.errorf(k, "tunnel options are only for TUN")
-	case (out.ttype == lvs.TunGUE) != (out.tport != 0):
+	case out.ttype.HasPort() != (out.tport != 0):
 		p.errorf(k, "a gue tunnel needs a port, and only a gue tunnel has one")
-	case out.ttype == lvs.TunIPIP && out.flags != lvs.TunNoCsum:
+	case out.ttype == lvs.TunIPIP && !out.ttype.TakesFlags(out.flags):
 		p.errorf(k, "ipip tunnels have no checksum option")
-	case out.ttype == lvs.TunGRE && out.flags == lvs.TunRemCsum:
+	case out.ttype == lvs.TunGRE && !out.ttype.TakesFlags(out.flags):
 		p.errorf(k, "gre tunnels have no remote checksum option")
 	default:
 		*m = out

@@ -56,47 +56,11 @@ func (m Method) String() string {
 	return "?"
 }
 
-// TunnelType is how a Tunnel real's packets are encapsulated; the values
-// are IPVS's IP_VS_CONN_F_TUNNEL_TYPE_*. The zero value is IP-in-IP.
-type TunnelType uint8
-
-// Tunnel types.
-const (
-	TunIPIP TunnelType = 0 // IP-in-IP (or IPv6-in-IPv6, IPv4-in-IPv6, ...), ipvsadm's default
-	TunGUE  TunnelType = 1 // Generic UDP Encapsulation to TunPort
-	TunGRE  TunnelType = 2 // GRE
-)
-
-// String returns the tunnel type as ipvsadm's --tun-type names it ("ipip",
-// "gue", "gre", "?").
-func (t TunnelType) String() string {
-	switch t {
-	case TunIPIP:
-		return "ipip"
-	case TunGUE:
-		return "gue"
-	case TunGRE:
-		return "gre"
-	}
-	return "?"
-}
-
-// TunnelFlags are the checksum options of a GUE or GRE tunnel, with IPVS's
-// IP_VS_TUNNEL_ENCAP_FLAG_* values. The zero value, TunNoCsum, sends the
-// outer header without a checksum.
-type TunnelFlags uint16
-
-// Tunnel flags.
-const (
-	TunNoCsum  TunnelFlags = 0      // --tun-nocsum (the default)
-	TunCsum    TunnelFlags = 1 << 0 // --tun-csum: checksum in the outer UDP or GRE header
-	TunRemCsum TunnelFlags = 1 << 1 // --tun-remcsum: GUE remote checksum offload
-
-	// TunFlagsMask is every tunnel flag.
-	TunFlagsMask = TunCsum | TunRemCsum
-)
-
-// Schedulers this version of golvs implements, by IPVS name.
+// Schedulers this version of golvs implements, by IPVS name: the one list
+// of them. internal/sched keys what each scheduler is and does (its
+// Kind) by these names, and a test there checks that both list the same
+// ones; the model keeps the names alone, so that it holds no algorithm
+// and imports no scheduler code.
 var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
 
 // MaxReals is how many real servers a service can have: the
@@ -474,7 +438,7 @@ func validateTunnel(r Real) error {
 	if r.TunFlags&^TunFlagsMask != 0 || r.TunFlags == TunCsum|TunRemCsum {
 		return fmt.Errorf("%w: tunnel flags %#x", ErrInvalid, uint16(r.TunFlags))
 	}
-	if r.TunType == TunGUE && r.TunPort == 0 {
+	if r.TunType.HasPort() && r.TunPort == 0 {
 		return fmt.Errorf("%w: a GUE tunnel needs a port (--tun-port)", ErrInvalid)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"golvs/internal/datapath"
+	"golvs/internal/lvs"
 )
 
 // ParseVIPs parses the VIPs an operator names: plain IPv4 or IPv6
@@ -46,18 +47,21 @@ func ParseTunnels(s string) (datapath.Tunnel, error) {
 	}
 	var t datapath.Tunnel
 	for _, name := range strings.Split(s, ",") {
-		switch strings.TrimSpace(name) {
-		case "ipip":
-			t |= datapath.TunnelIPIP
-		case "gue":
-			t |= datapath.TunnelGUE
-		case "gre":
-			t |= datapath.TunnelGRE
-		default:
+		ty, err := lvs.ParseTunnelType(strings.TrimSpace(name))
+		if err != nil || int(ty) >= len(decapKinds) {
 			return 0, fmt.Errorf("%w %q: want none, or ipip, gue, gre separated by commas", ErrBadTunnel, name)
 		}
+		t |= decapKinds[ty]
 	}
 	return t, nil
+}
+
+// decapKinds are the decapsulation program's kinds, by the tunnel type
+// the director sends.
+var decapKinds = [...]datapath.Tunnel{
+	lvs.TunIPIP: datapath.TunnelIPIP,
+	lvs.TunGUE:  datapath.TunnelGUE,
+	lvs.TunGRE:  datapath.TunnelGRE,
 }
 
 // ParsePort parses a GUE port: 1 to 65535, as ipvsadm's --tun-port.

@@ -1,7 +1,9 @@
-// Package sched computes, in Go, the scheduler tables the data plane reads:
-// the pick order of rr and wrr, the sh and dh buckets and the mh (Maglev)
-// table, as the kernel's ip_vs_*.c build them, and the round-robin position
-// that carries over a configuration change.
+// Package sched is the Go side of the schedulers: what each IPVS scheduler
+// is (Kind: its data-plane id, table shape, -b flags, state), the
+// scheduler tables the data plane reads (the pick order of rr and wrr, the
+// sh and dh buckets and the mh (Maglev) table, as the kernel's ip_vs_*.c
+// build them), and the rules that carry a scheduler across a configuration
+// change (the round-robin position, mh's last weights, lblc state).
 package sched
 
 // MaxSequence bounds the length of a wrr sequence. IPVS's wrr has no table;

@@ -33,7 +33,8 @@ const (
 )
 
 // Table returns the scheduler table of a service with dests in IPVS list
-// order (newest first), as indexes into dests:
+// order (newest first), as indexes into dests; its kind is the
+// scheduler's Kind.Table:
 //
 //   - rr: RR over the weights; wrr: WRR over the weights;
 //   - sh: ShSize buckets filled as ip_vs_sh_reassign does; dh: ShSize
@@ -48,29 +49,11 @@ const (
 // gets nil.
 func Table(scheduler string, flags lvs.SchedFlags, dests []Dest) []int {
 	_ = flags
-	weights := make([]int, len(dests))
-	for i, d := range dests {
-		weights[i] = d.Weight
+	k, ok := KindOf(scheduler)
+	if !ok {
+		return nil
 	}
-	switch scheduler {
-	case "rr":
-		return RR(weights)
-	case "wrr":
-		return WRR(weights)
-	case "sh":
-		return shTable(weights)
-	case "dh":
-		return dhTable(len(dests))
-	case "mh":
-		return mhTable(dests)
-	case "lc", "wlc", "sed", "nq", "fo", "ovf", "twos", "lblc", "lblcr":
-		idx := make([]int, len(dests))
-		for i := range idx {
-			idx[i] = i
-		}
-		return idx
-	}
-	return nil
+	return k.build(dests)
 }
 
 // shTable is ip_vs_sh_reassign: walk the list cyclically, each dest
