@@ -158,11 +158,8 @@ func (d *Datapath) carryRR(us []ServiceUpdate) ([]ServiceUpdate, error) {
 // the position (index of the next pick, modulo the table's length) it has
 // in the table being replaced.
 func (c *RRCarry) Start(pos uint32) int {
-	if len(c.PrevTable) == 0 || pos == 0 {
-		return sched.RRStart(c.PrevList, 0, false, c.List, c.Weights)
-	}
-	last := c.PrevTable[(pos-1)%uint32(len(c.PrevTable))]
-	return sched.RRStart(c.PrevList, last, true, c.List, c.Weights)
+	last, ok := sched.LastPicked(c.PrevTable, pos)
+	return sched.RRStart(c.PrevList, last, ok, c.List, c.Weights)
 }
 
 // String lists what p writes, a line a step, services and reals by slot.

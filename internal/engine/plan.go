@@ -328,11 +328,7 @@ func (pl *planner) writeTable(st *serviceState, svc lvs.Service, opts lvs.Servic
 	for i, r := range svc.Reals {
 		rs := st.reals[r.Addr]
 		list[i] = rs.id
-		// mh keeps a quiesced real's slots: it hashes with the last
-		// weight above zero (ip_vs_mh.c's last_weight).
-		if r.Weight > 0 {
-			rs.lastWeight = r.Weight
-		}
+		rs.lastWeight = sched.LastWeight(rs.lastWeight, r.Weight)
 		dests[i] = sched.Dest{Addr: r.Addr, Weight: r.Weight, LastWeight: rs.lastWeight}
 		weights[i] = r.Weight
 	}
@@ -345,8 +341,8 @@ func (pl *planner) writeTable(st *serviceState, svc lvs.Service, opts lvs.Servic
 	}
 	u := datapath.ServiceUpdate{ID: st.id, Service: svc, Table: table}
 	// A round robin carries on after the real it chose last, unless the
-	// scheduler was just switched to rr.
-	if svc.Scheduler == "rr" && st.applied.Scheduler == svc.Scheduler {
+	// service was just switched to it.
+	if k, _ := sched.KindOf(svc.Scheduler); k.KeepsPosition && st.applied.Scheduler == svc.Scheduler {
 		u.RR = &datapath.RRCarry{PrevTable: st.table, PrevList: st.list, List: list, Weights: weights}
 	}
 	pl.p.Services = append(pl.p.Services, u)
