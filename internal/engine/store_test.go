@@ -41,7 +41,6 @@ func managedOnDisk(t *testing.T, dir string) []ManagedService {
 	return s.Managed
 }
 
-
 // The managed set is saved in the state file in the same write as the
 // table change it belongs with, kept through the changes that do not set
 // it, and left as it was when its change is refused.
