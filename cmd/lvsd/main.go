@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"golvs/internal/configfile"
 	"golvs/internal/daemon"
 )
 
@@ -50,9 +51,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lvsd: --config and --keepalived-conf exclude each other: give one file")
 		os.Exit(2)
 	}
-	src := daemon.Source{Path: *conf}
+	src := configfile.Source{Path: *conf}
 	if *kaConf != "" {
-		src = daemon.Source{Path: *kaConf, Keepalived: true}
+		src = configfile.Source{Path: *kaConf, Keepalived: true}
 	}
 	level := slog.LevelInfo
 	if *debug {

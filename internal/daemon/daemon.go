@@ -20,6 +20,7 @@ import (
 
 	"golvs/internal/api"
 	"golvs/internal/config"
+	"golvs/internal/configfile"
 	"golvs/internal/datapath"
 	"golvs/internal/engine"
 	"golvs/internal/metrics"
@@ -35,7 +36,7 @@ type Config struct {
 	StateDir   string
 	// Config is the configuration file whose services lvsd runs and
 	// health-checks; its zero value means none.
-	Config Source
+	Config configfile.Source
 	// MetricsAddr is where /metrics is served over HTTP; empty means not.
 	MetricsAddr string
 	// ConnTableSize is the connection table's capacity; 0 means the
@@ -76,10 +77,10 @@ func Run(ctx context.Context, cfg Config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	// A bad configuration file stops lvsd before it touches anything.
-	files := &files{src: cfg.Config, stateDir: cfg.StateDir, log: log, warned: map[string]bool{}}
+	file := configfile.New(cfg.Config, log)
 	var fileCfg *config.Config
 	if cfg.Config.Path != "" {
-		if fileCfg, err = files.load(); err != nil {
+		if fileCfg, err = file.Load(); err != nil {
 			return err
 		}
 	}
@@ -143,19 +144,19 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if fileCfg != nil {
-		files.eng, files.expireNodest = eng, dp.SetExpireNodestConn
-		if err := files.start(ctx, fileCfg); err != nil {
+		to := configfile.Target{Engine: eng, Managed: saved.Managed, ExpireNodestConn: dp.SetExpireNodestConn}
+		if err := file.Start(ctx, fileCfg, to); err != nil {
 			cancel()
 			wg.Wait()
 			return fmt.Errorf("apply %s: %w", cfg.Config.Path, err)
 		}
-		ctl = files
+		ctl = file
 		log.Info("configuration loaded", slog.String("file", cfg.Config.Path), slog.Int("services", len(fileCfg.Services)))
 	}
 	if metricsSock != nil {
 		src := metrics.Sources{Services: eng.Services, Counters: dp.Counters, Attached: dp.Attached, ConnTableSize: dp.ConnTableSize()}
 		if fileCfg != nil {
-			src.Health = files.Health
+			src.Health = file.Health
 		}
 		c := metrics.New(src, log)
 		wg.Go(func() {
@@ -170,7 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 		slog.String("state_dir", cfg.StateDir), slog.Int("services", len(saved.Services)))
 	err = api.Serve(ctx, sock, director{eng, ctl}, log)
 	// Shut down in reverse order: checks, then the engine.
-	files.stopChecks()
+	file.Stop()
 	cancel()
 	wg.Wait()
 	if err != nil {

@@ -24,6 +24,10 @@ type Saved struct {
 	Slots []ServiceSlots `json:"slots,omitempty"`
 	// Retired are slots of deleted reals that connections still count against.
 	Retired []Retired `json:"retired,omitempty"`
+	// Managed is what lvsd's configuration file named when it was last
+	// applied (see UpdateManaged); nil means the state was saved without
+	// one, an empty set that the file named nothing.
+	Managed []ManagedService `json:"managed,omitzero"`
 }
 
 // ServiceSlots are the slots of one service and its reals.
@@ -63,7 +67,11 @@ type Retired struct {
 // keep their data-plane slots, so counters and connections carry over.
 // What the saved table holds that is no longer valid is logged and left
 // out; services the pinned maps hold that the state does not are deleted.
+// The managed set is kept as it is, to be saved again with every change.
 func (e *Engine) Restore(s Saved) error {
+	if e.store != nil {
+		e.store.managed = s.Managed
+	}
 	next := lvs.Table{Timeouts: e.table.Timeouts}
 	if err := next.SetTimeouts(s.Timeouts); err != nil {
 		e.log.Error("restore timeouts", slog.Any("err", err))
@@ -130,7 +138,7 @@ func (e *Engine) save() {
 	if e.store == nil {
 		return
 	}
-	saved := Saved{Table: e.table, Retired: e.slots.retired, Slots: make([]ServiceSlots, 0, len(e.table.Services))}
+	saved := Saved{Table: e.table, Retired: e.slots.retired, Slots: make([]ServiceSlots, 0, len(e.table.Services)), Managed: e.store.managed}
 	n := 0
 	for _, svc := range e.table.Services {
 		n += len(svc.Reals)
@@ -160,37 +168,80 @@ func (e *Engine) save() {
 	}
 }
 
-// Store keeps the configuration in a JSON file in lvsd's state directory.
+// Store keeps lvsd's state in one JSON file, config.json, in lvsd's state
+// directory, and is its only writer.
 type Store struct {
-	path string
+	dir, path string
+	// managed is the managed set written with every save, set by Restore
+	// and UpdateManaged; it belongs to the engine's loop.
+	managed []ManagedService
+	// legacy says Load folded an older lvsd's managed.json into the state,
+	// to be removed once a save has written the state with it.
+	legacy bool
 }
+
+// legacyManagedFile is where an lvsd before the managed set moved into
+// the state file kept it, beside the state file.
+const legacyManagedFile = "managed.json"
 
 // NewStore returns a store writing dir/config.json, creating dir (0700).
 func NewStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	return &Store{path: filepath.Join(dir, "config.json")}, nil
+	return &Store{dir: dir, path: filepath.Join(dir, "config.json")}, nil
 }
 
 // Load reads the saved state; a missing file is an empty table with
-// IPVS's default timeouts.
+// IPVS's default timeouts. A state without a managed set takes it from an
+// older lvsd's managed.json, if there is one; the next Save writes it into
+// the state file and removes managed.json.
 func (s *Store) Load() (Saved, error) {
 	t := Saved{Table: lvs.Table{Timeouts: lvs.DefaultTimeouts}}
 	b, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return t, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return t, err
 	}
-	if err := json.Unmarshal(b, &t); err != nil {
-		return t, fmt.Errorf("%s: %w", s.path, err)
+	if err == nil {
+		if err := json.Unmarshal(b, &t); err != nil {
+			return t, fmt.Errorf("%s: %w", s.path, err)
+		}
+	}
+	if t.Managed == nil {
+		m, found, err := s.loadLegacy()
+		if err != nil {
+			return t, err
+		}
+		t.Managed, s.legacy = m, found
 	}
 	return t, nil
 }
 
-// Save writes t atomically: a crash leaves the old file or the new one.
+// loadLegacy reads an older lvsd's managed.json; found is false when
+// there is none.
+func (s *Store) loadLegacy() (m []ManagedService, found bool, err error) {
+	p := filepath.Join(s.dir, legacyManagedFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", legacyManagedFile, err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", p, err)
+	}
+	// A file that named no service was saved as null: it is still a
+	// managed set, an empty one.
+	if m == nil {
+		m = []ManagedService{}
+	}
+	return m, true, nil
+}
+
+// Save writes t atomically and durably: the file is written beside the
+// state file, synced, renamed over it, and the directory synced, so that
+// a crash or power loss leaves the old state or the new one.
 // The JSON is not indented: at 100,000 reals indenting took most of the
 // time of a save, which every change waits for, and doubled the file.
 func (s *Store) Save(t Saved) error {
@@ -198,21 +249,51 @@ func (s *Store) Save(t Saved) error {
 	if err != nil {
 		return err
 	}
-	tmp := s.path + ".tmp"
+	if err := writeFileSync(s.path, append(b, '\n')); err != nil {
+		return err
+	}
+	if s.legacy && t.Managed != nil {
+		// The state file holds the managed set now.
+		if err := os.Remove(filepath.Join(s.dir, legacyManagedFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", legacyManagedFile, err)
+		}
+		s.legacy = false
+	}
+	return nil
+}
+
+// writeFileSync replaces path with b through a synced temporary file and
+// syncs the directory, so that the rename itself survives a power loss.
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
 	}
-	return os.Rename(tmp, s.path)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", filepath.Dir(path), err)
+	}
+	return nil
 }

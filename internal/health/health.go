@@ -51,13 +51,13 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Result is the outcome of one attempt of a check.
 type Result struct {
-	At time.Time `json:"at"`
-	OK bool      `json:"ok"`
+	At time.Time
+	OK bool
 	// Reason says what was checked and, on failure, what went wrong, in
 	// the words an operator needs: "HTTP_GET http://198.18.0.11:80/health:
 	// status 500, want 200-299".
-	Reason  string        `json:"reason"`
-	Latency time.Duration `json:"latency"`
+	Reason  string
+	Latency time.Duration
 }
 
 // Desired is what one service should have in the table: its reals that are
@@ -101,52 +101,53 @@ func (d Desired) Changes(current []lvs.Real) (add, edit []lvs.Real, del []netip.
 	return add, edit, del
 }
 
-// ServiceStatus is the health view of one virtual service.
+// ServiceStatus is the health view of one virtual service; lvsd serves it
+// to lvsadm in its wire form, api.ServiceHealth.
 type ServiceStatus struct {
-	Service    lvs.ServiceKey `json:"service"`
-	QuorumUp   bool           `json:"quorum_up"`
-	Quorum     uint32         `json:"quorum"`
-	Hysteresis uint32         `json:"hysteresis"`
+	Service    lvs.ServiceKey
+	QuorumUp   bool
+	Quorum     uint32
+	Hysteresis uint32
 	// LiveWeight is the sum of the effective weights of the live reals,
 	// the number compared with the quorum.
-	LiveWeight  int          `json:"live_weight"`
-	SorryServer *lvs.Real    `json:"sorry_server,omitempty"`
-	SorryActive bool         `json:"sorry_active,omitempty"`
-	Reals       []RealStatus `json:"reals"`
+	LiveWeight  int
+	SorryServer *lvs.Real
+	SorryActive bool
+	Reals       []RealStatus
 }
 
 // RealStatus is the health view of one real server: what an operator looks
 // at when a real "disappears".
 type RealStatus struct {
-	Addr  netip.AddrPort `json:"addr"`
-	State State          `json:"state"`
+	Addr  netip.AddrPort
+	State State
 	// Weight is the effective weight: the configured one, or the last one
 	// a MISC_CHECK with misc_dynamic set.
-	Weight int `json:"weight"`
+	Weight int
 	// InTable and TableWeight are what the checker asks of the table for
 	// this real (an inhibited real is in it with weight 0).
-	InTable     bool      `json:"in_table"`
-	TableWeight int       `json:"table_weight"`
-	LastChange  time.Time `json:"last_change"`
+	InTable     bool
+	TableWeight int
+	LastChange  time.Time
 	// Reason is why the real is down (the failing check's reason), or
 	// empty while it is up.
-	Reason string        `json:"reason,omitempty"`
-	Checks []CheckStatus `json:"checks,omitempty"`
+	Reason string
+	Checks []CheckStatus
 }
 
 // CheckStatus is the state of one check of a real.
 type CheckStatus struct {
-	Kind config.CheckKind `json:"-"`
+	Kind config.CheckKind
 	// Name is the kind and what it targets: "HTTP_GET
 	// http://198.18.0.11:80/health", "TCP_CHECK 198.18.0.11:80".
-	Name  string `json:"name"`
-	State State  `json:"state"`
+	Name  string
+	State State
 	// Last is the latest attempt; LastFailure the latest failed one.
-	Last        Result `json:"last"`
-	LastFailure Result `json:"last_failure"`
+	Last        Result
+	LastFailure Result
 	// Failures counts the failed attempts since the last success.
-	Failures int       `json:"failures"`
-	Next     time.Time `json:"next"`
+	Failures int
+	Next     time.Time
 }
 
 // Options tune a Checker. The zero value works but applies nothing.

@@ -1,15 +1,20 @@
-package daemon
+// Package configfile runs lvsd's configuration file: it keeps the services
+// that a golvs YAML file or a keepalived.conf names in the engine's table,
+// applies their health checks, and reloads the file on request, changing
+// only what the file names.
+//
+// The package is named for the file it runs, as keepalived's checker runs
+// keepalived.conf; reading a file into a config.Config is internal/config's
+// and internal/keepalived's job, checking reals is internal/health's.
+package configfile
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -31,19 +36,18 @@ type Source struct {
 	Keepalived bool
 }
 
-// managedFile is where, in the state directory, lvsd remembers which
-// services and reals the configuration file named, so that what a file
-// stopped naming while lvsd was down is removed at the next start.
-const managedFile = "managed.json"
-
 // managed is what a configuration file names: its services and, for each,
 // the reals and sorry server. Only these are changed by a reload; services
 // and reals added by hand with lvsadm are left alone.
 type managed map[lvs.ServiceKey][]netip.AddrPort
 
 // managedOf lists what c names.
-func managedOf(c *config.Config) managed {
-	m := managed{}
+func managedOf(c *config.Config) managed { return managedFrom(managedSet(c)) }
+
+// managedSet lists what c names in the order of its services: the form
+// the engine saves in the state file.
+func managedSet(c *config.Config) []engine.ManagedService {
+	out := make([]engine.ManagedService, 0, len(c.Services))
 	for _, s := range c.Services {
 		var addrs []netip.AddrPort
 		for _, r := range s.Reals {
@@ -52,26 +56,29 @@ func managedOf(c *config.Config) managed {
 		if s.SorryServer != nil {
 			addrs = append(addrs, s.SorryServer.Addr)
 		}
-		m[s.ServiceKey] = addrs
+		out = append(out, engine.ManagedService{Service: s.ServiceKey, Reals: addrs})
+	}
+	return out
+}
+
+// managedFrom is the managed set saved in the state file, by service.
+func managedFrom(saved []engine.ManagedService) managed {
+	m := managed{}
+	for _, s := range saved {
+		m[s.Service] = s.Reals
 	}
 	return m
 }
 
-// managedEntry is managed's form on disk.
-type managedEntry struct {
-	Service lvs.ServiceKey   `json:"service"`
-	Reals   []netip.AddrPort `json:"reals"`
-}
-
-// files keeps the services of a configuration file in the engine's table
-// and runs their health checks. Load and reload go through switchTo, one
-// at a time.
-type files struct {
-	src      Source
-	stateDir string
-	eng      *engine.Engine
-	log      *slog.Logger
-	// expireNodest sets the data plane's expire_nodest_conn choice.
+// Controller keeps the services of a configuration file in the engine's
+// table and runs their health checks; it is the api.Controller of an lvsd
+// started with a file. Start and Reload go through switchTo, one at a
+// time.
+type Controller struct {
+	src Source
+	log *slog.Logger
+	// Set by Start.
+	eng          *engine.Engine
 	expireNodest func(bool) error
 
 	// reload serializes switchTo.
@@ -93,8 +100,24 @@ type files struct {
 	missed    bool
 }
 
-// load reads the configuration file; the error names file, line and field.
-func (f *files) load() (*config.Config, error) {
+// New returns the controller of the file src names; it changes nothing
+// until Start.
+func New(src Source, log *slog.Logger) *Controller {
+	return &Controller{src: src, log: log, warned: map[string]bool{}}
+}
+
+// Target is what a Controller changes.
+type Target struct {
+	Engine *engine.Engine
+	// Managed is the managed set of the state file (engine.Saved), what
+	// the file named when lvsd last ran.
+	Managed []engine.ManagedService
+	// ExpireNodestConn sets the data plane's expire_nodest_conn choice.
+	ExpireNodestConn func(bool) error
+}
+
+// Load reads the configuration file; the error names file, line and field.
+func (f *Controller) Load() (*config.Config, error) {
 	if !f.src.Keepalived {
 		c, err := config.Load(f.src.Path)
 		if err != nil {
@@ -116,24 +139,22 @@ func (f *files) load() (*config.Config, error) {
 	return c, nil
 }
 
-// start applies c, the file as read before lvsd touched anything, and
-// starts its health checks.
-func (f *files) start(ctx context.Context, c *config.Config) error {
+// Start applies c, the file as Load read it before lvsd touched
+// anything, to to.Engine's table and starts its health checks; what the
+// managed set names and c does not is removed.
+func (f *Controller) Start(ctx context.Context, c *config.Config, to Target) error {
 	f.reload.Lock()
 	defer f.reload.Unlock()
-	prev, err := f.loadManaged()
-	if err != nil {
-		return err
-	}
-	return f.switchTo(ctx, prev, c)
+	f.eng, f.expireNodest = to.Engine, to.ExpireNodestConn
+	return f.switchTo(ctx, managedFrom(to.Managed), c)
 }
 
 // Reload reads the file again and applies the difference; a bad file, or
 // one the data plane refuses, leaves everything as it was.
-func (f *files) Reload(ctx context.Context) error {
+func (f *Controller) Reload(ctx context.Context) error {
 	f.reload.Lock()
 	defer f.reload.Unlock()
-	c, err := f.load()
+	c, err := f.Load()
 	if err != nil {
 		f.log.Error("reload refused; the running configuration stays", slog.String("file", f.src.Path), slog.Any("err", err))
 		return err
@@ -148,9 +169,9 @@ func (f *files) Reload(ctx context.Context) error {
 
 // switchTo makes c the configuration: the health checker learns it first
 // (unchanged checks keep their state), then the table changes in one
-// engine batch to c's services with the reals the checker wants. prev is
-// what the previous configuration named.
-func (f *files) switchTo(ctx context.Context, prev managed, c *config.Config) error {
+// engine batch to c's services with the reals the checker wants, saved
+// with c's managed set. prev is what the previous configuration named.
+func (f *Controller) switchTo(ctx context.Context, prev managed, c *config.Config) error {
 	// Once begun, a switch runs to its end (or its rollback) even when the
 	// caller (lvsadm --reload) gives up: else the checker and the table
 	// could be left on different configurations.
@@ -177,7 +198,7 @@ func (f *files) switchTo(ctx context.Context, prev managed, c *config.Config) er
 	}
 	desired, err := f.checker.Desired(ctx)
 	if err == nil {
-		err = f.eng.Update(ctx, func(t *lvs.Table) error { return transform(t, prev, c, desired) })
+		err = f.eng.UpdateManaged(ctx, managedSet(c), func(t *lvs.Table) error { return transform(t, prev, c, desired) })
 	}
 	if err != nil {
 		// The checker goes back to the configuration it had.
@@ -199,7 +220,6 @@ func (f *files) switchTo(ctx context.Context, prev managed, c *config.Config) er
 		}
 	}
 	f.cfg = c
-	f.saveManaged(managedOf(c))
 	return nil
 }
 
@@ -314,7 +334,7 @@ func sinceApplied(add, edit []lvs.Real, del []netip.AddrPort, old []lvs.Real) ([
 }
 
 // remember records desired as what the checker last had applied.
-func (f *files) remember(desired []health.Desired) {
+func (f *Controller) remember(desired []health.Desired) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.applied == nil {
@@ -326,7 +346,7 @@ func (f *files) remember(desired []health.Desired) {
 }
 
 // appliedCopy returns what the checker last had applied.
-func (f *files) appliedCopy() map[lvs.ServiceKey][]lvs.Real {
+func (f *Controller) appliedCopy() map[lvs.ServiceKey][]lvs.Real {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return maps.Clone(f.applied)
@@ -334,7 +354,7 @@ func (f *files) appliedCopy() map[lvs.ServiceKey][]lvs.Real {
 
 // apply is the health checker's Apply: one engine batch per call. While a
 // configuration is being switched to, the change is left to catchUp.
-func (f *files) apply(ctx context.Context, desired []health.Desired) error {
+func (f *Controller) apply(ctx context.Context, desired []health.Desired) error {
 	f.mu.Lock()
 	if f.switching {
 		f.missed = true
@@ -352,7 +372,7 @@ func (f *files) apply(ctx context.Context, desired []health.Desired) error {
 
 // catchUp ends a switch: health changes offered during it are applied
 // from what the checker wants now.
-func (f *files) catchUp(ctx context.Context) {
+func (f *Controller) catchUp(ctx context.Context) {
 	f.mu.Lock()
 	missed := f.missed
 	f.switching, f.missed = false, false
@@ -372,30 +392,15 @@ func (f *files) catchUp(ctx context.Context) {
 	f.remember(desired)
 }
 
-// Health lists the checker's view of every service and real.
-func (f *files) Health(ctx context.Context) ([]api.ServiceHealth, error) {
-	f.reload.Lock()
-	ch := f.checker
-	f.reload.Unlock()
-	if ch == nil {
-		return nil, api.ErrNoConfig
-	}
-	st, err := ch.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return healthView(st), nil
-}
-
-// stopChecks stops the health checker and waits for it (it runs the
-// omega scripts on its way out).
-func (f *files) stopChecks() {
+// Stop stops the health checker and waits for it (it runs the omega
+// scripts on its way out). The table stays as it is.
+func (f *Controller) Stop() {
 	f.reload.Lock()
 	defer f.reload.Unlock()
 	f.stopChecksLocked()
 }
 
-func (f *files) stopChecksLocked() {
+func (f *Controller) stopChecksLocked() {
 	if f.checker == nil {
 		return
 	}
@@ -404,76 +409,4 @@ func (f *files) stopChecksLocked() {
 	f.checker = nil
 }
 
-// loadManaged reads what the file named when lvsd last ran.
-func (f *files) loadManaged() (managed, error) {
-	m := managed{}
-	if f.stateDir == "" {
-		return m, nil
-	}
-	b, err := os.ReadFile(filepath.Join(f.stateDir, managedFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return m, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", managedFile, err)
-	}
-	var entries []managedEntry
-	if err := json.Unmarshal(b, &entries); err != nil {
-		return nil, fmt.Errorf("read %s: %w", filepath.Join(f.stateDir, managedFile), err)
-	}
-	for _, e := range entries {
-		m[e.Service] = e.Reals
-	}
-	return m, nil
-}
-
-// saveManaged remembers what the file names; a failure is logged, as it
-// only matters if the file changes while lvsd is down.
-func (f *files) saveManaged(m managed) {
-	if f.stateDir == "" {
-		return
-	}
-	var entries []managedEntry
-	for _, s := range f.cfg.Services {
-		entries = append(entries, managedEntry{Service: s.ServiceKey, Reals: m[s.ServiceKey]})
-	}
-	b, err := json.Marshal(entries)
-	if err == nil {
-		p := filepath.Join(f.stateDir, managedFile)
-		if err = os.WriteFile(p+".tmp", b, 0o600); err == nil {
-			err = os.Rename(p+".tmp", p)
-		}
-	}
-	if err != nil {
-		f.log.Error("save the configuration file's services", slog.Any("err", err))
-	}
-}
-
-// healthView converts the checker's status to the API's wire types.
-func healthView(st []health.ServiceStatus) []api.ServiceHealth {
-	out := make([]api.ServiceHealth, 0, len(st))
-	for _, s := range st {
-		sh := api.ServiceHealth{
-			Service: s.Service, QuorumUp: s.QuorumUp, Quorum: s.Quorum, Hysteresis: s.Hysteresis,
-			LiveWeight: s.LiveWeight, SorryServer: s.SorryServer, SorryActive: s.SorryActive,
-			Reals: make([]api.RealHealth, 0, len(s.Reals)),
-		}
-		for _, r := range s.Reals {
-			rh := api.RealHealth{
-				Addr: r.Addr, State: r.State.String(), Weight: r.Weight, InTable: r.InTable,
-				TableWeight: r.TableWeight, LastChange: r.LastChange, Reason: r.Reason,
-			}
-			for _, k := range r.Checks {
-				rh.Checks = append(rh.Checks, api.CheckHealth{
-					Name: k.Name, State: k.State.String(),
-					Last:        api.CheckResult(k.Last),
-					LastFailure: api.CheckResult(k.LastFailure),
-					Failures:    k.Failures, Next: k.Next,
-				})
-			}
-			sh.Reals = append(sh.Reals, rh)
-		}
-		out = append(out, sh)
-	}
-	return out
-}
+var _ api.Controller = (*Controller)(nil)

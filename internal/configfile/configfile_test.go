@@ -1,4 +1,4 @@
-package daemon
+package configfile
 
 import (
 	"context"
