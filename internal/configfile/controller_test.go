@@ -17,28 +17,17 @@ import (
 	"golvs/internal/lvs"
 )
 
-// nopDatapath is a data plane that takes every write.
-type nopDatapath struct {
-	// Datapath makes a method this fake lacks a nil call, not a build
-	// failure; the engine's own tests check what it writes.
-	engine.Datapath
-}
+// nopDatapath is a data plane that takes every write; the engine's own
+// tests check what it writes.
+type nopDatapath struct{}
 
-func (nopDatapath) ConnTableSize() int                                     { return 4096 }
-func (nopDatapath) AddReals([]datapath.RealUpdate) error                   { return nil }
-func (nopDatapath) SetReals([]datapath.RealUpdate) error                   { return nil }
-func (nopDatapath) RetireReals([]datapath.RealID) error                    { return nil }
-func (nopDatapath) SetServices([]datapath.ServiceUpdate) error             { return nil }
-func (nopDatapath) SchedPosition(datapath.ServiceID) (uint32, error)       { return 0, nil }
-func (nopDatapath) DeleteService(datapath.ServiceID, lvs.ServiceKey) error { return nil }
-func (nopDatapath) DeleteServices(map[datapath.ServiceID]lvs.ServiceKey) error {
-	return nil
-}
-func (nopDatapath) ClearServices([]datapath.ServiceID) error { return nil }
+var _ engine.Datapath = nopDatapath{}
+
+func (nopDatapath) ConnTableSize() int                         { return 4096 }
+func (nopDatapath) Apply(datapath.Plan) (retireErr, err error) { return nil, nil }
 func (nopDatapath) Services() (map[lvs.ServiceKey]datapath.ServiceID, error) {
 	return nil, nil
 }
-func (nopDatapath) SetTimeouts(lvs.Timeouts) error { return nil }
 func (nopDatapath) RealCounters(ids []datapath.RealID) ([]datapath.RealCounters, error) {
 	return make([]datapath.RealCounters, len(ids)), nil
 }

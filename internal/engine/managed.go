@@ -28,19 +28,15 @@ func (e *Engine) UpdateManaged(ctx context.Context, managed []ManagedService, fn
 		managed = []ManagedService{}
 	}
 	return e.do(ctx, func() error {
-		next := e.table.Clone()
-		if err := fn(&next); err != nil {
-			return err
-		}
 		if e.store == nil {
-			return e.commit(next)
+			return e.update(fn, nil)
 		}
 		prev := e.store.managed
 		e.store.managed = managed
-		if err := e.commit(next); err != nil {
+		err := e.update(fn, nil)
+		if err != nil {
 			e.store.managed = prev
-			return err
 		}
-		return nil
+		return err
 	})
 }
