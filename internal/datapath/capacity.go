@@ -1,7 +1,6 @@
 package datapath
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
@@ -104,14 +103,6 @@ func checkConnTableSize(n int) error {
 	return nil
 }
 
-func possibleCPUs() int {
-	n, err := ebpf.PossibleCPU()
-	if err != nil {
-		return 1
-	}
-	return n
-}
-
 // FillConnsForBench writes n established NAT connections (client
 // 198.18.0.0/15 addresses and ports -> 198.18.0.10:80, real
 // 198.19.0.11:80, RealID 1 of ServiceID 1) and their NAT reverse entries
@@ -176,17 +167,4 @@ func benchConn(i int, now uint64, expired bool) (lvsLvsTuple, lvsLvsConn, lvsLvs
 	rk.Daddr = k.Saddr
 	rk.Sport, rk.Dport = hton(benchReal.Port()), k.Sport
 	return k, v, rk, lvsLvsNatConn{Service: 1, Vport: k.Dport}
-}
-
-func batchPut[K, V any](m *ebpf.Map, keys []K, vals []V) error {
-	_, err := m.BatchUpdate(keys, vals, nil)
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		for i := range keys {
-			if err := m.Put(&keys[i], &vals[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return err
 }

@@ -1,5 +1,9 @@
 package datapath
 
+// This file runs the ingress program on frames given to it, through
+// BPF_PROG_TEST_RUN, for the fixture tests and the benchmarks. Nothing is
+// sent: a redirect verdict only says where the packet would go.
+
 import (
 	"errors"
 	"fmt"
@@ -10,10 +14,6 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
-
-// This file runs the ingress program on frames given to it, through
-// BPF_PROG_TEST_RUN, for the fixture tests and the benchmarks. Nothing is
-// sent: a redirect verdict only says where the packet would go.
 
 // Verdicts the ingress program returns (TC_ACT_*).
 const (
@@ -332,7 +332,7 @@ type progTestRunAttr struct {
 	_           uint32
 }
 
-const bpfProgTestRun = 10 // BPF_PROG_TEST_RUN
+const bpfProgTestRun = 10
 
 // testRun runs p repeat times on data with context ctx (nil: none) and
 // returns the last repeat's return value and output, and the kernel's
