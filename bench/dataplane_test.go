@@ -89,7 +89,7 @@ func newDPBench(b testing.TB) *dpBench {
 		var ids []datapath.RealID
 		var dests []sched.Dest
 		for _, r := range reals {
-			must(d.SetReal(nextReal, r))
+			must(d.SetReals([]datapath.RealUpdate{{ID: nextReal, Real: r}}))
 			ids = append(ids, nextReal)
 			dests = append(dests, sched.Dest{Addr: r.Addr, Weight: r.Weight, LastWeight: max(r.Weight, 1)})
 			nextReal++
@@ -103,7 +103,7 @@ func newDPBench(b testing.TB) *dpBench {
 			}
 		}
 		set := func() {
-			must(d.SetService(id, lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(port)}, Scheduler: s}, table, 0))
+			must(d.SetServices([]datapath.ServiceUpdate{{ID: id, Service: lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(port)}, Scheduler: s}, Table: table}}))
 		}
 		set()
 		return set
@@ -343,11 +343,11 @@ func reference(b testing.TB, d *datapath.Datapath, c dpRow) []byte {
 
 func serviceStats(b testing.TB, d *datapath.Datapath, id datapath.ServiceID) lvs.Stats {
 	b.Helper()
-	st, err := d.ServiceStats(id)
+	st, err := d.ServiceCounters([]datapath.ServiceID{id})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return st
+	return st[0]
 }
 
 // dpResults are the kernel-measured ns per packet of every row, in the

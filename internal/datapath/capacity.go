@@ -112,7 +112,7 @@ func checkConnTableSize(n int) error {
 // It also writes real 1 and service 1's VIP, which the entries name.
 func (d *Datapath) FillConnsForBench(first, n, expiredEvery int) error {
 	const batch = 1 << 14
-	if err := d.SetReal(1, lvs.Real{Addr: benchReal, Method: lvs.Masq, Weight: 1}); err != nil {
+	if err := d.SetReals([]RealUpdate{{ID: 1, Real: lvs.Real{Addr: benchReal, Method: lvs.Masq, Weight: 1}}}); err != nil {
 		return fmt.Errorf("fill connections: %w", err)
 	}
 	var vip lvsLvsAddr

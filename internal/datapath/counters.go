@@ -3,8 +3,6 @@ package datapath
 import (
 	"fmt"
 
-	"github.com/cilium/ebpf"
-
 	"golvs/internal/lvs"
 )
 
@@ -61,38 +59,6 @@ func (d *Datapath) Counters() (map[string]uint64, error) {
 	return out, nil
 }
 
-// ServiceStats returns the counters of service id, summed over CPUs.
-func (d *Datapath) ServiceStats(id ServiceID) (lvs.Stats, error) {
-	if err := checkService(id); err != nil {
-		return lvs.Stats{}, fmt.Errorf("stats of service %d: %w", id, err)
-	}
-	s, err := sumStats(d.objs.LvsSvcStats, uint32(id))
-	if err != nil {
-		return s, fmt.Errorf("stats of service %d: %w", id, err)
-	}
-	return s, nil
-}
-
-// RealStats returns the counters of real id, summed over CPUs.
-func (d *Datapath) RealStats(id RealID) (lvs.Stats, error) {
-	if err := checkReal(id); err != nil {
-		return lvs.Stats{}, fmt.Errorf("stats of real %d: %w", id, err)
-	}
-	s, err := sumStats(d.objs.LvsRealStats, uint32(id))
-	if err != nil {
-		return s, fmt.Errorf("stats of real %d: %w", id, err)
-	}
-	return s, nil
-}
-
-func sumStats(m *ebpf.Map, id uint32) (lvs.Stats, error) {
-	var per []lvsLvsStats
-	if err := m.Lookup(id, &per); err != nil {
-		return lvs.Stats{}, err
-	}
-	return sum(per), nil
-}
-
 // RealCounters are what ipvsadm -L shows of a real beside its
 // configuration: its connection counts and its statistics.
 type RealCounters struct {
@@ -135,31 +101,6 @@ func (d *Datapath) ServiceCounters(ids []ServiceID) ([]lvs.Stats, error) {
 		return nil, fmt.Errorf("stats of services: %w", err)
 	}
 	return stats, nil
-}
-
-// RealConns returns real id's ActiveConn and InActConn.
-func (d *Datapath) RealConns(id RealID) (active, inactive uint32, err error) {
-	if err := checkReal(id); err != nil {
-		return 0, 0, fmt.Errorf("connections of real %d: %w", id, err)
-	}
-	var v lvsLvsRealConns
-	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &v); err != nil {
-		return 0, 0, fmt.Errorf("connections of real %d: %w", id, err)
-	}
-	return v.Active, v.Inactive, nil
-}
-
-// PersistConns returns real id's PersistConn: the persistence templates
-// bound to it, expired ones included until the sweeper removes them.
-func (d *Datapath) PersistConns(id RealID) (uint32, error) {
-	if err := checkReal(id); err != nil {
-		return 0, fmt.Errorf("persistent connections of real %d: %w", id, err)
-	}
-	var v lvsLvsRealConns
-	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &v); err != nil {
-		return 0, fmt.Errorf("persistent connections of real %d: %w", id, err)
-	}
-	return v.Persist, nil
 }
 
 func sum(per []lvsLvsStats) lvs.Stats {

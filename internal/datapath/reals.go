@@ -7,18 +7,6 @@ import (
 	"golvs/internal/lvs"
 )
 
-// SetReal writes real server id; it also changes its weight, method or
-// thresholds, and revives a real RetireReal retired. Connections already
-// made keep the method they were made with. The overload flag (IPVS's
-// IP_VS_DEST_F_OVERLOAD) is recomputed from the real's connections at
-// once: set when UThreshold != 0 and ActiveConn+InActConn >= UThreshold,
-// cleared when UThreshold is 0 or the total is below the lower threshold
-// (LThreshold, or 3/4 of UThreshold when it is 0), and otherwise left as
-// it is. From then on the data plane keeps it as connections come and go.
-func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
-	return d.SetReals([]RealUpdate{{ID: id, Real: r}})
-}
-
 // RealUpdate is one real for SetReals: SetReal's arguments.
 type RealUpdate struct {
 	ID   RealID
@@ -129,20 +117,6 @@ func overload(c lvsLvsRealConns, u, l uint32) (on uint32, change bool) {
 	return 0, clear
 }
 
-// Overloaded reports whether real id has IPVS's overload flag set: it
-// reached its upper connection threshold and has not yet dropped below
-// the lower one. No new connection is scheduled to it meanwhile.
-func (d *Datapath) Overloaded(id RealID) (bool, error) {
-	if err := checkReal(id); err != nil {
-		return false, fmt.Errorf("overload of real %d: %w", id, err)
-	}
-	var v uint32
-	if err := d.objs.LvsOverload.Lookup(uint32(id), &v); err != nil {
-		return false, fmt.Errorf("overload of real %d: %w", id, err)
-	}
-	return v != 0, nil
-}
-
 // AddReals writes each of us into a slot that held another real or none:
 // what ClearReal and then SetReal do, in fewer writes, as the counters
 // it zeroes leave the overload flag clear (see SetReal).
@@ -163,17 +137,6 @@ func (d *Datapath) AddReals(us []RealUpdate) error {
 		return fmt.Errorf("add reals: %w", err)
 	}
 	return nil
-}
-
-// RetireReal marks real id deleted from its service while its
-// connections live on, as IPVS keeps a deleted dest in its trash with
-// expire_nodest_conn=0: no new connection goes to it, client packets of
-// its connections are dropped (the connections stay until they expire,
-// so a real added back with SetReal in time carries on with them), and
-// NAT replies from it are still translated. The engine removes it from
-// the scheduler tables as well.
-func (d *Datapath) RetireReal(id RealID) error {
-	return d.RetireReals([]RealID{id})
 }
 
 // RetireReals does RetireReal for each of ids, reading and writing the
@@ -199,12 +162,6 @@ func (d *Datapath) RetireReals(ids []RealID) error {
 		return fmt.Errorf("retire reals: %w", err)
 	}
 	return nil
-}
-
-// ClearReal zeroes the connection counters, statistics and route cache of
-// real id; the engine calls it before it gives the id to another real.
-func (d *Datapath) ClearReal(id RealID) error {
-	return d.ClearReals([]RealID{id})
 }
 
 // ClearReals does ClearReal for each of ids, with one batch write of each

@@ -53,26 +53,6 @@ func tableShape(s lvsLvsSched) (fixed, max int) {
 	return 0, MaxDests
 }
 
-// SetService adds or changes service id with key svc.ServiceKey and the
-// scheduler, scheduler flags (-b), one-packet (-o) and persistence (-p
-// timeout, -M netmask) of svc; svc.Reals is ignored. A port-0 key is a
-// port-zero service: it takes every port of its VIP that has no service
-// of its own (it must be persistent to schedule anything). table is what
-// internal/sched's Table computes, mapped to RealIDs:
-//
-//   - rr, wrr: the pick sequence; the position is set to rrStart;
-//   - lc, wlc, sed, nq, fo, ovf, twos, lblc, lblcr: the reals in IPVS
-//     list order (newest first), at most MaxDests;
-//   - sh, dh: exactly ShTableSize buckets, mh: exactly MhTableSize slots,
-//     RealID 0 for an empty one (an empty table, no reals, is allowed too).
-//
-// It replaces the live table with one map write, so a packet sees the old
-// or the new table, never a mix. lblc/lblcr state survives a change of the
-// table (IPVS keeps it across dest changes) but not of the scheduler.
-func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrStart uint32) error {
-	return d.SetServices([]ServiceUpdate{{ID: id, Service: svc, Table: table, RRStart: rrStart}})
-}
-
 // ServiceUpdate is one service for SetServices: SetService's arguments.
 type ServiceUpdate struct {
 	ID      ServiceID
@@ -491,11 +471,6 @@ func (d *Datapath) Services() (map[lvs.ServiceKey]ServiceID, error) {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	return out, nil
-}
-
-// ClearService zeroes the statistics of service id.
-func (d *Datapath) ClearService(id ServiceID) error {
-	return d.ClearServices([]ServiceID{id})
 }
 
 // ClearServices does ClearService for each of ids, with one batch write.

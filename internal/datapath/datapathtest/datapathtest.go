@@ -268,25 +268,25 @@ func take(t testing.TB, d *datapath.Datapath, w Delta) snapshot {
 	t.Helper()
 	s := snapshot{map[datapath.ServiceID]lvs.Stats{}, map[datapath.RealID]lvs.Stats{}, map[datapath.RealID][2]int{}, nil}
 	for id := range w.Services {
-		st, err := d.ServiceStats(id)
+		st, err := d.ServiceCounters([]datapath.ServiceID{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.services[id] = st
+		s.services[id] = st[0]
 	}
 	for id := range w.Reals {
-		st, err := d.RealStats(id)
+		c, err := d.RealCounters([]datapath.RealID{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.reals[id] = st
+		s.reals[id] = c[0].Stats
 	}
 	for id := range w.Conns {
-		a, i, err := d.RealConns(id)
+		c, err := d.RealCounters([]datapath.RealID{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.conns[id] = [2]int{int(int32(a)), int(int32(i))}
+		s.conns[id] = [2]int{int(int32(c[0].ActiveConns)), int(int32(c[0].InActConns))}
 	}
 	var err error
 	if s.verdicts, err = d.Counters(); err != nil {
