@@ -51,6 +51,12 @@ type attachment interface {
 // XDP fast path in front of it. It works in the calling thread's network
 // namespace.
 func (d *Datapath) Attach(ifname string) error {
+	return d.attach(ifname, true)
+}
+
+// attach is Attach; tcx false skips TCX for the clsact fallback (its
+// tests, through export_test.go).
+func (d *Datapath) attach(ifname string, tcx bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.links[ifname]; ok {
@@ -60,7 +66,7 @@ func (d *Datapath) Attach(ifname string) error {
 	if err != nil {
 		return fmt.Errorf("attach %s: %w", ifname, err)
 	}
-	tc, err := d.attachTC(ifname, l.Attrs().Index)
+	tc, err := d.attachTC(ifname, l.Attrs().Index, tcx)
 	if err != nil {
 		return err
 	}
@@ -79,9 +85,10 @@ func (d *Datapath) Attach(ifname string) error {
 	return nil
 }
 
-// attachTC attaches lvs_ingress to TC ingress of link idx (named ifname).
-func (d *Datapath) attachTC(ifname string, idx int) (attachment, error) {
-	if !d.forceClsact {
+// attachTC attaches lvs_ingress to TC ingress of link idx (named ifname),
+// with TCX unless tcx is false or the kernel lacks it.
+func (d *Datapath) attachTC(ifname string, idx int, tcx bool) (attachment, error) {
+	if tcx {
 		tl, err := link.AttachTCX(link.TCXOptions{
 			Interface: idx,
 			Program:   d.objs.LvsIngress,

@@ -140,6 +140,13 @@ const (
 // next to the delete, because a connection being replaced (conn_reuse) is
 // briefly missing and a check made here would race with it.
 func (d *Datapath) Sweep() (removed int, err error) {
+	return d.sweep(nil)
+}
+
+// sweep is Sweep; pause, when not nil, runs between listing the NAT
+// reverse entries and removing orphans among them (the tests of that
+// window, through export_test.go).
+func (d *Datapath) sweep(pause func()) (removed int, err error) {
 	now := uint64(Now())
 	expired, err := d.expiredSlice(now)
 	if err != nil {
@@ -153,8 +160,8 @@ func (d *Datapath) Sweep() (removed int, err error) {
 	if err != nil {
 		return removed, fmt.Errorf("sweep reverse entries: %w", err)
 	}
-	if d.sweepPause != nil {
-		d.sweepPause()
+	if pause != nil {
+		pause()
 	}
 	if _, err := d.remove(reverse, sweepNAT); err != nil {
 		return removed, fmt.Errorf("sweep reverse entries: %w", err)

@@ -108,15 +108,8 @@ type Datapath struct {
 
 	mu sync.Mutex // protects the fields below
 	// links maps an interface name to what Attach made there.
-	links    map[string]attachment
-	xdp      XDPMode
-	bench    *benchObjects
-	benchSeq uint32 // next source offset of a NewFlows benchmark
-	// forceClsact makes Attach skip TCX (tests of the fallback).
-	forceClsact bool
-	// sweepPause, when set, runs inside Sweep between listing the NAT
-	// reverse entries and removing orphans (tests of that window).
-	sweepPause func()
+	links map[string]attachment
+	xdp   XDPMode
 }
 
 // Now returns the clock the data plane stamps connections with:

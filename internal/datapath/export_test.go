@@ -271,13 +271,13 @@ func (d *Datapath) PutServiceForTest(id ServiceID, k lvs.ServiceKey) error {
 	return d.objs.LvsServices.Put(&key, lvsLvsService{Id: uint32(id), Scheduler: uint32(lvsLvsSchedLVS_SCHED_RR)})
 }
 
-// PauseSweepForTest makes Sweep call fn after it has listed the NAT
+// SweepPausedForTest is Sweep calling fn after it has listed the NAT
 // reverse entries and before it removes orphans among them: the window in
 // which a connection being replaced (conn_reuse) comes back.
-func (d *Datapath) PauseSweepForTest(fn func()) { d.sweepPause = fn }
+func (d *Datapath) SweepPausedForTest(fn func()) (int, error) { return d.sweep(fn) }
 
-// ForceClsactForTest makes Attach use the clsact fallback.
-func (d *Datapath) ForceClsactForTest() { d.forceClsact = true }
+// AttachClsactForTest is Attach with the clsact fallback, TCX or not.
+func (d *Datapath) AttachClsactForTest(ifname string) error { return d.attach(ifname, false) }
 
 // Spec sizes for the ABI test.
 var LoadSpecForTest = loadLvs

@@ -111,10 +111,6 @@ func (d *Datapath) Close() error {
 		}
 		delete(d.links, name)
 	}
-	if d.bench != nil {
-		errs = append(errs, d.bench.Close())
-		d.bench = nil
-	}
 	errs = append(errs, d.objs.Close())
 	return errors.Join(errs...)
 }
