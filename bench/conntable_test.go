@@ -64,7 +64,7 @@ func connTable(b *testing.B, size int) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	if err := d.FillConnsForBench(0, size, 0); err != nil {
+	if err := datapath.NewHarness(d).FillConns(0, size, 0); err != nil {
 		b.Fatal(err)
 	}
 	fill := time.Since(start)
@@ -91,7 +91,7 @@ func connTable(b *testing.B, size int) {
 		live = append(live, c)
 	}
 	for range rounds {
-		if err := d.FillConnsForBench(0, size, 10); err != nil {
+		if err := datapath.NewHarness(d).FillConns(0, size, 10); err != nil {
 			b.Fatal(err)
 		}
 		c, n := sweep()

@@ -42,7 +42,7 @@ type dpRow struct {
 	xdp      bool
 	frame    []byte
 	ifindex  int
-	target   datapath.BenchTarget
+	target   datapathtest.BenchTarget
 	newFlows bool
 	// svc is, for new flows, the service whose connection count must
 	// grow by one per repeat (so that every repeat was a new flow).
@@ -52,7 +52,7 @@ type dpRow struct {
 	// the frame: the restore gave every repeat the original frame.
 	same bool
 	// perCall runs every packet in a test run of its own (TC tunnels,
-	// see datapath.BenchOptions.CallPerPacket); restore_per_call is
+	// see datapathtest.BenchOptions.CallPerPacket); restore_per_call is
 	// their harness cost.
 	perCall bool
 }
@@ -60,9 +60,11 @@ type dpRow struct {
 // dpBench is BenchmarkDataplane's director: a namespace, a data plane
 // with the services every row needs, and the rows.
 type dpBench struct {
-	n    *datapathtest.Net
-	d    *datapath.Datapath
-	rows []dpRow
+	n     *datapathtest.Net
+	d     *datapath.Datapath
+	h     *datapath.Harness
+	bench *datapathtest.Bench
+	rows  []dpRow
 	// prime flushes the connections and makes those of the established
 	// rows again.
 	prime func(tb testing.TB)
@@ -72,6 +74,7 @@ func newDPBench(b testing.TB) *dpBench {
 	datapathtest.RequirePrivileged(b)
 	n := datapathtest.NewNet(b)
 	d := datapathtest.Open(b, datapath.Options{ConnTableSize: 1 << 18})
+	h := datapath.NewHarness(d)
 
 	vip := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(datapathtest.VIP, port) }
 	real := func(i int, port uint16) netip.AddrPort { return netip.AddrPortFrom(datapathtest.RealAddrs[i], port) }
@@ -89,7 +92,7 @@ func newDPBench(b testing.TB) *dpBench {
 		var ids []datapath.RealID
 		var dests []sched.Dest
 		for _, r := range reals {
-			must(d.SetReal(nextReal, r))
+			must(d.SetReals([]datapath.RealUpdate{{ID: nextReal, Real: r}}))
 			ids = append(ids, nextReal)
 			dests = append(dests, sched.Dest{Addr: r.Addr, Weight: r.Weight, LastWeight: max(r.Weight, 1)})
 			nextReal++
@@ -103,7 +106,7 @@ func newDPBench(b testing.TB) *dpBench {
 			}
 		}
 		set := func() {
-			must(d.SetService(id, lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(port)}, Scheduler: s}, table, 0))
+			must(d.SetServices([]datapath.ServiceUpdate{{ID: id, Service: lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(port)}, Scheduler: s}, Table: table}}))
 		}
 		set()
 		return set
@@ -174,7 +177,7 @@ func newDPBench(b testing.TB) *dpBench {
 		n.Do(b, func() {
 			for _, port := range []uint16{80, 443, 8001, 8002, 8003} {
 				for _, flags := range []string{"S", "A"} {
-					if v, _, err := d.Run(fromClient(vip(port), flags), n.Client.Index); err != nil || v != datapath.VerdictRedirect {
+					if v, _, err := h.Run(fromClient(vip(port), flags), n.Client.Index); err != nil || v != datapath.VerdictRedirect {
 						b.Fatalf("priming the connection to %s: verdict %s, %v", vip(port), datapathtest.VerdictName(v), err)
 					}
 				}
@@ -184,7 +187,7 @@ func newDPBench(b testing.TB) *dpBench {
 
 	ci, ri := n.Client.Index, n.Reals.Index
 	ok, redirect := datapath.VerdictOK, datapath.VerdictRedirect
-	ingress, floor, restore := datapath.BenchIngress, datapath.BenchFloor, datapath.BenchRestore
+	ingress, floor, restore := datapathtest.BenchIngress, datapathtest.BenchFloor, datapathtest.BenchRestore
 	rows := []dpRow{
 		{name: "restore", frame: fromClient(vip(80), "A"), ifindex: ci, target: restore, verdict: ok, same: true},
 		{name: "restore_new_flow", frame: fromClient(vip(80), "S"), ifindex: ci, target: restore, newFlows: true, verdict: ok},
@@ -220,8 +223,8 @@ func newDPBench(b testing.TB) *dpBench {
 
 	// The XDP rows arrive as on links with native XDP, where the fast
 	// path takes every method (generic XDP leaves all but DR to TC).
-	n.Do(b, func() { must(d.MarkXDPNative(ci, ri)) })
-	return &dpBench{n: n, d: d, rows: rows, prime: prime}
+	n.Do(b, func() { must(h.MarkXDPNative(ci, ri)) })
+	return &dpBench{n: n, d: d, h: h, bench: datapathtest.NewBench(b, d), rows: rows, prime: prime}
 }
 
 func BenchmarkDataplane(b *testing.B) {
@@ -275,7 +278,7 @@ func (s *dpBench) run(tb testing.TB, c dpRow, n int, b *testing.B) float64 {
 	s.n.Do(tb, func() {
 		var want []byte
 		if c.same {
-			want = reference(tb, d, c)
+			want = reference(tb, s.h, c)
 		}
 		if b != nil {
 			b.ResetTimer()
@@ -286,7 +289,7 @@ func (s *dpBench) run(tb testing.TB, c dpRow, n int, b *testing.B) float64 {
 			if c.newFlows && c.svc != 0 {
 				pause(func() { before = serviceStats(tb, d, c.svc) })
 			}
-			res, err := d.Benchmark(c.frame, datapath.BenchOptions{
+			res, err := s.bench.Benchmark(c.frame, datapathtest.BenchOptions{
 				Target: c.target, Ifindex: c.ifindex, Repeat: r, NewFlows: c.newFlows, XDP: c.xdp,
 				CallPerPacket: c.perCall,
 			})
@@ -320,21 +323,21 @@ func (s *dpBench) run(tb testing.TB, c dpRow, n int, b *testing.B) float64 {
 
 // reference runs c's frame once through the program c times, outside
 // the timing, and returns the frame it leaves.
-func reference(b testing.TB, d *datapath.Datapath, c dpRow) []byte {
+func reference(b testing.TB, h *datapath.Harness, c dpRow) []byte {
 	b.Helper()
 	switch {
-	case c.target == datapath.BenchRestore:
+	case c.target == datapathtest.BenchRestore:
 		return c.frame // the nop leaves it as it is
-	case c.target != datapath.BenchIngress:
+	case c.target != datapathtest.BenchIngress:
 		b.Fatalf("no reference output for target %d", c.target)
 	case c.xdp:
-		_, out, _, err := d.RunXDP(c.frame, c.ifindex)
+		_, out, _, err := h.RunXDP(c.frame, c.ifindex)
 		if err != nil {
 			b.Fatal(err)
 		}
 		return out
 	}
-	_, out, err := d.Run(c.frame, c.ifindex)
+	_, out, err := h.Run(c.frame, c.ifindex)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -343,11 +346,11 @@ func reference(b testing.TB, d *datapath.Datapath, c dpRow) []byte {
 
 func serviceStats(b testing.TB, d *datapath.Datapath, id datapath.ServiceID) lvs.Stats {
 	b.Helper()
-	st, err := d.ServiceStats(id)
+	st, err := d.ServiceCounters([]datapath.ServiceID{id})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return st
+	return st[0]
 }
 
 // dpResults are the kernel-measured ns per packet of every row, in the
@@ -438,7 +441,7 @@ func (rs dpResults) table() string {
 				header = true
 			}
 			own, x := "-", "-"
-			if base := restoreOf(r.row); base != nil && r.row.target != datapath.BenchRestore {
+			if base := restoreOf(r.row); base != nil && r.row.target != datapathtest.BenchRestore {
 				o := r.median() - base.median()
 				own = fmt.Sprintf("%.1f", o)
 				if floor > 0 {
@@ -455,7 +458,7 @@ func (rs dpResults) table() string {
 // left out, min and median over the runs, own against the matching
 // restore row, x floor against the same program's floor.
 func TestDataplaneTable(t *testing.T) {
-	restore := datapath.BenchRestore
+	restore := datapathtest.BenchRestore
 	var rs dpResults
 	add := func(row dpRow, ns ...float64) {
 		rs.add(row, 1, 5000) // the probe before the runs
@@ -467,12 +470,12 @@ func TestDataplaneTable(t *testing.T) {
 	add(dpRow{name: "restore", target: restore}, 52, 50, 51)
 	add(dpRow{name: "restore_new_flow", target: restore, newFlows: true}, 60, 60, 60)
 	add(dpRow{name: "restore_per_call", target: restore, perCall: true}, 120, 130, 125)
-	add(dpRow{name: "floor", target: datapath.BenchFloor}, 61, 60, 70)
+	add(dpRow{name: "floor", target: datapathtest.BenchFloor}, 61, 60, 70)
 	add(dpRow{name: "new_flow_nat_rr", newFlows: true}, 1100, 1000, 1060)
 	add(dpRow{name: "established_tun_ipip", perCall: true}, 400, 425, 500)
 	add(dpRow{name: "established_nat"}, 140, 152)
 	add(dpRow{name: "xdp_restore", target: restore, xdp: true}, 40, 40, 40)
-	add(dpRow{name: "xdp_floor", target: datapath.BenchFloor, xdp: true}, 45, 45, 45)
+	add(dpRow{name: "xdp_floor", target: datapathtest.BenchFloor, xdp: true}, 45, 45, 45)
 	add(dpRow{name: "xdp_established_nat", xdp: true}, 90, 80, 100)
 
 	got := rs.table()

@@ -1,11 +1,8 @@
 package datapath
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
-	"net/netip"
-	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -102,91 +99,4 @@ func checkConnTableSize(n int) error {
 			n, need>>20, avail>>20, lvs.ErrRange)
 	}
 	return nil
-}
-
-func possibleCPUs() int {
-	n, err := ebpf.PossibleCPU()
-	if err != nil {
-		return 1
-	}
-	return n
-}
-
-// FillConnsForBench writes n established NAT connections (client
-// 198.18.0.0/15 addresses and ports -> 198.18.0.10:80, real
-// 198.19.0.11:80, RealID 1 of ServiceID 1) and their NAT reverse entries
-// straight into the tables, in batches, for capacity and sweep
-// benchmarks. Every expiredEvery-th one (0: none) has already expired.
-// Entries of earlier calls with the same first index are overwritten.
-// It also writes real 1 and service 1's VIP, which the entries name.
-func (d *Datapath) FillConnsForBench(first, n, expiredEvery int) error {
-	const batch = 1 << 14
-	if err := d.SetReal(1, lvs.Real{Addr: benchReal, Method: lvs.Masq, Weight: 1}); err != nil {
-		return fmt.Errorf("fill connections: %w", err)
-	}
-	var vip lvsLvsAddr
-	vip.Bytes = [16]byte{198, 18, 0, 10}
-	if err := d.objs.LvsSvcVaddrs.Put(uint32(1), &vip); err != nil {
-		return fmt.Errorf("fill connections: %w", err)
-	}
-	now := uint64(Now())
-	keys := make([]lvsLvsTuple, 0, batch)
-	vals := make([]lvsLvsConn, 0, batch)
-	rkeys := make([]lvsLvsTuple, 0, batch)
-	rvals := make([]lvsLvsNatConn, 0, batch)
-	for i := first; i < first+n; i++ {
-		k, v, rk, rv := benchConn(i, now, expiredEvery > 0 && i%expiredEvery == 0)
-		keys, vals, rkeys, rvals = append(keys, k), append(vals, v), append(rkeys, rk), append(rvals, rv)
-		if len(keys) == batch || i == first+n-1 {
-			if err := batchPut(d.objs.LvsConns, keys, vals); err != nil {
-				return fmt.Errorf("fill connections: %w", err)
-			}
-			if err := batchPut(d.objs.LvsNatConns, rkeys, rvals); err != nil {
-				return fmt.Errorf("fill NAT reverse entries: %w", err)
-			}
-			keys, vals, rkeys, rvals = keys[:0], vals[:0], rkeys[:0], rvals[:0]
-		}
-	}
-	return nil
-}
-
-// benchReal is the real of FillConnsForBench's connections.
-var benchReal = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, 0, 11}), 80)
-
-// benchConn is connection i of FillConnsForBench: its key and value, and
-// its NAT reverse key and value.
-func benchConn(i int, now uint64, expired bool) (lvsLvsTuple, lvsLvsConn, lvsLvsTuple, lvsLvsNatConn) {
-	var k lvsLvsTuple
-	// 2^17 client addresses of 198.18.0.0/15, 2^16 ports each.
-	host := uint32(i) & (1<<17 - 1)
-	k.Saddr.Bytes = [16]byte{198, 18 + byte(host>>16), byte(host >> 8), byte(host)}
-	k.Daddr.Bytes = [16]byte{198, 18, 0, 10}
-	k.Sport, k.Dport = hton(uint16(i>>17)), hton(80)
-	k.Proto, k.Family = uint8(lvs.TCP), uint8(lvsLvsFamilyLVS_AF_INET)
-	v := lvsLvsConn{
-		Method: uint8(lvsLvsMethodLVS_METHOD_MASQ),
-		State:  uint32(lvsLvsTcpStateLVS_TCP_ESTABLISHED), Service: 1, Real: 1,
-		ExpiresNs: now + uint64(time.Hour),
-	}
-	if expired {
-		v.ExpiresNs = now - uint64(time.Second)
-	}
-	rk := k
-	rk.Saddr.Bytes = [16]byte{198, 19, 0, 11}
-	rk.Daddr = k.Saddr
-	rk.Sport, rk.Dport = hton(benchReal.Port()), k.Sport
-	return k, v, rk, lvsLvsNatConn{Service: 1, Vport: k.Dport}
-}
-
-func batchPut[K, V any](m *ebpf.Map, keys []K, vals []V) error {
-	_, err := m.BatchUpdate(keys, vals, nil)
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		for i := range keys {
-			if err := m.Put(&keys[i], &vals[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return err
 }

@@ -1,7 +1,6 @@
 package datapath
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -141,6 +140,13 @@ const (
 // next to the delete, because a connection being replaced (conn_reuse) is
 // briefly missing and a check made here would race with it.
 func (d *Datapath) Sweep() (removed int, err error) {
+	return d.sweep(nil)
+}
+
+// sweep is Sweep; pause, when not nil, runs between listing the NAT
+// reverse entries and removing orphans among them (the tests of that
+// window, through export_test.go).
+func (d *Datapath) sweep(pause func()) (removed int, err error) {
 	now := uint64(Now())
 	expired, err := d.expiredSlice(now)
 	if err != nil {
@@ -154,8 +160,8 @@ func (d *Datapath) Sweep() (removed int, err error) {
 	if err != nil {
 		return removed, fmt.Errorf("sweep reverse entries: %w", err)
 	}
-	if d.sweepPause != nil {
-		d.sweepPause()
+	if pause != nil {
+		pause()
 	}
 	if _, err := d.remove(reverse, sweepNAT); err != nil {
 		return removed, fmt.Errorf("sweep reverse entries: %w", err)
@@ -172,66 +178,6 @@ func (d *Datapath) Sweep() (removed int, err error) {
 		return removed, fmt.Errorf("sweep templates: %w", err)
 	}
 	return removed, nil
-}
-
-// keysOf returns the keys of map m's entries that keep selects, read as
-// key type K and value type V.
-func keysOf[K, V any](m *ebpf.Map, keep func(*K, *V) bool) ([]K, error) {
-	var keys []K
-	err := scan(m, nil, 0, func(k *K, v *V) {
-		if keep(k, v) {
-			keys = append(keys, *k)
-		}
-	})
-	return keys, err
-}
-
-// scanBatch is how many entries one BPF_MAP_LOOKUP_BATCH reads. A
-// hash map's batch must hold its fullest bucket (ENOSPC otherwise), which
-// a table sized by its entries never comes near.
-const scanBatch = 4096
-
-// scan calls fn with every entry of hash map m, in batches of scanBatch
-// (a syscall per batch: an iterator's NEXT_KEY and LOOKUP per entry made
-// the sweep of a 1M table take seconds). With cursor it reads at most
-// limit entries from where the previous call with that cursor stopped
-// and reports whether it reached the end (the cursor then starts over);
-// without, it reads the whole map. Where the kernel lacks batch
-// operations it falls back to an iterator over the whole map.
-func scan[K, V any](m *ebpf.Map, cursor *ebpf.MapBatchCursor, limit int, fn func(*K, *V)) error {
-	_, err := scanSome(m, cursor, limit, fn)
-	return err
-}
-
-func scanSome[K, V any](m *ebpf.Map, cursor *ebpf.MapBatchCursor, limit int, fn func(*K, *V)) (end bool, err error) {
-	if cursor == nil {
-		cursor, limit = new(ebpf.MapBatchCursor), 0
-	}
-	keys, vals := make([]K, scanBatch), make([]V, scanBatch)
-	read := 0
-	for limit == 0 || read < limit {
-		n, err := m.BatchLookup(cursor, keys, vals, nil)
-		for i := range n {
-			fn(&keys[i], &vals[i])
-		}
-		read += n
-		switch {
-		case errors.Is(err, ebpf.ErrKeyNotExist):
-			*cursor = ebpf.MapBatchCursor{}
-			return true, nil
-		case errors.Is(err, ebpf.ErrNotSupported) && read == 0:
-			var k K
-			var v V
-			it := m.Iterate()
-			for it.Next(&k, &v) {
-				fn(&k, &v)
-			}
-			return true, it.Err()
-		case err != nil:
-			return false, err
-		}
-	}
-	return false, nil
 }
 
 // SweepBudget is how many connection entries one Sweep reads: a table

@@ -22,7 +22,7 @@ func runOne(t *testing.T, n *datapathtest.Net, d *datapath.Datapath, f packet.Fr
 	)
 	n.Do(t, func() {
 		var err error
-		v, out, err = d.Run(f.Bytes(), ifindex)
+		v, out, err = datapath.NewHarness(d).Run(f.Bytes(), ifindex)
 		must(t, err)
 	})
 	return v, out
@@ -143,8 +143,7 @@ func TestPrivilegedSweepKeepsReplacedReverseEntry(t *testing.T) {
 	send(t, n, d, syn, synFrom(n, packet.TCP, 50001, vip(80), "S"))
 	must(t, d.DeleteConnForTest(lvs.TCP, cli(50000), vip(80)))
 	must(t, d.DeleteConnForTest(lvs.TCP, cli(50001), vip(80)))
-	d.PauseSweepForTest(func() { send(t, n, d, syn) })
-	if _, err := d.Sweep(); err != nil {
+	if _, err := d.SweepPausedForTest(func() { send(t, n, d, syn) }); err != nil {
 		t.Fatal(err)
 	}
 	if nat, _ := d.NATEntriesForTest(); nat != 1 {

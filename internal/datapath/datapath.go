@@ -15,19 +15,15 @@
 package datapath
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"golvs/internal/lvs"
@@ -112,121 +108,9 @@ type Datapath struct {
 
 	mu sync.Mutex // protects the fields below
 	// links maps an interface name to what Attach made there.
-	links    map[string]attachment
-	xdp      XDPMode
-	bench    *benchObjects
-	benchSeq uint32 // next source offset of a NewFlows benchmark
-	// forceClsact makes Attach skip TCX (tests of the fallback).
-	forceClsact bool
-	// sweepPause, when set, runs inside Sweep between listing the NAT
-	// reverse entries and removing orphans (tests of that window).
-	sweepPause func()
+	links map[string]attachment
+	xdp   XDPMode
 }
-
-// Open loads the data plane. Maps pinned by an earlier lvsd of the same ABI
-// version are adopted, so the connection table survives a restart.
-func Open(opts Options) (*Datapath, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	root := opts.PinDir
-	if root == "" {
-		root = DefaultPinDir
-	}
-	if opts.ConnTableSize < 0 {
-		return nil, fmt.Errorf("open data plane: conn table size %d: %w", opts.ConnTableSize, lvs.ErrInvalid)
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("open data plane: %w", classify(err))
-	}
-	if err := ensureBPFFS(root); err != nil {
-		return nil, fmt.Errorf("open data plane: %w", err)
-	}
-	dir := filepath.Join(root, "v"+strconv.Itoa(ABIVersion))
-	if err := checkOtherVersions(root); err != nil {
-		return nil, fmt.Errorf("open data plane: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open data plane: %w", classify(err))
-	}
-
-	spec, err := loadLvs()
-	if err != nil {
-		return nil, fmt.Errorf("open data plane: %w", err)
-	}
-	size, err := connTableSize(dir, opts.ConnTableSize)
-	if err != nil {
-		return nil, fmt.Errorf("open data plane: %w", err)
-	}
-	for name, m := range spec.Maps {
-		// lvs_xdp_tx lists the links this lvsd attached in native XDP
-		// mode: this process's, gone with it, or a restart in generic
-		// mode would see native links (xdp.h lvs_xdp_route).
-		if name == ".rodata" || name == lvsMapLvsXdpTx {
-			continue
-		}
-		m.Pinning = ebpf.PinByName
-	}
-	spec.Maps[lvsMapLvsConns].MaxEntries = uint32(size)
-	spec.Maps[lvsMapLvsNatConns].MaxEntries = uint32(size)
-	spec.Maps[lvsMapLvsTemplates].MaxEntries = uint32(size)
-
-	d := &Datapath{
-		log:       log,
-		pinDir:    dir,
-		connSize:  size,
-		innerSpec: spec.Maps[lvsMapLvsTables].InnerMap.Copy(),
-		links:     map[string]attachment{},
-		xdp:       opts.XDP,
-	}
-	if d.xdp == "" {
-		d.xdp = XDPOff
-	}
-	if _, err := ParseXDPMode(string(d.xdp)); err != nil {
-		return nil, fmt.Errorf("open data plane: %w: %w", lvs.ErrInvalid, err)
-	}
-	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}})
-	if err != nil {
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("open data plane: %w: %v in %s; remove that directory to start with an empty table (live connections are lost)", ErrABIMismatch, err, dir)
-		}
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("open data plane: %w: %+v", ErrNoBPF, ve)
-		}
-		return nil, fmt.Errorf("open data plane: %w", classify(err))
-	}
-	if err := d.initTimeouts(); err != nil {
-		d.objs.Close()
-		return nil, fmt.Errorf("open data plane: %w", err)
-	}
-	log.Info("data plane loaded", slog.String("pin_dir", dir), slog.Int("conn_table_size", size))
-	return d, nil
-}
-
-// Close detaches the program from every link and closes the maps; the
-// pinned maps, and so the connection table, stay.
-func (d *Datapath) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var errs []error
-	for name, a := range d.links {
-		if err := a.detach(); err != nil {
-			errs = append(errs, fmt.Errorf("detach %s: %w", name, err))
-		}
-		delete(d.links, name)
-	}
-	if d.bench != nil {
-		errs = append(errs, d.bench.Close())
-		d.bench = nil
-	}
-	errs = append(errs, d.objs.Close())
-	return errors.Join(errs...)
-}
-
-// ConnTableSize returns the number of entries the conn table holds.
-func (d *Datapath) ConnTableSize() int { return d.connSize }
 
 // Now returns the clock the data plane stamps connections with:
 // CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC at tick resolution (the data
@@ -240,108 +124,75 @@ func Now() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// classify maps the errno of a failed bpf() or mount to a sentinel.
-func classify(err error) error {
+func checkService(id ServiceID) error {
+	if id == 0 || int(id) >= MaxServices {
+		return fmt.Errorf("service id %d: %w (1..%d)", id, ErrRange, MaxServices-1)
+	}
+	return nil
+}
+
+func checkReal(id RealID) error {
+	if id == 0 || int(id) >= MaxReals {
+		return fmt.Errorf("real id %d: %w (1..%d)", id, ErrRange, MaxReals-1)
+	}
+	return nil
+}
+
+func realKeys(ids []RealID) ([]uint32, error) {
+	keys := make([]uint32, len(ids))
+	for i, id := range ids {
+		if err := checkReal(id); err != nil {
+			return nil, err
+		}
+		keys[i] = uint32(id)
+	}
+	return keys, nil
+}
+
+func serviceKeys(ids []ServiceID) ([]uint32, error) {
+	keys := make([]uint32, len(ids))
+	for i, id := range ids {
+		if err := checkService(id); err != nil {
+			return nil, err
+		}
+		keys[i] = uint32(id)
+	}
+	return keys, nil
+}
+
+// addr returns a as the data plane stores it: IPv4 in the first four
+// bytes, IPv6 in all 16, and its family.
+func addr(a netip.Addr) ([16]byte, uint8, error) {
+	var b [16]byte
 	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%w: %v", ErrPermission, err)
-	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL):
-		return fmt.Errorf("%w: %v", ErrNoBPF, err)
+	case a.Is4():
+		v4 := a.As4()
+		copy(b[:], v4[:])
+		return b, uint8(lvsLvsFamilyLVS_AF_INET), nil
+	case a.Is6() && !a.Is4In6() && a.Zone() == "":
+		return a.As16(), uint8(lvsLvsFamilyLVS_AF_INET6), nil
 	}
-	return err
+	return b, 0, fmt.Errorf("address %v: %w", a, lvs.ErrFamily)
 }
 
-// ensureBPFFS makes dir a directory on a bpffs, mounting one if needed.
-// `ip netns exec` gives a process a fresh /sys whose fs/bpf is an empty,
-// read-only sysfs directory: a bpffs is mounted there first, then dir
-// made in it. Elsewhere a bpffs is mounted on dir itself.
-func ensureBPFFS(dir string) error {
-	dir = filepath.Clean(dir)
-	anc := dir
-	for {
-		if _, err := os.Stat(anc); err == nil {
-			break
-		}
-		up := filepath.Dir(anc)
-		if up == anc {
-			break
-		}
-		anc = up
+// fromAddr is the inverse of addr.
+func fromAddr(b [16]byte, fam uint8) netip.Addr {
+	if fam == uint8(lvsLvsFamilyLVS_AF_INET6) {
+		return netip.AddrFrom16(b)
 	}
-	if anc != dir && fsType(anc) == unix.SYSFS_MAGIC {
-		if err := unix.Mount("bpf", anc, "bpf", 0, "mode=0700"); err != nil {
-			return fmt.Errorf("mount bpffs on %s: %w", anc, classify(err))
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("pin dir %s: %w", dir, classify(err))
-	}
-	if fsType(dir) == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mount bpffs on %s: %w", dir, classify(err))
-	}
-	return nil
+	return netip.AddrFrom4([4]byte(b[:4]))
 }
 
-func fsType(path string) int64 {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return 0
-	}
-	return int64(st.Type)
+// hton and ntoh convert a port between host order and the network order
+// the maps hold it in (bpf2go types a __be16 as a native uint16).
+func hton(p uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], p)
+	return binary.NativeEndian.Uint16(b[:])
 }
 
-var versionDir = regexp.MustCompile(`^v([0-9]+)$`)
-
-// checkOtherVersions refuses to start next to pins of another ABI version:
-// that table belongs to another lvsd build, and starting beside it would
-// silently drop its connections.
-func checkOtherVersions(root string) error {
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return fmt.Errorf("pin dir %s: %w", root, err)
-	}
-	for _, e := range ents {
-		m := versionDir.FindStringSubmatch(e.Name())
-		if m == nil || m[1] == strconv.Itoa(ABIVersion) {
-			continue
-		}
-		inner, _ := os.ReadDir(filepath.Join(root, e.Name()))
-		if len(inner) == 0 {
-			continue
-		}
-		return fmt.Errorf("%w: %s holds maps of ABI version %s, this lvsd uses version %d; run the lvsd that made them, or remove %s to start with an empty table (live connections are lost)",
-			ErrABIMismatch, root, m[1], ABIVersion, filepath.Join(root, e.Name()))
-	}
-	return nil
-}
-
-// connTableSize returns the conn table size to create: an adopted table
-// keeps its size unless the caller asked for another one.
-func connTableSize(dir string, want int) (int, error) {
-	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, lvsMapLvsConns), &ebpf.LoadPinOptions{ReadOnly: true})
-	if errors.Is(err, fs.ErrNotExist) {
-		if want == 0 {
-			want = DefaultConnTableSize
-		}
-		if err := checkConnTableSize(want); err != nil {
-			return 0, err
-		}
-		return want, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("pinned conn table: %w", classify(err))
-	}
-	defer m.Close()
-	have := int(m.MaxEntries())
-	if want != 0 && want != have {
-		// Refused rather than migrated: copying a live table into a new
-		// one races with the packets that change it, and lvsd would run
-		// with twice the memory meanwhile.
-		return 0, fmt.Errorf("%w: pinned conn table in %s has %d entries, %d asked for; keep %d, or remove %s to resize it (live connections are lost)",
-			ErrABIMismatch, dir, have, want, have, dir)
-	}
-	return have, nil
+func ntoh(p uint16) uint16 {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], p)
+	return binary.BigEndian.Uint16(b[:])
 }

@@ -25,7 +25,7 @@ func send(t *testing.T, n *datapathtest.Net, d *datapath.Datapath, frames ...pac
 	t.Helper()
 	n.Do(t, func() {
 		for _, f := range frames {
-			v, _, err := d.Run(f.Bytes(), n.Client.Index)
+			v, _, err := datapath.NewHarness(d).Run(f.Bytes(), n.Client.Index)
 			must(t, err)
 			if v != datapath.VerdictRedirect {
 				t.Fatalf("%s -> %s: verdict %s", f.Src, f.Dst, datapathtest.VerdictName(v))
@@ -267,7 +267,7 @@ func TestPrivilegedServiceTables(t *testing.T) {
 	must(t, d.DeleteService(1, key(lvs.TCP, 80)))
 	send(t, n, d, synFrom(n, packet.TCP, 50000, vip(80), "A"))
 	n.Do(t, func() {
-		v, _, err := d.Run(synFrom(n, packet.TCP, 50003, vip(80), "S").Bytes(), n.Client.Index)
+		v, _, err := datapath.NewHarness(d).Run(synFrom(n, packet.TCP, 50003, vip(80), "S").Bytes(), n.Client.Index)
 		must(t, err)
 		if v != datapath.VerdictOK {
 			t.Errorf("SYN to a deleted service: %s", datapathtest.VerdictName(v))
@@ -358,8 +358,9 @@ func TestPrivilegedAttach(t *testing.T) {
 			n := datapathtest.NewNet(t)
 			d, err := datapath.Open(datapath.Options{Logger: quiet, PinDir: datapathtest.PinDir(t)})
 			must(t, err)
+			attach := d.Attach
 			if hook == "clsact" {
-				d.ForceClsactForTest()
+				attach = d.AttachClsactForTest
 			}
 			filters := func() int {
 				var nf int
@@ -375,12 +376,12 @@ func TestPrivilegedAttach(t *testing.T) {
 				return nf
 			}
 			n.Do(t, func() {
-				must(t, d.Attach(n.Client.Name))
-				must(t, d.Attach(n.Reals.Name))
-				if err := d.Attach(n.Client.Name); !errors.Is(err, datapath.ErrAttached) {
+				must(t, attach(n.Client.Name))
+				must(t, attach(n.Reals.Name))
+				if err := attach(n.Client.Name); !errors.Is(err, datapath.ErrAttached) {
 					t.Errorf("second attach: %v", err)
 				}
-				if err := d.Attach("gltdp-none"); err == nil {
+				if err := attach("gltdp-none"); err == nil {
 					t.Error("attach to a missing link worked")
 				}
 			})

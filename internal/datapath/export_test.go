@@ -11,6 +11,135 @@ import (
 	"golvs/internal/lvs"
 )
 
+// The single-item calls below are what the batch calls of services.go,
+// reals.go and counters.go do for one id; only tests make them (lvsd's
+// engine makes the batch calls), so they live here.
+
+// SetService adds or changes service id with key svc.ServiceKey and the
+// scheduler, scheduler flags (-b), one-packet (-o) and persistence (-p
+// timeout, -M netmask) of svc; svc.Reals is ignored. A port-0 key is a
+// port-zero service: it takes every port of its VIP that has no service
+// of its own (it must be persistent to schedule anything). table is what
+// internal/sched's Table computes, mapped to RealIDs:
+//
+//   - rr, wrr: the pick sequence; the position is set to rrStart;
+//   - lc, wlc, sed, nq, fo, ovf, twos, lblc, lblcr: the reals in IPVS
+//     list order (newest first), at most MaxDests;
+//   - sh, dh: exactly ShTableSize buckets, mh: exactly MhTableSize slots,
+//     RealID 0 for an empty one (an empty table, no reals, is allowed too).
+//
+// It replaces the live table with one map write, so a packet sees the old
+// or the new table, never a mix. lblc/lblcr state survives a change of the
+// table (IPVS keeps it across dest changes) but not of the scheduler.
+func (d *Datapath) SetService(id ServiceID, svc lvs.Service, table []RealID, rrStart uint32) error {
+	return d.SetServices([]ServiceUpdate{{ID: id, Service: svc, Table: table, RRStart: rrStart}})
+}
+
+// ClearService zeroes the statistics of service id.
+func (d *Datapath) ClearService(id ServiceID) error {
+	return d.ClearServices([]ServiceID{id})
+}
+
+// SetReal writes real server id; it also changes its weight, method or
+// thresholds, and revives a real RetireReal retired. Connections already
+// made keep the method they were made with. The overload flag (IPVS's
+// IP_VS_DEST_F_OVERLOAD) is recomputed from the real's connections at
+// once: set when UThreshold != 0 and ActiveConn+InActConn >= UThreshold,
+// cleared when UThreshold is 0 or the total is below the lower threshold
+// (LThreshold, or 3/4 of UThreshold when it is 0), and otherwise left as
+// it is. From then on the data plane keeps it as connections come and go.
+func (d *Datapath) SetReal(id RealID, r lvs.Real) error {
+	return d.SetReals([]RealUpdate{{ID: id, Real: r}})
+}
+
+// RetireReal marks real id deleted from its service while its
+// connections live on, as IPVS keeps a deleted dest in its trash with
+// expire_nodest_conn=0: no new connection goes to it, client packets of
+// its connections are dropped (the connections stay until they expire,
+// so a real added back with SetReal in time carries on with them), and
+// NAT replies from it are still translated. The engine removes it from
+// the scheduler tables as well.
+func (d *Datapath) RetireReal(id RealID) error {
+	return d.RetireReals([]RealID{id})
+}
+
+// ClearReal zeroes the connection counters, statistics and route cache of
+// real id; the engine calls it before it gives the id to another real.
+func (d *Datapath) ClearReal(id RealID) error {
+	return d.ClearReals([]RealID{id})
+}
+
+// Overloaded reports whether real id has IPVS's overload flag set: it
+// reached its upper connection threshold and has not yet dropped below
+// the lower one. No new connection is scheduled to it meanwhile.
+func (d *Datapath) Overloaded(id RealID) (bool, error) {
+	if err := checkReal(id); err != nil {
+		return false, fmt.Errorf("overload of real %d: %w", id, err)
+	}
+	var v uint32
+	if err := d.objs.LvsOverload.Lookup(uint32(id), &v); err != nil {
+		return false, fmt.Errorf("overload of real %d: %w", id, err)
+	}
+	return v != 0, nil
+}
+
+// RealConns returns real id's ActiveConn and InActConn.
+func (d *Datapath) RealConns(id RealID) (active, inactive uint32, err error) {
+	if err := checkReal(id); err != nil {
+		return 0, 0, fmt.Errorf("connections of real %d: %w", id, err)
+	}
+	var v lvsLvsRealConns
+	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &v); err != nil {
+		return 0, 0, fmt.Errorf("connections of real %d: %w", id, err)
+	}
+	return v.Active, v.Inactive, nil
+}
+
+// PersistConns returns real id's PersistConn: the persistence templates
+// bound to it, expired ones included until the sweeper removes them.
+func (d *Datapath) PersistConns(id RealID) (uint32, error) {
+	if err := checkReal(id); err != nil {
+		return 0, fmt.Errorf("persistent connections of real %d: %w", id, err)
+	}
+	var v lvsLvsRealConns
+	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &v); err != nil {
+		return 0, fmt.Errorf("persistent connections of real %d: %w", id, err)
+	}
+	return v.Persist, nil
+}
+
+// ServiceStats returns the counters of service id, summed over CPUs.
+func (d *Datapath) ServiceStats(id ServiceID) (lvs.Stats, error) {
+	if err := checkService(id); err != nil {
+		return lvs.Stats{}, fmt.Errorf("stats of service %d: %w", id, err)
+	}
+	s, err := sumStats(d.objs.LvsSvcStats, uint32(id))
+	if err != nil {
+		return s, fmt.Errorf("stats of service %d: %w", id, err)
+	}
+	return s, nil
+}
+
+// RealStats returns the counters of real id, summed over CPUs.
+func (d *Datapath) RealStats(id RealID) (lvs.Stats, error) {
+	if err := checkReal(id); err != nil {
+		return lvs.Stats{}, fmt.Errorf("stats of real %d: %w", id, err)
+	}
+	s, err := sumStats(d.objs.LvsRealStats, uint32(id))
+	if err != nil {
+		return s, fmt.Errorf("stats of real %d: %w", id, err)
+	}
+	return s, nil
+}
+
+func sumStats(m *ebpf.Map, id uint32) (lvs.Stats, error) {
+	var per []lvsLvsStats
+	if err := m.Lookup(id, &per); err != nil {
+		return lvs.Stats{}, err
+	}
+	return sum(per), nil
+}
+
 // SetRealConnsForTest presets real id's ActiveConn and InActConn.
 func (d *Datapath) SetRealConnsForTest(id RealID, active, inactive uint32) error {
 	return d.objs.LvsConnCounts.Put(uint32(id), lvsLvsRealConns{Active: active, Inactive: inactive})
@@ -142,13 +271,13 @@ func (d *Datapath) PutServiceForTest(id ServiceID, k lvs.ServiceKey) error {
 	return d.objs.LvsServices.Put(&key, lvsLvsService{Id: uint32(id), Scheduler: uint32(lvsLvsSchedLVS_SCHED_RR)})
 }
 
-// PauseSweepForTest makes Sweep call fn after it has listed the NAT
+// SweepPausedForTest is Sweep calling fn after it has listed the NAT
 // reverse entries and before it removes orphans among them: the window in
 // which a connection being replaced (conn_reuse) comes back.
-func (d *Datapath) PauseSweepForTest(fn func()) { d.sweepPause = fn }
+func (d *Datapath) SweepPausedForTest(fn func()) (int, error) { return d.sweep(fn) }
 
-// ForceClsactForTest makes Attach use the clsact fallback.
-func (d *Datapath) ForceClsactForTest() { d.forceClsact = true }
+// AttachClsactForTest is Attach with the clsact fallback, TCX or not.
+func (d *Datapath) AttachClsactForTest(ifname string) error { return d.attach(ifname, false) }
 
 // Spec sizes for the ABI test.
 var LoadSpecForTest = loadLvs
@@ -248,4 +377,55 @@ func (d *Datapath) TemplateEntriesForTest() (int, error) {
 		n++
 	}
 	return n, it.Err()
+}
+
+// RealForTest returns what the reals map holds for real id, as text: the
+// batch and one-by-one writers are compared by it.
+func (d *Datapath) RealForTest(id RealID) (string, error) {
+	var v lvsLvsReal
+	if err := d.objs.LvsReals.Lookup(uint32(id), &v); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%+v", v), nil
+}
+
+// SetStatsForTest presets the statistics of real id (service id when
+// service is set): CPU i counts i+1 times s.
+func (d *Datapath) SetStatsForTest(id uint32, service bool, conns, pkts uint64) error {
+	m := d.objs.LvsRealStats
+	if service {
+		m = d.objs.LvsSvcStats
+	}
+	per := make([]lvsLvsStats, possibleCPUs())
+	for i := range per {
+		n := uint64(i + 1)
+		per[i] = lvsLvsStats{Conns: n * conns, Inpkts: n * pkts, Outpkts: n * pkts, Inbytes: n * pkts * 100, Outbytes: n * pkts * 50}
+	}
+	return m.Put(id, per)
+}
+
+// SetPersistConnsForTest presets real id's PersistConn.
+func (d *Datapath) SetPersistConnsForTest(id RealID, n uint32) error {
+	var c lvsLvsRealConns
+	if err := d.objs.LvsConnCounts.Lookup(uint32(id), &c); err != nil {
+		return err
+	}
+	c.Persist = n
+	return d.objs.LvsConnCounts.Put(uint32(id), c)
+}
+
+// TableRealsForTest returns how many entries the scheduler table of
+// service id has, and whether it has a table at all.
+func (d *Datapath) TableRealsForTest(id ServiceID) (n uint32, ok bool, err error) {
+	var inner *ebpf.Map
+	err = d.objs.LvsTables.Lookup(uint32(id), &inner)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer inner.Close()
+	err = inner.Lookup(uint32(0), &n)
+	return n, true, err
 }

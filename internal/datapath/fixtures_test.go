@@ -76,7 +76,7 @@ func fastPath(t testing.TB) bool { return strings.Contains(t.Name(), "/"+xdpRun)
 func useXDP(t *testing.T, n *datapathtest.Net, d *datapath.Datapath, links ...int) {
 	n.XDP = fastPath(t)
 	if n.XDP {
-		n.Do(t, func() { must(t, d.MarkXDPNative(links...)) })
+		n.Do(t, func() { must(t, datapath.NewHarness(d).MarkXDPNative(links...)) })
 	}
 }
 

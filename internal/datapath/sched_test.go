@@ -228,7 +228,7 @@ func (w *schedWorld) pick(src netip.AddrPort, proto int) datapath.RealID {
 		out []byte
 		err error
 	)
-	w.n.Do(w.t, func() { v, out, err = w.d.Run(f.Bytes(), w.n.Client.Index) })
+	w.n.Do(w.t, func() { v, out, err = datapath.NewHarness(w.d).Run(f.Bytes(), w.n.Client.Index) })
 	if err != nil {
 		w.t.Fatal(err)
 	}

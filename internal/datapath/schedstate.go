@@ -114,3 +114,21 @@ func (d *Datapath) sweepSchedState(now time.Duration) error {
 func (d *Datapath) dropSchedState(id ServiceID) error {
 	return d.dropSchedStates(map[ServiceID]bool{id: true})
 }
+
+// dropSchedStates does dropSchedState for each of ids, reading the lblc
+// map once.
+func (d *Datapath) dropSchedStates(ids map[ServiceID]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys, err := keysOf(d.objs.LvsLblc, func(k *lvsLvsLblcKey, _ *lvsLvsLblcEntry) bool { return ids[ServiceID(k.Service)] })
+	if err != nil {
+		return fmt.Errorf("scheduler state: %w", err)
+	}
+	for _, k := range keys {
+		if err := d.objs.LvsLblc.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("scheduler state: %w", err)
+		}
+	}
+	return nil
+}

@@ -92,7 +92,7 @@ func TestPrivilegedTCPStateMachine(t *testing.T) {
 					if _, err := datapathtest.FindConn(d, client, virtual); err != nil {
 						syn := packet.Frame{SrcMAC: datapathtest.ClientMAC, DstMAC: n.Client.MAC, Src: client, Dst: virtual, Proto: packet.TCP, Flags: "S"}
 						n.Do(t, func() {
-							if v, _, err := d.Run(syn.Bytes(), n.Client.Index); err != nil || v != datapath.VerdictRedirect {
+							if v, _, err := datapath.NewHarness(d).Run(syn.Bytes(), n.Client.Index); err != nil || v != datapath.VerdictRedirect {
 								t.Fatalf("SYN: verdict %d, %v", v, err)
 							}
 						})
@@ -109,7 +109,7 @@ func TestPrivilegedTCPStateMachine(t *testing.T) {
 					var verdict int
 					n.Do(t, func() {
 						var err error
-						verdict, _, err = d.Run(f.Bytes(), in)
+						verdict, _, err = datapath.NewHarness(d).Run(f.Bytes(), in)
 						must(t, err)
 					})
 					if verdict != datapath.VerdictRedirect {

@@ -3,17 +3,16 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
-)
 
-// This file runs the ingress program on frames given to it, through
-// BPF_PROG_TEST_RUN, for the fixture tests and the benchmarks. Nothing is
-// sent: a redirect verdict only says where the packet would go.
+	"golvs/internal/lvs"
+)
 
 // Verdicts the ingress program returns (TC_ACT_*).
 const (
@@ -21,6 +20,17 @@ const (
 	VerdictShot     = 2 // TC_ACT_SHOT: dropped
 	VerdictRedirect = 7 // TC_ACT_REDIRECT: sent out of another link
 )
+
+// Harness runs the data plane's programs on frames given to it, through
+// BPF_PROG_TEST_RUN, and writes connection table entries no packet made,
+// for the fixture tests and the benchmarks (package datapathtest, whose
+// Bench times the programs behind the frame restore of bpf/bench.c).
+// Nothing is sent: a redirect verdict only says where the packet would
+// go. lvsd makes no Harness.
+type Harness struct{ d *Datapath }
+
+// NewHarness returns a harness of d.
+func NewHarness(d *Datapath) *Harness { return &Harness{d: d} }
 
 // skbContext is the head of struct __sk_buff up to gso_size, the last
 // field BPF_PROG_TEST_RUN lets a caller set that the tests use (a shorter
@@ -52,26 +62,26 @@ type skbContext struct {
 // on the link with index ifindex (0: the namespace's loopback), in the
 // calling thread's network namespace, and returns the verdict and the
 // frame as the program left it.
-func (d *Datapath) Run(frame []byte, ifindex int) (verdict int, out []byte, err error) {
-	return d.run(frame, ifindex, 0)
+func (h *Harness) Run(frame []byte, ifindex int) (verdict int, out []byte, err error) {
+	return h.run(frame, ifindex, 0)
 }
 
 // RunGSO is Run with the skb marked as a GSO packet of gsoSize-byte
 // segments, as a GRO aggregate (BIG TCP included) reaches TC ingress.
-func (d *Datapath) RunGSO(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
+func (h *Harness) RunGSO(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
 	if gsoSize <= 0 || gsoSize > 0xffff {
 		return 0, nil, fmt.Errorf("test run: gso size %d", gsoSize)
 	}
-	return d.run(frame, ifindex, gsoSize)
+	return h.run(frame, ifindex, gsoSize)
 }
 
-func (d *Datapath) run(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
+func (h *Harness) run(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
 	out = make([]byte, len(frame)+256)
 	opts := &ebpf.RunOptions{Data: frame, DataOut: out}
 	if ifindex > 0 || gsoSize > 0 {
 		opts.Context = skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex), GSOSize: uint32(gsoSize)}
 	}
-	ret, err := d.objs.LvsIngress.Run(opts)
+	ret, err := h.d.objs.LvsIngress.Run(opts)
 	if err != nil {
 		return 0, nil, fmt.Errorf("test run: %w", err)
 	}
@@ -120,11 +130,11 @@ func xdpVerdict(ret uint32) (verdict int, pass bool, err error) {
 // link Attach gave both. The verdict is in TC's terms (XDP_REDIRECT is
 // VerdictRedirect, XDP_DROP VerdictShot); taken says whether the fast
 // path handled the packet itself.
-func (d *Datapath) RunXDP(frame []byte, ifindex int) (verdict int, out []byte, taken bool, err error) {
+func (h *Harness) RunXDP(frame []byte, ifindex int) (verdict int, out []byte, taken bool, err error) {
 	out = make([]byte, len(frame)+256)
 	opts := &ebpf.RunOptions{Data: frame, DataOut: out,
 		Context: xdpContext{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)}}
-	ret, err := d.objs.LvsXdp.Run(opts)
+	ret, err := h.d.objs.LvsXdp.Run(opts)
 	if err != nil {
 		return 0, nil, false, fmt.Errorf("test run: %w", err)
 	}
@@ -133,7 +143,7 @@ func (d *Datapath) RunXDP(frame []byte, ifindex int) (verdict int, out []byte, t
 		return 0, nil, false, fmt.Errorf("test run: %w", err)
 	}
 	if pass {
-		verdict, out, err = d.run(opts.DataOut, ifindex, 0)
+		verdict, out, err = h.run(opts.DataOut, ifindex, 0)
 		return verdict, out, false, err
 	}
 	return verdict, opts.DataOut, true, nil
@@ -141,172 +151,118 @@ func (d *Datapath) RunXDP(frame []byte, ifindex int) (verdict int, out []byte, t
 
 // MarkXDPNative lists links (indexes in the calling thread's namespace)
 // in lvs_xdp_tx, as Attach does for links it gives native XDP, without
-// attaching anything: RunXDP and Benchmark then see packets arriving on
-// them, and sent to them, as native XDP's, which the fast path forwards
-// with every method (generic XDP it leaves all but IPv4 DR to TC). For test
-// runs in a namespace of the caller's.
-func (d *Datapath) MarkXDPNative(ifindex ...int) error {
+// attaching anything: RunXDP and datapathtest.Bench then see packets
+// arriving on them, and sent to them, as native XDP's, which the fast
+// path forwards with every method (generic XDP it leaves all but IPv4 DR
+// to TC). For test runs in a namespace of the caller's.
+func (h *Harness) MarkXDPNative(ifindex ...int) error {
 	for _, i := range ifindex {
-		if err := d.objs.LvsXdpTx.Put(uint32(i), uint32(i)); err != nil {
+		if err := h.d.objs.LvsXdpTx.Put(uint32(i), uint32(i)); err != nil {
 			return fmt.Errorf("lvs_xdp_tx: link %d: %w", i, err)
 		}
 	}
 	return nil
 }
 
-// BenchTarget is the program Benchmark times.
-type BenchTarget int
-
-const (
-	// BenchIngress is the data plane: lvs_ingress, or with
-	// BenchOptions.XDP the fast path lvs_xdp alone.
-	BenchIngress BenchTarget = iota
-	// BenchFloor is a trivial rewrite-and-forward: swap MACs, TTL-1 with
-	// its checksum, redirect. The floor to compare the data plane with.
-	BenchFloor
-	// BenchRestore is a program that returns at once: what the frame
-	// restore and tail call cost, included in every other figure.
-	BenchRestore
-)
-
-// BenchOptions configure Benchmark.
-type BenchOptions struct {
-	Target  BenchTarget
-	Ifindex int // as for Run
-	Repeat  int
-	// NewFlows adds the repeat's number to the IPv4 source address, so
-	// that every repeat is a new connection.
-	NewFlows bool
-	// XDP times the XDP programs (lvs_xdp, the XDP floor and nop) behind
-	// an XDP restore, with an xdp_md context as RunXDP's. What lvs_xdp
-	// passes (XDP_PASS) is not run through TC: its figure is the fast
-	// path's cost of declining.
-	XDP bool
-	// CallPerPacket makes one BPF_PROG_TEST_RUN call per repeat, each
-	// on a fresh skb, for the TC paths that encapsulate: an skb keeps
-	// the encapsulation mark bpf_skb_adjust_room gives it, so a second
-	// encapsulation in the same call fails. Each packet's time then also
-	// holds one clock read pair of the kernel's timer; time BenchRestore
-	// the same way to take it out.
-	CallPerPacket bool
+// Programs returns the data plane's programs, lvs_ingress (TC) and lvs_xdp,
+// for a benchmark to tail-call.
+func (h *Harness) Programs() (tc, xdp *ebpf.Program) {
+	return h.d.objs.LvsIngress, h.d.objs.LvsXdp
 }
 
-// BenchResult is what Benchmark measured.
-type BenchResult struct {
-	// PerPacket is the kernel-measured time per repeat (whole ns).
-	PerPacket time.Duration
-	// Verdict is the last repeat's, in TC's terms (see RunXDP; XDP_PASS
-	// is VerdictOK).
-	Verdict int
-	// Out is the frame as the last repeat left it.
-	Out []byte
-}
-
-// Benchmark runs frame through the target Repeat times in the kernel.
-// Every repeat starts from the original frame: a wrapper program restores
-// it (test_run hands each repeat the previous one's output) and
-// tail-calls the target; that costs the same for every target, see
-// BenchRestore. Pin the calling goroutine's thread (and its netns) first.
-func (d *Datapath) Benchmark(frame []byte, o BenchOptions) (BenchResult, error) {
-	b, err := d.benchObjects()
-	if err != nil {
-		return BenchResult{}, fmt.Errorf("benchmark: %w", err)
-	}
-	if len(frame) < 14 || len(frame) > len(benchBenchFrame{}.Data) {
-		return BenchResult{}, fmt.Errorf("benchmark: frame of %d bytes (14..%d)", len(frame), len(benchBenchFrame{}.Data))
-	}
-	var target *ebpf.Program
-	restore, progs := b.BenchRestore, b.BenchProgs
-	if o.XDP {
-		restore, progs = b.BenchXdpRestore, b.BenchXdpProgs
-	}
-	switch {
-	case o.XDP && o.Target == BenchIngress:
-		target = d.objs.LvsXdp
-	case o.XDP && o.Target == BenchFloor:
-		target = b.BenchXdpFloor
-	case o.XDP && o.Target == BenchRestore:
-		target = b.BenchXdpNop
-	case o.Target == BenchIngress:
-		target = d.objs.LvsIngress
-	case o.Target == BenchFloor:
-		target = b.BenchFloor
-	case o.Target == BenchRestore:
-		target = b.BenchNop
-	default:
-		return BenchResult{}, fmt.Errorf("benchmark: target %d", o.Target)
-	}
-	if err := progs.Put(uint32(0), target); err != nil {
-		return BenchResult{}, fmt.Errorf("benchmark: %w", err)
-	}
-	f := benchBenchFrame{Len: uint32(len(frame))}
-	if o.NewFlows {
-		// Carry on from the last run's sources, so no repeat meets a
-		// connection an earlier run made.
-		d.mu.Lock()
-		f.Vary, f.Seq = 1, d.benchSeq
-		d.benchSeq += uint32(o.Repeat) + 1
-		d.mu.Unlock()
-	}
-	copy(f.Data[:], frame)
-	if err := b.BenchFrames.Put(uint32(0), &f); err != nil {
-		return BenchResult{}, fmt.Errorf("benchmark: %w", err)
-	}
-	var (
-		ret uint32
-		dur time.Duration
-		out []byte
-	)
-	run := func(repeat int) (uint32, time.Duration, []byte, error) {
-		if o.XDP {
-			return testRun(restore, frame, &xdpContext{DataEnd: uint32(len(frame)), IngressIfindex: uint32(o.Ifindex)}, repeat)
-		}
-		var ctx *skbContext
-		if o.Ifindex > 0 {
-			ctx = &skbContext{IngressIfindex: uint32(o.Ifindex), Ifindex: uint32(o.Ifindex)}
-		}
-		return testRun(restore, frame, ctx, repeat)
-	}
-	if o.CallPerPacket {
-		if o.Repeat < 1 {
-			return BenchResult{}, fmt.Errorf("benchmark: repeat %d", o.Repeat)
-		}
-		var total time.Duration
-		for range o.Repeat {
-			var d time.Duration
-			if ret, d, out, err = run(1); err != nil {
-				break
-			}
-			total += d
-		}
-		dur = total / time.Duration(o.Repeat)
+// TimedRun runs program p repeat times on frame in the kernel, with the
+// context Run gives lvs_ingress (xdp false) or RunXDP lvs_xdp (xdp true),
+// and returns the last repeat's verdict (in TC's terms, see RunXDP) and
+// output, and the kernel's time per repeat. It does not restore the
+// frame between repeats: p does that (datapathtest.Bench).
+func (h *Harness) TimedRun(p *ebpf.Program, frame []byte, ifindex int, xdp bool, repeat int) (verdict int, perRepeat time.Duration, out []byte, err error) {
+	var ret uint32
+	if xdp {
+		ret, perRepeat, out, err = testRun(p, frame, &xdpContext{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ifindex)}, repeat)
 	} else {
-		ret, dur, out, err = run(o.Repeat)
+		var ctx *skbContext
+		if ifindex > 0 {
+			ctx = &skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex)}
+		}
+		ret, perRepeat, out, err = testRun(p, frame, ctx, repeat)
 	}
 	if err != nil {
-		return BenchResult{}, fmt.Errorf("benchmark: %w", err)
+		return 0, 0, nil, err
 	}
-	verdict := int(ret)
-	if o.XDP {
+	verdict = int(ret)
+	if xdp {
 		if verdict, _, err = xdpVerdict(ret); err != nil {
-			return BenchResult{}, fmt.Errorf("benchmark: %w", err)
+			return 0, 0, nil, err
 		}
 	}
-	return BenchResult{PerPacket: dur, Verdict: verdict, Out: out}, nil
+	return verdict, perRepeat, out, nil
 }
 
-func (d *Datapath) benchObjects() (*benchObjects, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.bench != nil {
-		return d.bench, nil
+// FillConns writes n established NAT connections (client
+// 198.18.0.0/15 addresses and ports -> 198.18.0.10:80, real
+// 198.19.0.11:80, RealID 1 of ServiceID 1) and their NAT reverse entries
+// straight into the tables, in batches, for capacity and sweep
+// benchmarks. Every expiredEvery-th one (0: none) has already expired.
+// Entries of earlier calls with the same first index are overwritten.
+// It also writes real 1 and service 1's VIP, which the entries name.
+func (h *Harness) FillConns(first, n, expiredEvery int) error {
+	d := h.d
+	const batch = 1 << 14
+	if err := d.SetReals([]RealUpdate{{ID: 1, Real: lvs.Real{Addr: benchReal, Method: lvs.Masq, Weight: 1}}}); err != nil {
+		return fmt.Errorf("fill connections: %w", err)
 	}
-	var b benchObjects
-	if err := loadBenchObjects(&b, nil); err != nil {
-		return nil, err
+	var vip lvsLvsAddr
+	vip.Bytes = [16]byte{198, 18, 0, 10}
+	if err := d.objs.LvsSvcVaddrs.Put(uint32(1), &vip); err != nil {
+		return fmt.Errorf("fill connections: %w", err)
 	}
-	d.bench = &b
-	return d.bench, nil
+	now := uint64(Now())
+	keys := make([]lvsLvsTuple, 0, batch)
+	vals := make([]lvsLvsConn, 0, batch)
+	rkeys := make([]lvsLvsTuple, 0, batch)
+	rvals := make([]lvsLvsNatConn, 0, batch)
+	for i := first; i < first+n; i++ {
+		k, v, rk, rv := benchConn(i, now, expiredEvery > 0 && i%expiredEvery == 0)
+		keys, vals, rkeys, rvals = append(keys, k), append(vals, v), append(rkeys, rk), append(rvals, rv)
+		if len(keys) == batch || i == first+n-1 {
+			if err := batchPut(d.objs.LvsConns, keys, vals); err != nil {
+				return fmt.Errorf("fill connections: %w", err)
+			}
+			if err := batchPut(d.objs.LvsNatConns, rkeys, rvals); err != nil {
+				return fmt.Errorf("fill NAT reverse entries: %w", err)
+			}
+			keys, vals, rkeys, rvals = keys[:0], vals[:0], rkeys[:0], rvals[:0]
+		}
+	}
+	return nil
+}
+
+// benchReal is the real of FillConns's connections.
+var benchReal = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, 0, 11}), 80)
+
+// benchConn is connection i of FillConns: its key and value, and
+// its NAT reverse key and value.
+func benchConn(i int, now uint64, expired bool) (lvsLvsTuple, lvsLvsConn, lvsLvsTuple, lvsLvsNatConn) {
+	var k lvsLvsTuple
+	// 2^17 client addresses of 198.18.0.0/15, 2^16 ports each.
+	host := uint32(i) & (1<<17 - 1)
+	k.Saddr.Bytes = [16]byte{198, 18 + byte(host>>16), byte(host >> 8), byte(host)}
+	k.Daddr.Bytes = [16]byte{198, 18, 0, 10}
+	k.Sport, k.Dport = hton(uint16(i>>17)), hton(80)
+	k.Proto, k.Family = uint8(lvs.TCP), uint8(lvsLvsFamilyLVS_AF_INET)
+	v := lvsLvsConn{
+		Method: uint8(lvsLvsMethodLVS_METHOD_MASQ),
+		State:  uint32(lvsLvsTcpStateLVS_TCP_ESTABLISHED), Service: 1, Real: 1,
+		ExpiresNs: now + uint64(time.Hour),
+	}
+	if expired {
+		v.ExpiresNs = now - uint64(time.Second)
+	}
+	rk := k
+	rk.Saddr.Bytes = [16]byte{198, 19, 0, 11}
+	rk.Daddr = k.Saddr
+	rk.Sport, rk.Dport = hton(benchReal.Port()), k.Sport
+	return k, v, rk, lvsLvsNatConn{Service: 1, Vport: k.Dport}
 }
 
 // progTestRunAttr is the BPF_PROG_TEST_RUN part of union bpf_attr.
@@ -332,7 +288,7 @@ type progTestRunAttr struct {
 	_           uint32
 }
 
-const bpfProgTestRun = 10 // BPF_PROG_TEST_RUN
+const bpfProgTestRun = 10
 
 // testRun runs p repeat times on data with context ctx (nil: none) and
 // returns the last repeat's return value and output, and the kernel's

@@ -2,7 +2,7 @@
 // a network namespace with fixed links, addresses and neighbours for
 // deterministic FIB answers, a data plane with throw-away pins, and a table
 // runner that compares verdicts, output bytes (layer by layer) and counter
-// deltas.
+// deltas; and Bench, which times the data plane's paths per packet.
 package datapathtest
 
 import (
@@ -99,11 +99,11 @@ type Net struct {
 	Client Link // clients and the VIP's subnet
 	Reals  Link // the real servers' subnet
 	// XDP runs every case through the XDP fast path first, then TC when
-	// the fast path passes it (Datapath.RunXDP), expecting what TC alone
-	// gives: the same verdict, frame, stats and counters (the fast path's
-	// xdp_fwd standing in for fwd_redirect). Taken collects the names of
-	// the cases the fast path handled itself. GSO cases run through TC
-	// alone: XDP never sees a GRO aggregate whole.
+	// the fast path passes it (datapath.Harness.RunXDP), expecting what
+	// TC alone gives: the same verdict, frame, stats and counters (the
+	// fast path's xdp_fwd standing in for fwd_redirect). Taken collects
+	// the names of the cases the fast path handled itself. GSO cases run
+	// through TC alone: XDP never sees a GRO aggregate whole.
 	XDP   bool
 	Taken []string
 	ns    netns.NsHandle
@@ -268,25 +268,25 @@ func take(t testing.TB, d *datapath.Datapath, w Delta) snapshot {
 	t.Helper()
 	s := snapshot{map[datapath.ServiceID]lvs.Stats{}, map[datapath.RealID]lvs.Stats{}, map[datapath.RealID][2]int{}, nil}
 	for id := range w.Services {
-		st, err := d.ServiceStats(id)
+		st, err := d.ServiceCounters([]datapath.ServiceID{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.services[id] = st
+		s.services[id] = st[0]
 	}
 	for id := range w.Reals {
-		st, err := d.RealStats(id)
+		c, err := d.RealCounters([]datapath.RealID{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.reals[id] = st
+		s.reals[id] = c[0].Stats
 	}
 	for id := range w.Conns {
-		a, i, err := d.RealConns(id)
+		c, err := d.RealCounters([]datapath.RealID{id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.conns[id] = [2]int{int(int32(a)), int(int32(i))}
+		s.conns[id] = [2]int{int(int32(c[0].ActiveConns)), int(int32(c[0].InActConns))}
 	}
 	var err error
 	if s.verdicts, err = d.Counters(); err != nil {
@@ -337,14 +337,15 @@ func (n *Net) run(t testing.TB, d *datapath.Datapath, c Case, fix func(t testing
 		err     error
 	)
 	taken := false
+	h := datapath.NewHarness(d)
 	n.Do(t, func() {
 		switch {
 		case c.GSOSize != 0:
-			verdict, out, err = d.RunGSO(c.In, ifindex, c.GSOSize)
+			verdict, out, err = h.RunGSO(c.In, ifindex, c.GSOSize)
 		case n.XDP:
-			verdict, out, taken, err = d.RunXDP(c.In, ifindex)
+			verdict, out, taken, err = h.RunXDP(c.In, ifindex)
 		default:
-			verdict, out, err = d.Run(c.In, ifindex)
+			verdict, out, err = h.Run(c.In, ifindex)
 		}
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,45 @@ import (
 
 	"golvs/internal/lvs"
 )
+
+var schedulers = map[string]lvsLvsSched{
+	"rr":    lvsLvsSchedLVS_SCHED_RR,
+	"wrr":   lvsLvsSchedLVS_SCHED_WRR,
+	"lc":    lvsLvsSchedLVS_SCHED_LC,
+	"wlc":   lvsLvsSchedLVS_SCHED_WLC,
+	"sed":   lvsLvsSchedLVS_SCHED_SED,
+	"nq":    lvsLvsSchedLVS_SCHED_NQ,
+	"fo":    lvsLvsSchedLVS_SCHED_FO,
+	"ovf":   lvsLvsSchedLVS_SCHED_OVF,
+	"twos":  lvsLvsSchedLVS_SCHED_TWOS,
+	"sh":    lvsLvsSchedLVS_SCHED_SH,
+	"dh":    lvsLvsSchedLVS_SCHED_DH,
+	"mh":    lvsLvsSchedLVS_SCHED_MH,
+	"lblc":  lvsLvsSchedLVS_SCHED_LBLC,
+	"lblcr": lvsLvsSchedLVS_SCHED_LBLCR,
+}
+
+// Table sizes of the hashing schedulers.
+const (
+	// ShTableSize is the number of sh and dh buckets (IPVS's 1 << 8).
+	ShTableSize = int(lvsLvsAbiLVS_SH_TAB_SIZE)
+	// MhTableSize is the mh lookup table size (IPVS's default prime 4093).
+	MhTableSize = int(lvsLvsAbiLVS_MH_TAB_SIZE)
+)
+
+// tableShape returns how long a table of scheduler s must be: fixed for
+// the hashing schedulers (0 means any length up to max).
+func tableShape(s lvsLvsSched) (fixed, max int) {
+	switch s {
+	case lvsLvsSchedLVS_SCHED_RR, lvsLvsSchedLVS_SCHED_WRR:
+		return 0, MaxTable
+	case lvsLvsSchedLVS_SCHED_SH, lvsLvsSchedLVS_SCHED_DH:
+		return ShTableSize, ShTableSize
+	case lvsLvsSchedLVS_SCHED_MH:
+		return MhTableSize, MhTableSize
+	}
+	return 0, MaxDests
+}
 
 // ServiceUpdate is one service for SetServices: SetService's arguments.
 type ServiceUpdate struct {
@@ -160,6 +200,172 @@ func (d *Datapath) newTables(us []ServiceUpdate) ([]*ebpf.Map, error) {
 	return tables, nil
 }
 
+// serviceEntry checks service update u and returns its services map
+// entry; it does no I/O.
+func serviceEntry(u ServiceUpdate) (lvsLvsServiceKey, lvsLvsService, error) {
+	id, svc, table := u.ID, u.Service, u.Table
+	k := svc.ServiceKey
+	var v lvsLvsService
+	if err := checkService(id); err != nil {
+		return lvsLvsServiceKey{}, v, fmt.Errorf("set service %s: %w", k, err)
+	}
+	sched, ok := schedulers[svc.Scheduler]
+	if !ok {
+		return lvsLvsServiceKey{}, v, fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, svc.Scheduler)
+	}
+	key, err := serviceKey(k)
+	if err != nil {
+		return key, v, fmt.Errorf("set service %s: %w", k, err)
+	}
+	fixed, most := tableShape(sched)
+	if len(table) > most || (fixed != 0 && len(table) != 0 && len(table) != fixed) {
+		return key, v, fmt.Errorf("set service %s: %s table of %d entries (%s): %w", k, svc.Scheduler, len(table), shapeText(fixed, most), lvs.ErrRange)
+	}
+	for _, r := range table {
+		if r == 0 && fixed != 0 {
+			continue // an empty bucket
+		}
+		if err := checkReal(r); err != nil {
+			return key, v, fmt.Errorf("set service %s: real %d: %w", k, r, err)
+		}
+	}
+	if svc.SchedFlags&^lvs.SchedFlagsMask != 0 {
+		return key, v, fmt.Errorf("set service %s: scheduler flags %#x: %w", k, uint32(svc.SchedFlags), lvs.ErrInvalid)
+	}
+	v = lvsLvsService{Id: uint32(id), Scheduler: uint32(sched), Flags: uint32(svc.SchedFlags)}
+	if svc.OnePacket {
+		v.Flags |= uint32(lvsLvsSvcFlagsLVS_SVC_F_ONEPACKET)
+	}
+	if svc.Persistent > 0 {
+		v.Flags |= uint32(lvsLvsSvcFlagsLVS_SVC_F_PERSISTENT)
+		v.TimeoutNs = uint64(svc.Persistent)
+		// No -M: the whole client address.
+		mask := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+		if k.Addr.Addr().Is6() {
+			mask = netip.AddrFrom16([16]byte{0: 0xff, 1: 0xff, 2: 0xff, 3: 0xff, 4: 0xff, 5: 0xff, 6: 0xff, 7: 0xff,
+				8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff})
+		}
+		if svc.Netmask.IsValid() {
+			mask = svc.Netmask
+		}
+		if mask.Is4() != k.Addr.Addr().Is4() {
+			return key, v, fmt.Errorf("set service %s: netmask %s: %w", k, mask, lvs.ErrFamily)
+		}
+		m, _, err := addr(mask)
+		if err != nil {
+			return key, v, fmt.Errorf("set service %s: netmask: %w", k, err)
+		}
+		v.Netmask.Bytes = m
+	}
+	return key, v, nil
+}
+
+func serviceKey(k lvs.ServiceKey) (lvsLvsServiceKey, error) {
+	var key lvsLvsServiceKey
+	if k.Protocol != lvs.TCP && k.Protocol != lvs.UDP {
+		return key, fmt.Errorf("protocol %d: %w", k.Protocol, lvs.ErrInvalid)
+	}
+	a, fam, err := addr(k.Addr.Addr())
+	if err != nil {
+		return key, err
+	}
+	key.Vaddr.Bytes = a
+	key.Vport = hton(k.Addr.Port())
+	key.Proto = uint8(k.Protocol)
+	key.Family = fam
+	return key, nil
+}
+
+// countPortZero writes how many port-zero services there are, which the
+// data plane reads before it looks for one.
+func (d *Datapath) countPortZero() error {
+	svcs, err := d.Services()
+	if err != nil {
+		return err
+	}
+	n := uint32(0)
+	for k := range svcs {
+		if k.Addr.Port() == 0 {
+			n++
+		}
+	}
+	if err := d.objs.LvsPortZero.Put(uint32(0), n); err != nil {
+		return fmt.Errorf("count port-zero services: %w", err)
+	}
+	return nil
+}
+
+func shapeText(fixed, most int) string {
+	if fixed != 0 {
+		return fmt.Sprintf("exactly %d, or none", fixed)
+	}
+	return fmt.Sprintf("at most %d", most)
+}
+
+// newTable builds a scheduler table: [n, table...].
+func (d *Datapath) newTable(table []RealID) (*ebpf.Map, error) {
+	// Without the key and value types of the inner map's spec: the
+	// kernel matches an inner map by type, sizes and flags, and each
+	// map made with BTF costs a BTF object, a third of the time of a
+	// restore's thousands of tables.
+	spec := &ebpf.MapSpec{
+		Name:       "lvs_table",
+		Type:       d.innerSpec.Type,
+		KeySize:    d.innerSpec.KeySize,
+		ValueSize:  d.innerSpec.ValueSize,
+		Flags:      d.innerSpec.Flags,
+		MaxEntries: uint32(1 + len(table)),
+	}
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]uint32, 1+len(table))
+	vals := make([]uint32, 1+len(table))
+	vals[0] = uint32(len(table))
+	for i, r := range table {
+		keys[i+1] = uint32(i + 1)
+		vals[i+1] = uint32(r)
+	}
+	if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			m.Close()
+			return nil, err
+		}
+		for i := range keys {
+			if err := m.Put(keys[i], vals[i]); err != nil {
+				m.Close()
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// SchedPosition returns the rr/wrr position of service id: the index (modulo
+// the table length) of the next pick.
+func (d *Datapath) SchedPosition(id ServiceID) (uint32, error) {
+	if err := checkService(id); err != nil {
+		return 0, fmt.Errorf("scheduler position of service %d: %w", id, err)
+	}
+	var pos uint32
+	if err := d.objs.LvsSchedPos.Lookup(uint32(id), &pos); err != nil {
+		return 0, fmt.Errorf("scheduler position of service %d: %w", id, err)
+	}
+	return pos, nil
+}
+
+// DeleteService removes service id with key k: new connections to it are no
+// longer made; existing ones run until they expire, as in IPVS. Its
+// persistence templates are removed (and their reals' PersistConn
+// released). It also empties id's scheduler table (the slot then holds
+// an empty one, see emptyTables) and position, so nothing of the service
+// is left for a later user of id, even when k is no longer in the services
+// map (a half-done earlier delete).
+func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
+	return d.DeleteServices(map[ServiceID]lvs.ServiceKey{id: k})
+}
+
 // DeleteServices is DeleteService for each of keys (service id -> key),
 // emptying all their scheduler table slots with one batch write
 // and reading the template and lblc tables once rather than once per
@@ -218,236 +424,6 @@ func (d *Datapath) DeleteServices(keys map[ServiceID]lvs.ServiceKey) error {
 	return errors.Join(errs...)
 }
 
-// RealUpdate is one real for SetReals: SetReal's arguments.
-type RealUpdate struct {
-	ID   RealID
-	Real lvs.Real
-}
-
-// SetReals does SetReal for each of us, with one batch write of the reals
-// map and of the overload flags and one read of the connection counts
-// rather than three calls a real: a restore of 100,000 reals spent most
-// of its time in those calls. When it fails, some of us may have been
-// written; the caller reapplies what it wants.
-func (d *Datapath) SetReals(us []RealUpdate) error {
-	if len(us) == 0 {
-		return nil
-	}
-	ids, vals, err := realValues(us)
-	if err != nil {
-		return err
-	}
-	d.realMu.Lock()
-	defer d.realMu.Unlock()
-	if err := batchPut(d.objs.LvsReals, ids, vals); err != nil {
-		return fmt.Errorf("set reals: %w", err)
-	}
-	conns, err := lookupArray[lvsLvsRealConns](d.objs.LvsConnCounts, ids)
-	if err != nil {
-		return fmt.Errorf("set reals: overload: %w", err)
-	}
-	var oids, ovals []uint32
-	for i, u := range us {
-		if on, change := overload(conns[i], u.Real.UThreshold, u.Real.LThreshold); change {
-			oids, ovals = append(oids, ids[i]), append(ovals, on)
-		}
-	}
-	if len(oids) == 0 {
-		return nil
-	}
-	if err := batchPut(d.objs.LvsOverload, oids, ovals); err != nil {
-		return fmt.Errorf("set reals: overload: %w", err)
-	}
-	return nil
-}
-
-// realValues checks us and returns their slots and reals map values.
-func realValues(us []RealUpdate) ([]uint32, []lvsLvsReal, error) {
-	ids := make([]uint32, len(us))
-	vals := make([]lvsLvsReal, len(us))
-	for i, u := range us {
-		v, err := realValue(u.ID, u.Real)
-		if err != nil {
-			return nil, nil, err
-		}
-		ids[i], vals[i] = uint32(u.ID), v
-	}
-	return ids, vals, nil
-}
-
-// AddReals writes each of us into a slot that held another real or none:
-// what ClearReal and then SetReal do, in fewer writes, as the counters
-// it zeroes leave the overload flag clear (see SetReal).
-func (d *Datapath) AddReals(us []RealUpdate) error {
-	if len(us) == 0 {
-		return nil
-	}
-	ids, vals, err := realValues(us)
-	if err != nil {
-		return err
-	}
-	d.realMu.Lock()
-	defer d.realMu.Unlock()
-	if err := d.clearReals(ids); err != nil {
-		return fmt.Errorf("add reals: %w", err)
-	}
-	if err := batchPut(d.objs.LvsReals, ids, vals); err != nil {
-		return fmt.Errorf("add reals: %w", err)
-	}
-	return nil
-}
-
-// ClearReals does ClearReal for each of ids, with one batch write of each
-// map.
-func (d *Datapath) ClearReals(ids []RealID) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	keys, err := realKeys(ids)
-	if err != nil {
-		return fmt.Errorf("clear reals: %w", err)
-	}
-	if err := d.clearReals(keys); err != nil {
-		return fmt.Errorf("clear reals: %w", err)
-	}
-	return nil
-}
-
-// clearReals zeroes the counters, statistics, overload flags and route
-// caches of reals keys.
-func (d *Datapath) clearReals(keys []uint32) error {
-	if err := batchPut(d.objs.LvsConnCounts, keys, make([]lvsLvsRealConns, len(keys))); err != nil {
-		return err
-	}
-	if err := batchPut(d.objs.LvsRealRoutes, keys, make([]lvsLvsFibCache, len(keys))); err != nil {
-		return err
-	}
-	if err := batchPut(d.objs.LvsOverload, keys, make([]uint32, len(keys))); err != nil {
-		return err
-	}
-	return batchPutPerCPU(d.objs.LvsRealStats, keys, zeroStats(len(keys)))
-}
-
-// zeroStats returns the per-CPU values of n zeroed statistics, for
-// batchPutPerCPU. They are pointers, all to one zero value: cilium/ebpf
-// copies a per-CPU value that is a struct with reflection, field by
-// field, and one it points to as memory.
-func zeroStats(n int) []*lvsLvsStats {
-	zero := new(lvsLvsStats)
-	vals := make([]*lvsLvsStats, n*possibleCPUs())
-	for i := range vals {
-		vals[i] = zero
-	}
-	return vals
-}
-
-// RetireReals does RetireReal for each of ids, reading and writing the
-// reals map in batches.
-func (d *Datapath) RetireReals(ids []RealID) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	keys, err := realKeys(ids)
-	if err != nil {
-		return fmt.Errorf("retire reals: %w", err)
-	}
-	d.realMu.Lock()
-	defer d.realMu.Unlock()
-	vals, err := lookupArray[lvsLvsReal](d.objs.LvsReals, keys)
-	if err != nil {
-		return fmt.Errorf("retire reals: %w", err)
-	}
-	for i := range vals {
-		vals[i].Flags |= uint32(lvsLvsRealFlagsLVS_REAL_F_GONE)
-	}
-	if err := batchPut(d.objs.LvsReals, keys, vals); err != nil {
-		return fmt.Errorf("retire reals: %w", err)
-	}
-	return nil
-}
-
-// ClearServices does ClearService for each of ids, with one batch write.
-func (d *Datapath) ClearServices(ids []ServiceID) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	keys, err := serviceKeys(ids)
-	if err != nil {
-		return fmt.Errorf("clear services: %w", err)
-	}
-	if err := batchPutPerCPU(d.objs.LvsSvcStats, keys, zeroStats(len(keys))); err != nil {
-		return fmt.Errorf("clear services: %w", err)
-	}
-	return nil
-}
-
-// batchPutPerCPU writes keys of per-CPU map m, vals holding
-// possibleCPUs() values for each key in turn.
-func batchPutPerCPU[V any](m *ebpf.Map, keys []uint32, vals []V) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	_, err := m.BatchUpdate(keys, vals, nil)
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		n := possibleCPUs()
-		for i, k := range keys {
-			if err := m.Put(k, vals[i*n:(i+1)*n]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return err
-}
-
-// dropSchedStates does dropSchedState for each of ids, reading the lblc
-// map once.
-func (d *Datapath) dropSchedStates(ids map[ServiceID]bool) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	keys, err := keysOf(d.objs.LvsLblc, func(k *lvsLvsLblcKey, _ *lvsLvsLblcEntry) bool { return ids[ServiceID(k.Service)] })
-	if err != nil {
-		return fmt.Errorf("scheduler state: %w", err)
-	}
-	for _, k := range keys {
-		if err := d.objs.LvsLblc.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("scheduler state: %w", err)
-		}
-	}
-	return nil
-}
-
-// deleteAll deletes keys of m in batches (a hash map: the kernel has no
-// batch delete for an array of maps). A batch stops at a key that is not
-// there (a half-done earlier delete), which is no error: the next batch
-// goes on after it. It appends the errors to errs and returns, for each,
-// the index of its key.
-func deleteAll[K any](m *ebpf.Map, keys []K, errs *[]error) (failed []int) {
-	for done := 0; done < len(keys); {
-		n, err := m.BatchDelete(keys[done:], nil)
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			for i := done; i < len(keys); i++ {
-				if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-					*errs = append(*errs, err)
-					failed = append(failed, i)
-				}
-			}
-			return failed
-		}
-		done += n
-		if err == nil {
-			return failed
-		}
-		if !errors.Is(err, ebpf.ErrKeyNotExist) {
-			*errs = append(*errs, err)
-			failed = append(failed, done)
-		}
-		done++ // past the key the batch stopped at
-	}
-	return failed
-}
-
 // emptyTables points the scheduler table slots ids at one empty table.
 // The kernel has no batch delete for a map of maps, and waits out an RCU
 // grace period after each delete (10 ms or more): deleting the slots of
@@ -475,4 +451,42 @@ func (d *Datapath) emptyTables(ids []uint32) error {
 		return nil
 	}
 	return err
+}
+
+// Services returns the services map: every service key the data plane
+// schedules for, and its id. After a restart it holds what the last lvsd
+// left in the pinned maps, so lvsd can delete the services its saved
+// configuration does not know.
+func (d *Datapath) Services() (map[lvs.ServiceKey]ServiceID, error) {
+	var (
+		k   lvsLvsServiceKey
+		v   lvsLvsService
+		out = map[lvs.ServiceKey]ServiceID{}
+	)
+	it := d.objs.LvsServices.Iterate()
+	for it.Next(&k, &v) {
+		out[lvs.ServiceKey{
+			Protocol: lvs.Protocol(k.Proto),
+			Addr:     netip.AddrPortFrom(fromAddr(k.Vaddr.Bytes, k.Family), ntoh(k.Vport)),
+		}] = ServiceID(v.Id)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return out, nil
+}
+
+// ClearServices does ClearService for each of ids, with one batch write.
+func (d *Datapath) ClearServices(ids []ServiceID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys, err := serviceKeys(ids)
+	if err != nil {
+		return fmt.Errorf("clear services: %w", err)
+	}
+	if err := batchPutPerCPU(d.objs.LvsSvcStats, keys, zeroStats(len(keys))); err != nil {
+		return fmt.Errorf("clear services: %w", err)
+	}
+	return nil
 }
