@@ -92,7 +92,8 @@ func newDPBench(b testing.TB) *dpBench {
 		var ids []datapath.RealID
 		var dests []sched.Dest
 		for _, r := range reals {
-			must(d.SetReals([]datapath.RealUpdate{{ID: nextReal, Real: r}}))
+			_, err := d.Apply(datapath.Plan{SetReals: []datapath.RealUpdate{{ID: nextReal, Real: r}}})
+			must(err)
 			ids = append(ids, nextReal)
 			dests = append(dests, sched.Dest{Addr: r.Addr, Weight: r.Weight, LastWeight: max(r.Weight, 1)})
 			nextReal++
@@ -106,7 +107,8 @@ func newDPBench(b testing.TB) *dpBench {
 			}
 		}
 		set := func() {
-			must(d.SetServices([]datapath.ServiceUpdate{{ID: id, Service: lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(port)}, Scheduler: s}, Table: table}}))
+			_, err := d.Apply(datapath.Plan{Services: []datapath.ServiceUpdate{{ID: id, Service: lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(port)}, Scheduler: s}, Table: table}}})
+			must(err)
 		}
 		set()
 		return set

@@ -430,8 +430,8 @@ func TestABITableSizes(t *testing.T) {
 				t.Errorf("%s: table of %d/%d reals, the data plane walks LVS_MAX_DESTS (%d)", k.Name, fixed, most, abi["LVS_MAX_DESTS"])
 			}
 		case sched.Sequence:
-			if fixed != 0 || most != MaxTable {
-				t.Errorf("%s: sequence of %d/%d, SetService takes up to %d", k.Name, fixed, most, MaxTable)
+			if fixed != 0 || most != sched.MaxTable {
+				t.Errorf("%s: sequence of %d/%d, SetService takes up to %d", k.Name, fixed, most, sched.MaxTable)
 			}
 		default:
 			t.Errorf("%s: table kind %d", k.Name, k.Table)
@@ -474,26 +474,5 @@ func TestABITableSizes(t *testing.T) {
 	}
 	if udpSlot >= uint32(states["LVS_TIMEOUT_SLOTS"]) || lvs.StateSynAck >= int(udpSlot) {
 		t.Errorf("the UDP timeout slot %d is not after the TCP states (%d) and within the %d slots", udpSlot, lvs.StateSynAck, states["LVS_TIMEOUT_SLOTS"])
-	}
-}
-
-// TestABISchedulerTablesMatchKinds checks that datapath's own scheduler
-// tables (schedulers, tableShape) say what internal/sched's kinds say, so
-// that datapath can take them from sched without a change. Delete it once
-// datapath uses sched.KindOf and Kind.Shape.
-func TestABISchedulerTablesMatchKinds(t *testing.T) {
-	if len(schedulers) != len(sched.Kinds()) {
-		t.Errorf("datapath has %d schedulers, sched %d kinds", len(schedulers), len(sched.Kinds()))
-	}
-	for _, k := range sched.Kinds() {
-		id, ok := schedulers[k.Name]
-		if !ok || uint64(id) != uint64(k.ID) {
-			t.Errorf("%s: datapath id %d (found: %t), sched id %d", k.Name, id, ok, k.ID)
-			continue
-		}
-		fixed, most := tableShape(id)
-		if kf, km := k.Shape(); kf != fixed || km != most {
-			t.Errorf("%s: datapath shape %d/%d, sched %d/%d", k.Name, fixed, most, kf, km)
-		}
 	}
 }

@@ -97,14 +97,14 @@ func TestPrivilegedRealBatches(t *testing.T) {
 	}
 
 	for _, bad := range [][]datapath.RealID{{0}, {1, datapath.RealID(datapath.MaxReals)}} {
-		if err := d.SetReals([]datapath.RealUpdate{{ID: bad[len(bad)-1]}}); !errors.Is(err, datapath.ErrRange) {
+		if err := d.SetReals([]datapath.RealUpdate{{ID: bad[len(bad)-1]}}); !errors.Is(err, lvs.ErrRange) {
 			t.Errorf("SetReals of real %d: %v, want ErrRange", bad[len(bad)-1], err)
 		}
 		for name, call := range map[string]func([]datapath.RealID) error{
 			"ClearReals": d.ClearReals, "RetireReals": d.RetireReals,
 			"RealCounters": func(ids []datapath.RealID) error { _, err := d.RealCounters(ids); return err },
 		} {
-			if err := call(bad); !errors.Is(err, datapath.ErrRange) {
+			if err := call(bad); !errors.Is(err, lvs.ErrRange) {
 				t.Errorf("%s of %v: %v, want ErrRange", name, bad, err)
 			}
 		}
@@ -173,7 +173,7 @@ func TestPrivilegedServiceBatches(t *testing.T) {
 			t.Fatalf("service %d after ClearServices of the first 10: %+v", ids[i], s)
 		}
 	}
-	if _, err := d.ServiceCounters([]datapath.ServiceID{datapath.ServiceID(datapath.MaxServices)}); !errors.Is(err, datapath.ErrRange) {
+	if _, err := d.ServiceCounters([]datapath.ServiceID{datapath.ServiceID(datapath.MaxServices)}); !errors.Is(err, lvs.ErrRange) {
 		t.Errorf("ServiceCounters out of range: %v, want ErrRange", err)
 	}
 }

@@ -43,8 +43,6 @@ const (
 	MaxReals    = int(lvsLvsAbiLVS_MAX_REALS)
 	// MaxDests is how many reals lc and wlc consider per service.
 	MaxDests = int(lvsLvsAbiLVS_MAX_DESTS)
-	// MaxTable is the longest scheduler table SetService accepts.
-	MaxTable = 1 << 20
 	// DefaultConnTableSize is the conn table size when Options leave it 0.
 	DefaultConnTableSize = int(lvsLvsAbiLVS_CONN_TABLE_DEFAULT)
 	// ABIVersion is the map layout version; pins live under PinDir/v<ABIVersion>.
@@ -59,7 +57,6 @@ var (
 	ErrPermission  = errors.New("permission denied: lvsd needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)")
 	ErrNoBPF       = errors.New("kernel lacks a BPF feature the data plane needs")
 	ErrABIMismatch = errors.New("pinned maps have another layout")
-	ErrRange       = errors.New("id out of range")
 	ErrAttached    = errors.New("already attached")
 	ErrNotAttached = errors.New("not attached")
 )
@@ -126,14 +123,14 @@ func Now() time.Duration {
 
 func checkService(id ServiceID) error {
 	if id == 0 || int(id) >= MaxServices {
-		return fmt.Errorf("service id %d: %w (1..%d)", id, ErrRange, MaxServices-1)
+		return fmt.Errorf("service id %d: %w (1..%d)", id, lvs.ErrRange, MaxServices-1)
 	}
 	return nil
 }
 
 func checkReal(id RealID) error {
 	if id == 0 || int(id) >= MaxReals {
-		return fmt.Errorf("real id %d: %w (1..%d)", id, ErrRange, MaxReals-1)
+		return fmt.Errorf("real id %d: %w (1..%d)", id, lvs.ErrRange, MaxReals-1)
 	}
 	return nil
 }

@@ -285,7 +285,7 @@ func TestPrivilegedBadArguments(t *testing.T) {
 		"real id in a table":   d.SetService(1, lvs.Service{ServiceKey: k, Scheduler: "rr"}, []datapath.RealID{0}, 0),
 		"real id out of range": d.ClearReal(datapath.RealID(datapath.MaxReals)),
 	} {
-		if !errors.Is(err, datapath.ErrRange) {
+		if !errors.Is(err, lvs.ErrRange) {
 			t.Errorf("%s: %v, want ErrRange", name, err)
 		}
 	}

@@ -25,7 +25,7 @@ import (
 //   - rr, wrr: the pick sequence; the position is set to rrStart;
 //   - lc, wlc, sed, nq, fo, ovf, twos, lblc, lblcr: the reals in IPVS
 //     list order (newest first), at most MaxDests;
-//   - sh, dh: exactly ShTableSize buckets, mh: exactly MhTableSize slots,
+//   - sh, dh: exactly sched.ShSize buckets, mh: exactly sched.MhSize slots,
 //     RealID 0 for an empty one (an empty table, no reals, is allowed too).
 //
 // It replaces the live table with one map write, so a packet sees the old
@@ -429,3 +429,32 @@ func (d *Datapath) TableRealsForTest(id ServiceID) (n uint32, ok bool, err error
 	err = inner.Lookup(uint32(0), &n)
 	return n, true, err
 }
+
+// ClearReals does ClearReal for each of ids, with one batch write of each
+// map.
+func (d *Datapath) ClearReals(ids []RealID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys, err := realKeys(ids)
+	if err != nil {
+		return fmt.Errorf("clear reals: %w", err)
+	}
+	if err := d.clearReals(keys); err != nil {
+		return fmt.Errorf("clear reals: %w", err)
+	}
+	return nil
+}
+
+// The batch writes a Plan is made of, for the tests that check each.
+
+func (d *Datapath) SetServices(us []ServiceUpdate) error { return d.setServices(us) }
+func (d *Datapath) SetReals(us []RealUpdate) error       { return d.setReals(us) }
+func (d *Datapath) AddReals(us []RealUpdate) error       { return d.addReals(us) }
+func (d *Datapath) RetireReals(ids []RealID) error       { return d.retireReals(ids) }
+func (d *Datapath) ClearServices(ids []ServiceID) error  { return d.clearServices(ids) }
+func (d *Datapath) DeleteServices(keys map[ServiceID]lvs.ServiceKey) error {
+	return d.deleteServices(keys)
+}
+func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error { return d.deleteService(id, k) }
+func (d *Datapath) SchedPosition(id ServiceID) (uint32, error)         { return d.schedPosition(id) }

@@ -120,7 +120,7 @@ func lookupArray[V any](m *ebpf.Map, keys []uint32) ([]V, error) {
 // times possibleCPUs() for a per-CPU array) with batch reads.
 func readArray[V any](m *ebpf.Map, n int, vals []V) error {
 	if n > int(m.MaxEntries()) {
-		return fmt.Errorf("read %d entries of %s: %w", n, m, ErrRange)
+		return fmt.Errorf("read %d entries of %s: it has %d", n, m, m.MaxEntries())
 	}
 	per := len(vals) / n
 	keys := make([]uint32, n)
@@ -132,7 +132,7 @@ func readArray[V any](m *ebpf.Map, n int, vals []V) error {
 		case errors.Is(err, ebpf.ErrKeyNotExist), err == nil && c == 0:
 			// The end of the array.
 			if got < n {
-				return fmt.Errorf("read %d entries of %s: only %d: %w", n, m, got, ErrRange)
+				return fmt.Errorf("read %d entries of %s: only %d", n, m, got)
 			}
 		case err != nil:
 			return err

@@ -85,7 +85,7 @@ func (e *PlanError) Unwrap() error { return e.Err }
 func (d *Datapath) Apply(p Plan) (retireErr, err error) {
 	var retireErrs []error
 	retire := func(ids []RealID) {
-		if err := d.RetireReals(ids); err != nil {
+		if err := d.retireReals(ids); err != nil {
 			retireErrs = append(retireErrs, err)
 		}
 	}
@@ -97,29 +97,29 @@ func (d *Datapath) Apply(p Plan) (retireErr, err error) {
 			return fail(StepTimeouts, err)
 		}
 	}
-	if err := d.DeleteServices(p.Recreate); err != nil {
+	if err := d.deleteServices(p.Recreate); err != nil {
 		return fail(StepRecreate, err)
 	}
-	// Retired before the reals are written: SetReals clears the flag of
+	// Retired before the reals are written: setReals clears the flag of
 	// a real that is revived.
 	retire(p.Retire)
-	if err := d.ClearServices(p.ClearServices); err != nil {
+	if err := d.clearServices(p.ClearServices); err != nil {
 		return fail(StepClearServices, err)
 	}
-	if err := d.AddReals(p.AddReals); err != nil {
+	if err := d.addReals(p.AddReals); err != nil {
 		return fail(StepAddReals, err)
 	}
-	if err := d.SetReals(p.SetReals); err != nil {
+	if err := d.setReals(p.SetReals); err != nil {
 		return fail(StepSetReals, err)
 	}
 	us, err := d.carryRR(p.Services)
 	if err == nil {
-		err = d.SetServices(us)
+		err = d.setServices(us)
 	}
 	if err != nil {
 		return fail(StepServices, err)
 	}
-	if err := d.DeleteServices(p.Delete); err != nil {
+	if err := d.deleteServices(p.Delete); err != nil {
 		return fail(StepDelete, err)
 	}
 	retire(p.DeleteRetire)

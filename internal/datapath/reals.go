@@ -7,18 +7,18 @@ import (
 	"golvs/internal/lvs"
 )
 
-// RealUpdate is one real for SetReals: SetReal's arguments.
+// RealUpdate is one real of a Plan: its slot and what to write there.
 type RealUpdate struct {
 	ID   RealID
 	Real lvs.Real
 }
 
-// SetReals does SetReal for each of us, with one batch write of the reals
+// setReals does SetReal for each of us, with one batch write of the reals
 // map and of the overload flags and one read of the connection counts
 // rather than three calls a real: a restore of 100,000 reals spent most
 // of its time in those calls. When it fails, some of us may have been
 // written; the caller reapplies what it wants.
-func (d *Datapath) SetReals(us []RealUpdate) error {
+func (d *Datapath) setReals(us []RealUpdate) error {
 	if len(us) == 0 {
 		return nil
 	}
@@ -117,10 +117,10 @@ func overload(c lvsLvsRealConns, u, l uint32) (on uint32, change bool) {
 	return 0, clear
 }
 
-// AddReals writes each of us into a slot that held another real or none:
+// addReals writes each of us into a slot that held another real or none:
 // what ClearReal and then SetReal do, in fewer writes, as the counters
 // it zeroes leave the overload flag clear (see SetReal).
-func (d *Datapath) AddReals(us []RealUpdate) error {
+func (d *Datapath) addReals(us []RealUpdate) error {
 	if len(us) == 0 {
 		return nil
 	}
@@ -139,9 +139,9 @@ func (d *Datapath) AddReals(us []RealUpdate) error {
 	return nil
 }
 
-// RetireReals does RetireReal for each of ids, reading and writing the
+// retireReals does RetireReal for each of ids, reading and writing the
 // reals map in batches.
-func (d *Datapath) RetireReals(ids []RealID) error {
+func (d *Datapath) retireReals(ids []RealID) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -160,22 +160,6 @@ func (d *Datapath) RetireReals(ids []RealID) error {
 	}
 	if err := batchPut(d.objs.LvsReals, keys, vals); err != nil {
 		return fmt.Errorf("retire reals: %w", err)
-	}
-	return nil
-}
-
-// ClearReals does ClearReal for each of ids, with one batch write of each
-// map.
-func (d *Datapath) ClearReals(ids []RealID) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	keys, err := realKeys(ids)
-	if err != nil {
-		return fmt.Errorf("clear reals: %w", err)
-	}
-	if err := d.clearReals(keys); err != nil {
-		return fmt.Errorf("clear reals: %w", err)
 	}
 	return nil
 }

@@ -12,59 +12,22 @@ import (
 	"golang.org/x/sys/unix"
 
 	"golvs/internal/lvs"
+	"golvs/internal/sched"
 )
 
-var schedulers = map[string]lvsLvsSched{
-	"rr":    lvsLvsSchedLVS_SCHED_RR,
-	"wrr":   lvsLvsSchedLVS_SCHED_WRR,
-	"lc":    lvsLvsSchedLVS_SCHED_LC,
-	"wlc":   lvsLvsSchedLVS_SCHED_WLC,
-	"sed":   lvsLvsSchedLVS_SCHED_SED,
-	"nq":    lvsLvsSchedLVS_SCHED_NQ,
-	"fo":    lvsLvsSchedLVS_SCHED_FO,
-	"ovf":   lvsLvsSchedLVS_SCHED_OVF,
-	"twos":  lvsLvsSchedLVS_SCHED_TWOS,
-	"sh":    lvsLvsSchedLVS_SCHED_SH,
-	"dh":    lvsLvsSchedLVS_SCHED_DH,
-	"mh":    lvsLvsSchedLVS_SCHED_MH,
-	"lblc":  lvsLvsSchedLVS_SCHED_LBLC,
-	"lblcr": lvsLvsSchedLVS_SCHED_LBLCR,
-}
-
-// Table sizes of the hashing schedulers.
-const (
-	// ShTableSize is the number of sh and dh buckets (IPVS's 1 << 8).
-	ShTableSize = int(lvsLvsAbiLVS_SH_TAB_SIZE)
-	// MhTableSize is the mh lookup table size (IPVS's default prime 4093).
-	MhTableSize = int(lvsLvsAbiLVS_MH_TAB_SIZE)
-)
-
-// tableShape returns how long a table of scheduler s must be: fixed for
-// the hashing schedulers (0 means any length up to max).
-func tableShape(s lvsLvsSched) (fixed, max int) {
-	switch s {
-	case lvsLvsSchedLVS_SCHED_RR, lvsLvsSchedLVS_SCHED_WRR:
-		return 0, MaxTable
-	case lvsLvsSchedLVS_SCHED_SH, lvsLvsSchedLVS_SCHED_DH:
-		return ShTableSize, ShTableSize
-	case lvsLvsSchedLVS_SCHED_MH:
-		return MhTableSize, MhTableSize
-	}
-	return 0, MaxDests
-}
-
-// ServiceUpdate is one service for SetServices: SetService's arguments.
+// ServiceUpdate is one service of a Plan: its slot, its options and its
+// scheduler table (real slots; 0 is an empty bucket).
 type ServiceUpdate struct {
 	ID      ServiceID
 	Service lvs.Service
 	Table   []RealID
 	RRStart uint32
 	// RR, when set, has Apply work RRStart out from where the round
-	// robin of the table being replaced is (SetServices ignores it).
+	// robin of the table being replaced is (setServices ignores it).
 	RR *RRCarry
 }
 
-// SetServices does SetService for each of us, switching all their
+// setServices does SetService for each of us, switching all their
 // scheduler tables in with one batch write of the table map. The kernel
 // waits for an RCU grace period after every write to a map of maps (so
 // that no program still sees the old inner map when the write returns),
@@ -74,7 +37,7 @@ type ServiceUpdate struct {
 // sees its old table or its new one, never a mix. When it fails, the
 // services before the failing one may have been written; the caller
 // reapplies what it wants.
-func (d *Datapath) SetServices(us []ServiceUpdate) error {
+func (d *Datapath) setServices(us []ServiceUpdate) error {
 	if len(us) == 0 {
 		return nil
 	}
@@ -209,7 +172,7 @@ func serviceEntry(u ServiceUpdate) (lvsLvsServiceKey, lvsLvsService, error) {
 	if err := checkService(id); err != nil {
 		return lvsLvsServiceKey{}, v, fmt.Errorf("set service %s: %w", k, err)
 	}
-	sched, ok := schedulers[svc.Scheduler]
+	kind, ok := sched.KindOf(svc.Scheduler)
 	if !ok {
 		return lvsLvsServiceKey{}, v, fmt.Errorf("set service %s: %w: %q", k, lvs.ErrNoScheduler, svc.Scheduler)
 	}
@@ -217,7 +180,7 @@ func serviceEntry(u ServiceUpdate) (lvsLvsServiceKey, lvsLvsService, error) {
 	if err != nil {
 		return key, v, fmt.Errorf("set service %s: %w", k, err)
 	}
-	fixed, most := tableShape(sched)
+	fixed, most := kind.Shape()
 	if len(table) > most || (fixed != 0 && len(table) != 0 && len(table) != fixed) {
 		return key, v, fmt.Errorf("set service %s: %s table of %d entries (%s): %w", k, svc.Scheduler, len(table), shapeText(fixed, most), lvs.ErrRange)
 	}
@@ -232,7 +195,7 @@ func serviceEntry(u ServiceUpdate) (lvsLvsServiceKey, lvsLvsService, error) {
 	if svc.SchedFlags&^lvs.SchedFlagsMask != 0 {
 		return key, v, fmt.Errorf("set service %s: scheduler flags %#x: %w", k, uint32(svc.SchedFlags), lvs.ErrInvalid)
 	}
-	v = lvsLvsService{Id: uint32(id), Scheduler: uint32(sched), Flags: uint32(svc.SchedFlags)}
+	v = lvsLvsService{Id: uint32(id), Scheduler: uint32(kind.ID), Flags: uint32(svc.SchedFlags)}
 	if svc.OnePacket {
 		v.Flags |= uint32(lvsLvsSvcFlagsLVS_SVC_F_ONEPACKET)
 	}
@@ -342,9 +305,9 @@ func (d *Datapath) newTable(table []RealID) (*ebpf.Map, error) {
 	return m, nil
 }
 
-// SchedPosition returns the rr/wrr position of service id: the index (modulo
+// schedPosition returns the rr/wrr position of service id: the index (modulo
 // the table length) of the next pick.
-func (d *Datapath) SchedPosition(id ServiceID) (uint32, error) {
+func (d *Datapath) schedPosition(id ServiceID) (uint32, error) {
 	if err := checkService(id); err != nil {
 		return 0, fmt.Errorf("scheduler position of service %d: %w", id, err)
 	}
@@ -355,23 +318,23 @@ func (d *Datapath) SchedPosition(id ServiceID) (uint32, error) {
 	return pos, nil
 }
 
-// DeleteService removes service id with key k: new connections to it are no
+// deleteService removes service id with key k: new connections to it are no
 // longer made; existing ones run until they expire, as in IPVS. Its
 // persistence templates are removed (and their reals' PersistConn
 // released). It also empties id's scheduler table (the slot then holds
 // an empty one, see emptyTables) and position, so nothing of the service
 // is left for a later user of id, even when k is no longer in the services
 // map (a half-done earlier delete).
-func (d *Datapath) DeleteService(id ServiceID, k lvs.ServiceKey) error {
-	return d.DeleteServices(map[ServiceID]lvs.ServiceKey{id: k})
+func (d *Datapath) deleteService(id ServiceID, k lvs.ServiceKey) error {
+	return d.deleteServices(map[ServiceID]lvs.ServiceKey{id: k})
 }
 
-// DeleteServices is DeleteService for each of keys (service id -> key),
+// deleteServices is deleteService for each of keys (service id -> key),
 // emptying all their scheduler table slots with one batch write
 // and reading the template and lblc tables once rather than once per
 // service: a Clear of 4,000 services took 50 s one by one. The slots are
 // left holding an empty table rather than none (see emptyTables).
-func (d *Datapath) DeleteServices(keys map[ServiceID]lvs.ServiceKey) error {
+func (d *Datapath) deleteServices(keys map[ServiceID]lvs.ServiceKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -476,8 +439,8 @@ func (d *Datapath) Services() (map[lvs.ServiceKey]ServiceID, error) {
 	return out, nil
 }
 
-// ClearServices does ClearService for each of ids, with one batch write.
-func (d *Datapath) ClearServices(ids []ServiceID) error {
+// clearServices does ClearService for each of ids, with one batch write.
+func (d *Datapath) clearServices(ids []ServiceID) error {
 	if len(ids) == 0 {
 		return nil
 	}

@@ -208,7 +208,7 @@ func (h *Harness) TimedRun(p *ebpf.Program, frame []byte, ifindex int, xdp bool,
 func (h *Harness) FillConns(first, n, expiredEvery int) error {
 	d := h.d
 	const batch = 1 << 14
-	if err := d.SetReals([]RealUpdate{{ID: 1, Real: lvs.Real{Addr: benchReal, Method: lvs.Masq, Weight: 1}}}); err != nil {
+	if err := d.setReals([]RealUpdate{{ID: 1, Real: lvs.Real{Addr: benchReal, Method: lvs.Masq, Weight: 1}}}); err != nil {
 		return fmt.Errorf("fill connections: %w", err)
 	}
 	var vip lvsLvsAddr
