@@ -14,6 +14,11 @@
  * drops them: a client packet of a connection whose real was deleted, one
  * with TTL <= 1 (IPVS also sends time exceeded), a new connection that
  * finds the table full.
+ *
+ * The object lvsd loads holds three programs that share its maps: this
+ * one, the XDP fast path in front of it (lvs_xdp.c) and lvsd's sweeper
+ * (lvs_sweep.c), both included at the end of this file. What the TC and
+ * XDP paths decide alike is written once in path.h.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -160,7 +165,6 @@ helper:
 static __attribute__((noinline)) int lvs_in(struct __sk_buff *skb, const struct lvs_pkt *p, struct lvs_conn *c,
 				  __u64 now)
 {
-	__u32 dir = c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT;
 	__u32 real = c->real;
 	struct lvs_real *r;
 
@@ -179,9 +183,7 @@ static __attribute__((noinline)) int lvs_in(struct __sk_buff *skb, const struct 
 		lvs_count(LVS_CNT_DROP_NODEST);
 		return TC_ACT_SHOT;
 	}
-	if (lvs_conn_update(c, p, dir, now) && c->tmpl_gen)
-		lvs_tmpl_assure(&p->t, c);
-	lvs_stats_in(c->service, real, p->ip_len, 0);
+	lvs_in_update(c, p, real, now);
 	if (p->ttl <= 1) {
 		/* IPVS counts the packet and moves the state first; then its
 		 * xmit (decrement_ttl, ip_vs_xmit.c) sends ICMP time exceeded
@@ -210,11 +212,10 @@ static __attribute__((noinline)) int lvs_out(struct __sk_buff *skb, const struct
 	struct lvs_fib_cache *fc;
 	int fresh;
 
-	if (!sc || lvs_nat_forward(&k, &p->t, nv))
+	if (!sc)
 		return -1;
-	c = bpf_map_lookup_elem(&lvs_conns, &k);
-	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
-	    !lvs_conn_real_is(c, k.dport, &p->t.saddr, p->t.sport, &r))
+	c = lvs_reply_conn(&k, &p->t, nv, now, &r);
+	if (!c)
 		return -1;
 	/* Addressed to the client, not to us: the kernel forwards it, and
 	 * ip_forward answers TTL <= 1 with time exceeded as it should. */
@@ -258,7 +259,6 @@ helper:
  * within its 512 bytes. */
 static __always_inline int lvs_new_or_follow(struct __sk_buff *skb, const struct lvs_pkt *p, __u64 now)
 {
-	struct lvs_sched_scratch *sc;
 	struct lvs_conn *c;
 	struct lvs_real *r;
 	__u32 real;
@@ -266,18 +266,9 @@ static __always_inline int lvs_new_or_follow(struct __sk_buff *skb, const struct
 
 	if (rc >= 0)
 		return rc;
-	if (rc == LVS_NEW_ONEPACKET) {
-		sc = lvs_scratch();
-		c = sc ? &sc->conn : 0;
-	} else {
-		c = bpf_map_lookup_elem(&lvs_conns, &p->t);
-	}
-	if (!c || (rc == LVS_NEW_EXISTS && lvs_now() >= c->expires_ns)) {
-		/* The table is full: IPVS drops the packet when
-		 * ip_vs_conn_new fails, and the client retries. */
-		lvs_count(LVS_CNT_DROP_CONN_FULL);
+	c = lvs_new_conn(p, rc);
+	if (!c)
 		return TC_ACT_SHOT;
-	}
 	if (rc == LVS_NEW_EXISTS) {
 		/* Not rescheduled a second time: dropped, as IPVS drops what
 		 * meets a connection it cannot use. */
@@ -356,10 +347,9 @@ static __attribute__((noinline)) int lvs_icmp(struct __sk_buff *skb, const struc
 	}
 
 	nv = bpf_map_lookup_elem(&lvs_nat_conns, k);
-	if (nv && !lvs_nat_forward(&xs->ck, k, nv)) {
-		c = bpf_map_lookup_elem(&lvs_conns, &xs->ck);
-		if (c && now < c->expires_ns && c->method == LVS_METHOD_MASQ &&
-		    lvs_conn_real_is(c, xs->ck.dport, &q->t.daddr, q->t.dport, &r)) {
+	if (nv) {
+		c = lvs_reply_conn(&xs->ck, k, nv, now, &r);
+		if (c) {
 			/* ip_vs_out_icmp: to the client, from the VIP. Like any
 			 * reply, one that would die here is the kernel's. */
 			if (p->ttl <= 1) {
@@ -440,16 +430,7 @@ int lvs_ingress(struct __sk_buff *skb)
 	if (c) {
 		now = lvs_now();
 		if (now < c->expires_ns) {
-			/* conn_reuse_mode=1: a new connection's SYN meeting an
-			 * entry in TIME_WAIT or CLOSE expires it and is
-			 * scheduled afresh. "New" is is_new_conn (ip_vs_core.c):
-			 * SYN without ACK, FIN or RST, stricter than
-			 * tcp_conn_schedule's SYN without RST. */
-			__u32 st = c->state;
-			__u8 fl = p.tcp_flags & (LVS_TCP_SYN | LVS_TCP_ACK | LVS_TCP_FIN | LVS_TCP_RST);
-
-			if (!(p.t.proto == LVS_IPPROTO_TCP && fl == LVS_TCP_SYN &&
-			      (st == LVS_TCP_TIME_WAIT || st == LVS_TCP_CLOSE))) {
+			if (!lvs_conn_reuse(&p, c)) {
 				rc = lvs_in(skb, &p, c, now);
 				if (rc != LVS_IN_GONE)
 					return rc;
@@ -484,5 +465,6 @@ int lvs_ingress(struct __sk_buff *skb)
 	return lvs_new_or_follow(skb, &p, 0);
 }
 
+/* The other programs of the object (see the top of this file). */
 #include "lvs_xdp.c"
 #include "lvs_sweep.c"

@@ -1,4 +1,17 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+/*
+ * lvs_sweep.c is lvsd's way into the connection table: the program it runs
+ * (BPF_PROG_TEST_RUN, never attached) to remove expired connections,
+ * templates and NAT reverse entries with the data plane's own accounting.
+ * It is built into lvs.c's object (lvs.c includes it at its end), so that
+ * it shares the data plane's maps.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lvs_abi.h"
+#include "maps.h"
+#include "parse.h"
 #include "conn.h"
 
 /*

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
-#include "xdp.h"
-#include "path.h"
-
 /*
- * The XDP fast path. lvs_xdp forwards what it can take whole, before the
+ * lvs_xdp.c is golvs's XDP fast path (lvsd --xdp). It is built into lvs.c's
+ * object (lvs.c includes it at its end), so that it shares the TC
+ * program's maps; what both paths decide is in path.h, how the fast path
+ * reads and writes frames in xdp.h.
+ *
+ * lvs_xdp forwards what it can take whole, before the
  * kernel allocates an skb: packets of live connections (NAT both ways, DR,
  * and TUN with the IPIP family of tunnels) and new connections to them,
  * with the same state, counters and bytes as the TC path. Everything else
@@ -13,6 +15,18 @@
  * XDP_PASS before anything is changed, and lvs_ingress handles it as
  * always: the TC program stays attached beside it.
  */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lvs_abi.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+#include "conn.h"
+#include "xmit.h"
+#include "xdp.h"
+#include "path.h"
 
 /* lvs_xdp_xmit rewrites the frame for connection c's method toward its
  * real r and sends it along sc->rt (lvs_xdp_route's answer, native or
@@ -54,7 +68,6 @@ static __attribute__((noinline)) int lvs_xdp_in(struct xdp_md *ctx, const struct
 						__u64 now)
 {
 	struct lvs_xmit_scratch *sc = lvs_xscratch();
-	__u32 dir = c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT;
 	__u32 real = c->real;
 	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &real);
 	int native;
@@ -64,9 +77,7 @@ static __attribute__((noinline)) int lvs_xdp_in(struct xdp_md *ctx, const struct
 	native = lvs_xdp_route_real(ctx, p, c, r, now, sc);
 	if (native < 0)
 		return XDP_PASS;
-	if (lvs_conn_update(c, p, dir, now) && c->tmpl_gen)
-		lvs_tmpl_assure(&p->t, c);
-	lvs_stats_in(c->service, real, p->ip_len, 0);
+	lvs_in_update(c, p, real, now);
 	return lvs_xdp_xmit(ctx, p, c, r, sc, native);
 }
 
@@ -82,11 +93,10 @@ static __attribute__((noinline)) int lvs_xdp_out(struct xdp_md *ctx, const struc
 	struct lvs_real *r;
 	int native, fresh;
 
-	if (!sc || lvs_nat_forward(&k, &p->t, nv))
+	if (!sc)
 		return XDP_PASS;
-	c = bpf_map_lookup_elem(&lvs_conns, &k);
-	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
-	    !lvs_conn_real_is(c, k.dport, &p->t.saddr, p->t.sport, &r) || p->ttl <= 1)
+	c = lvs_reply_conn(&k, &p->t, nv, now, &r);
+	if (!c || p->ttl <= 1)
 		return XDP_PASS;
 	fc = lvs_client_route(sc, p, ctx->ingress_ifindex, &fresh);
 	native = lvs_xdp_route(ctx, p, LVS_METHOD_MASQ, p->t.family, r, &k.daddr, &p->t.daddr, fc, now, sc);
@@ -111,7 +121,7 @@ static __attribute__((noinline)) int lvs_xdp_may_new(const struct lvs_pkt *p)
 	struct lvs_service_key sk;
 	struct lvs_service *svc = lvs_new_service(p, &sk, 1);
 
-	return svc && !((svc->flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP);
+	return svc && !lvs_onepacket(svc->flags, p);
 }
 
 /* lvs_xdp_send_new sends the first packet of the connection lvs_new just
@@ -152,16 +162,10 @@ static __always_inline int lvs_xdp_new(struct xdp_md *ctx, const struct lvs_pkt 
 	if (rc == TC_ACT_SHOT)
 		return XDP_DROP;
 	if (rc == LVS_NEW_EXISTS) {
-		/* As lvs_new_or_follow: a live entry another CPU made is TC's
-		 * to follow; none, or an expired one, means the table is
-		 * full, and the packet is dropped here rather than scheduled
-		 * a second time by TC. */
-		struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &p->t);
-
-		if (c && now < c->expires_ns)
-			return XDP_PASS;
-		lvs_count(LVS_CNT_DROP_CONN_FULL);
-		return XDP_DROP;
+		/* A live entry another CPU made is TC's to follow; a full
+		 * table drops the packet here rather than have TC schedule it
+		 * a second time. */
+		return lvs_new_conn(p, rc) ? XDP_PASS : XDP_DROP;
 	}
 	if (rc != LVS_NEW_MADE)
 		return XDP_PASS; /* no real: the kernel answers */
@@ -181,12 +185,8 @@ int lvs_xdp(struct xdp_md *ctx)
 	c = bpf_map_lookup_elem(&lvs_conns, &p.t);
 	if (c) {
 		now = lvs_now();
-		/* Expiry and conn reuse (a SYN meeting TIME_WAIT or CLOSE,
-		 * see lvs_ingress) are TC's. */
-		if (now >= c->expires_ns ||
-		    (p.t.proto == LVS_IPPROTO_TCP &&
-		     (p.tcp_flags & (LVS_TCP_SYN | LVS_TCP_ACK | LVS_TCP_FIN | LVS_TCP_RST)) == LVS_TCP_SYN &&
-		     (c->state == LVS_TCP_TIME_WAIT || c->state == LVS_TCP_CLOSE)))
+		/* Expiry and conn reuse are TC's. */
+		if (now >= c->expires_ns || lvs_conn_reuse(&p, c))
 			return XDP_PASS;
 		return lvs_xdp_in(ctx, &p, c, now);
 	}

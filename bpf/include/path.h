@@ -51,6 +51,41 @@ static __always_inline void lvs_frag_track(const struct lvs_pkt *p)
 }
 
 /*
+ * lvs_conn_reuse reports whether client packet p, instead of following
+ * its live connection c, expires it and is scheduled afresh:
+ * conn_reuse_mode=1, a new connection's SYN meeting an entry in TIME_WAIT
+ * or CLOSE. "New" is is_new_conn (ip_vs_core.c): SYN without ACK, FIN or
+ * RST, stricter than tcp_conn_schedule's SYN without RST.
+ */
+static __always_inline int lvs_conn_reuse(const struct lvs_pkt *p, const struct lvs_conn *c)
+{
+	__u32 st = c->state;
+	__u8 fl = p->tcp_flags & (LVS_TCP_SYN | LVS_TCP_ACK | LVS_TCP_FIN | LVS_TCP_RST);
+
+	return p->t.proto == LVS_IPPROTO_TCP && fl == LVS_TCP_SYN &&
+	       (st == LVS_TCP_TIME_WAIT || st == LVS_TCP_CLOSE);
+}
+
+/* lvs_in_dir is the direction of a client packet of connection c for the
+ * TCP state table: IPVS's INPUT_ONLY when the replies do not come back
+ * through the director (DR, TUN), INPUT otherwise. */
+static __always_inline __u32 lvs_in_dir(const struct lvs_conn *c)
+{
+	return c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT;
+}
+
+/* lvs_in_update applies client packet p to its live connection c (to
+ * real): the service's and real's counters, then the state and expiry
+ * and the template assured by an established connection, in the order
+ * of ip_vs_in_hook (ip_vs_in_stats, then ip_vs_set_state). */
+static __always_inline void lvs_in_update(struct lvs_conn *c, const struct lvs_pkt *p, __u32 real, __u64 now)
+{
+	lvs_stats_in(c->service, real, p->ip_len, 0);
+	if (lvs_conn_update(c, p, lvs_in_dir(c), now) && c->tmpl_gen)
+		lvs_tmpl_assure(&p->t, c);
+}
+
+/*
  * lvs_client_route returns where lvs_route_at keeps the route of replies
  * to p's destination (a NAT client) that arrive on link iif: its
  * lvs_client_routes entry, or, when there is none (*fresh), sc->fc,
@@ -90,11 +125,40 @@ static __always_inline void lvs_reply_update(struct lvs_conn *c, const struct lv
 		lvs_tmpl_assure(k, c);
 }
 
+/*
+ * lvs_reply_conn returns the connection a NAT reply t (its tuple) belongs
+ * to by its reverse entry nv, with the connection's key in k and its real
+ * in *rp, or NULL when nv is not a live NAT connection's: the service is
+ * gone, the connection expired or was replaced by one that is not NAT, or
+ * it now sends to another real (the reverse entry outlived its own).
+ */
+static __always_inline struct lvs_conn *lvs_reply_conn(struct lvs_tuple *k, const struct lvs_tuple *t,
+						       const struct lvs_nat_conn *nv, __u64 now, struct lvs_real **rp)
+{
+	struct lvs_conn *c;
+
+	if (lvs_nat_forward(k, t, nv))
+		return 0;
+	c = bpf_map_lookup_elem(&lvs_conns, k);
+	if (!c || now >= c->expires_ns || c->method != LVS_METHOD_MASQ ||
+	    !lvs_conn_real_is(c, k->dport, &t->saddr, t->sport, rp))
+		return 0;
+	return c;
+}
+
 /* What lvs_new did besides a TC verdict: the caller sends the packet
  * (lvs_new_or_follow), which keeps the call chain within the stack. */
 #define LVS_NEW_EXISTS (-2)    /* could not add its connection */
 #define LVS_NEW_MADE (-3)      /* added it (in lvs_conns) */
 #define LVS_NEW_ONEPACKET (-4) /* a one-packet datagram: the scratch conn */
+
+/* lvs_onepacket says whether p, to a service with flags svc_flags, is
+ * scheduled as a connection of its own (-o, IP_VS_CONN_F_ONE_PACKET:
+ * UDP only), which is never recorded. */
+static __always_inline int lvs_onepacket(__u32 svc_flags, const struct lvs_pkt *p)
+{
+	return (svc_flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP;
+}
 
 /*
  * lvs_new_service returns the virtual service p is for when it may start a
@@ -212,13 +276,12 @@ static __attribute__((noinline)) int lvs_new(const struct lvs_pkt *p, __u64 now,
 		c->flags |= LVS_CONN_F_NOOUTPUT;
 	slot = LVS_TIMEOUT_UDP;
 	if (p->t.proto == LVS_IPPROTO_TCP) {
-		c->state = lvs_tcp_next(c->flags & LVS_CONN_F_NOOUTPUT ? LVS_DIR_INPUT_ONLY : LVS_DIR_INPUT,
-				       p->tcp_flags, LVS_TCP_NONE);
+		c->state = lvs_tcp_next(lvs_in_dir(c), p->tcp_flags, LVS_TCP_NONE);
 		slot = c->state;
 	}
 	c->expires_ns = now + lvs_timeout(slot);
 
-	if ((flags & LVS_SVC_F_ONEPACKET) && p->t.proto == LVS_IPPROTO_UDP) {
+	if (lvs_onepacket(flags, p)) {
 		/* One-packet scheduling (IP_VS_CONN_F_ONE_PACKET): the entry
 		 * IPVS makes is never hashed and expires at once, so it is
 		 * bound and released here (the thresholds see both) and the
@@ -262,5 +325,32 @@ static __attribute__((noinline)) int lvs_new(const struct lvs_pkt *p, __u64 now,
 	return LVS_NEW_MADE;
 }
 
+/*
+ * lvs_new_conn returns the connection a packet goes on with after lvs_new
+ * returned rc (< 0): the entry it made, the per-CPU one of a one-packet
+ * datagram, or, when it could not add its own (LVS_NEW_EXISTS), the live
+ * entry another CPU made first for the same tuple, which the packet
+ * follows rather than be scheduled a second time. NULL means the table is
+ * full (no entry, or an expired one) and the packet is to be dropped, as
+ * IPVS drops it when ip_vs_conn_new fails (the client retries). The
+ * clock is read only for that rare race.
+ */
+static __always_inline struct lvs_conn *lvs_new_conn(const struct lvs_pkt *p, int rc)
+{
+	struct lvs_sched_scratch *sc;
+	struct lvs_conn *c;
+
+	if (rc == LVS_NEW_ONEPACKET) {
+		sc = lvs_scratch();
+		c = sc ? &sc->conn : 0;
+	} else {
+		c = bpf_map_lookup_elem(&lvs_conns, &p->t);
+	}
+	if (!c || (rc == LVS_NEW_EXISTS && lvs_now() >= c->expires_ns)) {
+		lvs_count(LVS_CNT_DROP_CONN_FULL);
+		return 0;
+	}
+	return c;
+}
 
 #endif /* LVS_PATH_H */
