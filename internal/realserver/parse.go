@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 )
 
 // ParseVIPs parses the VIPs an operator names: plain IPv4 or IPv6
@@ -40,19 +40,19 @@ func ParseVIPs(args []string) ([]netip.Addr, error) {
 
 // ParseTunnels parses --tunnel: "none", or one or more of ipip, gue and
 // gre (ipvsadm's --tun-type names) separated by commas.
-func ParseTunnels(s string) (datapath.Tunnel, error) {
+func ParseTunnels(s string) (decap.Tunnel, error) {
 	if s == "none" || s == "" {
 		return 0, nil
 	}
-	var t datapath.Tunnel
+	var t decap.Tunnel
 	for _, name := range strings.Split(s, ",") {
 		switch strings.TrimSpace(name) {
 		case "ipip":
-			t |= datapath.TunnelIPIP
+			t |= decap.TunnelIPIP
 		case "gue":
-			t |= datapath.TunnelGUE
+			t |= decap.TunnelGUE
 		case "gre":
-			t |= datapath.TunnelGRE
+			t |= decap.TunnelGRE
 		default:
 			return 0, fmt.Errorf("%w %q: want none, or ipip, gue, gre separated by commas", ErrBadTunnel, name)
 		}
