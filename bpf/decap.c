@@ -255,6 +255,8 @@ static __always_inline int decap_gre(struct __sk_buff *skb, struct decap_pkt *p)
 	if (bpf_skb_load_bytes(skb, p->l4_off, &g, sizeof(g)))
 		return DECAP_CNT_PASS_MALFORMED;
 	flags = bpf_ntohs(g.flags);
+	/* Any other bit (routing, strict source route, recursion, version) is
+	 * not IPVS's GRE. */
 	if (flags & ~(LVS_GRE_CSUM | LVS_GRE_KEY | LVS_GRE_SEQ))
 		return DECAP_CNT_PASS_UNSUPPORTED;
 	if (flags & LVS_GRE_CSUM)

@@ -1,6 +1,6 @@
 // Package datapath loads golvs's eBPF data plane, pins and adopts its maps,
-// attaches it to links and reads and writes its maps. It is the only
-// importer of cilium/ebpf.
+// attaches it to links and reads and writes its maps. It and the packages
+// under it are the only importers of cilium/ebpf.
 //
 // Map layouts come from bpf/include/lvs_abi.h through bpf2go (gen.go);
 // nothing here mirrors a C struct by hand.
