@@ -50,6 +50,8 @@
 #include <bpf/bpf_endian.h>
 
 #include "decap_abi.h"
+#include "csum.h"
+#include "hdr.h"
 
 char _license[] SEC("license") = "Dual MIT/GPL";
 
@@ -66,31 +68,8 @@ const volatile struct {
 #define DECAP_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
 #define DECAP_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
 
-#define DECAP_ETH_HLEN 14
-#define DECAP_ETH_P_IP 0x0800
-#define DECAP_ETH_P_IPV6 0x86DD
-#define DECAP_PROTO_IPIP 4
-#define DECAP_PROTO_IPV6 41
-#define DECAP_PROTO_GRE 47
-#define DECAP_PROTO_UDP 17
+/* skb->pkt_type of a frame addressed to this link's MAC. */
 #define DECAP_PACKET_HOST 0
-#define DECAP_IP_FRAG 0x3fff   /* MF and the offset */
-#define DECAP_IP_OFFSET 0x1fff
-#define DECAP_ECN_NOT_ECT 0
-#define DECAP_ECN_CE 3
-
-/* GRE flags (RFC 2784, 2890): checksum, key, sequence number; any other bit
- * (routing, strict source route, recursion, version) is not IPVS's GRE. */
-#define DECAP_GRE_CSUM 0x8000
-#define DECAP_GRE_KEY 0x2000
-#define DECAP_GRE_SEQ 0x1000
-
-/* GUE (draft-ietf-intarea-gue, include/net/gue.h): the first byte holds the
- * version (2 bits), the control bit and hlen (option words). */
-#define DECAP_GUE_CONTROL 0x20
-#define DECAP_GUE_HLEN_MASK 0x1f
-#define DECAP_GUE_FLAG_PRIV 0x0001      /* flags: private flags word follows */
-#define DECAP_GUE_PFLAG_REMCSUM 0x80000000U /* private flag: remote checksum */
 
 /* The largest chunk one bpf_csum_diff call sums (its limit is 512). */
 #define DECAP_CHUNK 256
@@ -138,56 +117,6 @@ struct {
 	__type(value, struct decap_chunk);
 } decap_scratch SEC(".maps");
 
-/* decap_test_tunnels configures decap_test_encap (tests only). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct decap_test_tunnel);
-} decap_test_tunnels SEC(".maps");
-
-/* Header layouts, declared here rather than taken from <linux/ip.h>, which
- * drags in arch headers that a BPF build does not have. */
-struct decap_ip4 {
-	__u8 ver_ihl;
-	__u8 tos;
-	__be16 tot_len;
-	__be16 id;
-	__be16 frag_off;
-	__u8 ttl;
-	__u8 protocol;
-	__sum16 check;
-	__be32 saddr;
-	__be32 daddr;
-};
-
-struct decap_ip6 {
-	__be32 vtc_flow;
-	__be16 payload_len;
-	__u8 nexthdr;
-	__u8 hop_limit;
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
-
-struct decap_udp {
-	__be16 source;
-	__be16 dest;
-	__be16 len;
-	__sum16 check;
-};
-
-struct decap_gre {
-	__be16 flags;
-	__be16 proto;
-};
-
-struct decap_gue {
-	__u8 ver_c_hlen;
-	__u8 proto_ctype;
-	__be16 flags;
-};
-
 /* struct decap_pkt is what parsing learnt about a tunnel packet. Offsets
  * are from the start of the frame. */
 struct decap_pkt {
@@ -224,15 +153,6 @@ static __always_inline void decap_count(__u32 c)
 		*v += 1; /* per-CPU: no atomics needed */
 }
 
-static __always_inline __u16 decap_fold(__u64 s)
-{
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (__u16)s;
-}
-
 /* decap_is_gso tells a GSO skb (a GRO aggregate, or a local sender's big
  * packet over veth): its lengths may be 0 (BIG TCP) and its checksums are
  * validated or left partial by the kernel. */
@@ -244,29 +164,29 @@ static __always_inline int decap_is_gso(struct __sk_buff *skb)
 /* decap_outer4 parses an outer IPv4 header. */
 static __always_inline int decap_outer4(struct __sk_buff *skb, struct decap_pkt *p)
 {
-	struct decap_ip4 ip;
+	struct lvs_iphdr ip;
 	__u32 ihl, tot;
 
-	if (bpf_skb_load_bytes(skb, DECAP_ETH_HLEN, &ip, sizeof(ip)))
+	if (bpf_skb_load_bytes(skb, LVS_ETH_HLEN, &ip, sizeof(ip)))
 		return DECAP_CNT_PASS_MALFORMED;
 	if ((ip.ver_ihl >> 4) != 4)
 		return DECAP_CNT_PASS_MALFORMED;
 	p->proto = ip.protocol;
-	if (p->proto != DECAP_PROTO_IPIP && p->proto != DECAP_PROTO_IPV6 &&
-	    p->proto != DECAP_PROTO_GRE && p->proto != DECAP_PROTO_UDP)
+	if (p->proto != LVS_IPPROTO_IPIP && p->proto != LVS_IPPROTO_IPV6 &&
+	    p->proto != LVS_IPPROTO_GRE && p->proto != LVS_IPPROTO_UDP)
 		return DECAP_CNT_PASS_NOT_TUNNEL;
 	ihl = (ip.ver_ihl & 0xf) * 4;
 	tot = bpf_ntohs(ip.tot_len);
 	if (tot == 0 && decap_is_gso(skb))
-		tot = skb->len - DECAP_ETH_HLEN;
-	if (ihl < sizeof(ip) || tot < ihl || tot > skb->len - DECAP_ETH_HLEN)
+		tot = skb->len - LVS_ETH_HLEN;
+	if (ihl < sizeof(ip) || tot < ihl || tot > skb->len - LVS_ETH_HLEN)
 		return DECAP_CNT_PASS_MALFORMED;
 	p->outer_family = DECAP_AF_INET;
 	p->outer_ecn = ip.tos & 3;
-	p->l4_off = DECAP_ETH_HLEN + ihl;
-	p->outer_end = DECAP_ETH_HLEN + tot;
-	if (ip.frag_off & bpf_htons(DECAP_IP_FRAG))
-		p->frag = (ip.frag_off & bpf_htons(DECAP_IP_OFFSET)) ? 2 : 1; /* 1: first */
+	p->l4_off = LVS_ETH_HLEN + ihl;
+	p->outer_end = LVS_ETH_HLEN + tot;
+	if (ip.frag_off & bpf_htons((LVS_IP_MF | LVS_IP_OFFMASK)))
+		p->frag = (ip.frag_off & bpf_htons(LVS_IP_OFFMASK)) ? 2 : 1; /* 1: first */
 	p->outer_src.family = DECAP_AF_INET;
 	__builtin_memcpy(p->outer_src.addr, &ip.saddr, 4);
 	p->outer_dst.family = DECAP_AF_INET;
@@ -279,15 +199,15 @@ static __always_inline int decap_outer4(struct __sk_buff *skb, struct decap_pkt 
 static __always_inline int decap_check4(struct __sk_buff *skb, struct decap_pkt *p)
 {
 	__u32 hdr[15];
-	__u32 ihl = p->l4_off - DECAP_ETH_HLEN;
+	__u32 ihl = p->l4_off - LVS_ETH_HLEN;
 	__s64 s;
 
 	if (ihl < 20 || ihl > sizeof(hdr))
 		return DECAP_CNT_PASS_MALFORMED;
-	if (bpf_skb_load_bytes(skb, DECAP_ETH_HLEN, hdr, ihl))
+	if (bpf_skb_load_bytes(skb, LVS_ETH_HLEN, hdr, ihl))
 		return DECAP_CNT_PASS_MALFORMED;
 	s = bpf_csum_diff(0, 0, hdr, ihl, 0);
-	if (s < 0 || decap_fold(s) != 0xffff)
+	if (s < 0 || lvs_csum_fold(s) != 0xffff)
 		return DECAP_CNT_PASS_MALFORMED;
 	return DECAP_GO_ON;
 }
@@ -296,37 +216,37 @@ static __always_inline int decap_check4(struct __sk_buff *skb, struct decap_pkt 
  * none) are left to the kernel. */
 static __always_inline int decap_outer6(struct __sk_buff *skb, struct decap_pkt *p)
 {
-	struct decap_ip6 ip;
+	struct lvs_ipv6hdr ip;
 	__u32 plen;
 
-	if (bpf_skb_load_bytes(skb, DECAP_ETH_HLEN, &ip, sizeof(ip)))
+	if (bpf_skb_load_bytes(skb, LVS_ETH_HLEN, &ip, sizeof(ip)))
 		return DECAP_CNT_PASS_MALFORMED;
-	if ((bpf_ntohl(ip.vtc_flow) >> 28) != 6)
+	if ((bpf_ntohl(ip.ver_tc_flow) >> 28) != 6)
 		return DECAP_CNT_PASS_MALFORMED;
 	p->proto = ip.nexthdr;
-	if (p->proto != DECAP_PROTO_IPIP && p->proto != DECAP_PROTO_IPV6 &&
-	    p->proto != DECAP_PROTO_GRE && p->proto != DECAP_PROTO_UDP)
+	if (p->proto != LVS_IPPROTO_IPIP && p->proto != LVS_IPPROTO_IPV6 &&
+	    p->proto != LVS_IPPROTO_GRE && p->proto != LVS_IPPROTO_UDP)
 		return DECAP_CNT_PASS_NOT_TUNNEL;
 	plen = bpf_ntohs(ip.payload_len);
 	if (plen == 0 && decap_is_gso(skb))
-		plen = skb->len - DECAP_ETH_HLEN - sizeof(ip);
-	if (DECAP_ETH_HLEN + sizeof(ip) + plen > skb->len)
+		plen = skb->len - LVS_ETH_HLEN - sizeof(ip);
+	if (LVS_ETH_HLEN + sizeof(ip) + plen > skb->len)
 		return DECAP_CNT_PASS_MALFORMED;
 	p->outer_family = DECAP_AF_INET6;
-	p->outer_ecn = (bpf_ntohl(ip.vtc_flow) >> 20) & 3;
-	p->l4_off = DECAP_ETH_HLEN + sizeof(ip);
+	p->outer_ecn = (bpf_ntohl(ip.ver_tc_flow) >> 20) & 3;
+	p->l4_off = LVS_ETH_HLEN + sizeof(ip);
 	p->outer_end = p->l4_off + plen;
 	p->outer_src.family = DECAP_AF_INET6;
-	__builtin_memcpy(p->outer_src.addr, ip.saddr, 16);
+	__builtin_memcpy(p->outer_src.addr, &ip.saddr, 16);
 	p->outer_dst.family = DECAP_AF_INET6;
-	__builtin_memcpy(p->outer_dst.addr, ip.daddr, 16);
+	__builtin_memcpy(p->outer_dst.addr, &ip.daddr, 16);
 	return DECAP_GO_ON;
 }
 
 /* decap_gre parses a GRE header as ipvs_gre_encap (gre_build_header) makes it. */
 static __always_inline int decap_gre(struct __sk_buff *skb, struct decap_pkt *p)
 {
-	struct decap_gre g;
+	struct lvs_grehdr g;
 	__u16 flags;
 	__u32 hlen = sizeof(g);
 
@@ -335,19 +255,21 @@ static __always_inline int decap_gre(struct __sk_buff *skb, struct decap_pkt *p)
 	if (bpf_skb_load_bytes(skb, p->l4_off, &g, sizeof(g)))
 		return DECAP_CNT_PASS_MALFORMED;
 	flags = bpf_ntohs(g.flags);
-	if (flags & ~(DECAP_GRE_CSUM | DECAP_GRE_KEY | DECAP_GRE_SEQ))
+	/* Any other bit (routing, strict source route, recursion, version) is
+	 * not IPVS's GRE. */
+	if (flags & ~(LVS_GRE_CSUM | LVS_GRE_KEY | LVS_GRE_SEQ))
 		return DECAP_CNT_PASS_UNSUPPORTED;
-	if (flags & DECAP_GRE_CSUM)
+	if (flags & LVS_GRE_CSUM)
 		hlen += 4; /* checksum and reserved1 */
-	if (flags & DECAP_GRE_KEY)
+	if (flags & LVS_GRE_KEY)
 		hlen += 4;
-	if (flags & DECAP_GRE_SEQ)
+	if (flags & LVS_GRE_SEQ)
 		hlen += 4;
 	switch (bpf_ntohs(g.proto)) {
-	case DECAP_ETH_P_IP:
+	case LVS_ETH_P_IP:
 		p->inner_family = DECAP_AF_INET;
 		break;
-	case DECAP_ETH_P_IPV6:
+	case LVS_ETH_P_IPV6:
 		p->inner_family = DECAP_AF_INET6;
 		break;
 	default:
@@ -361,11 +283,11 @@ static __always_inline int decap_gre(struct __sk_buff *skb, struct decap_pkt *p)
  * ipvs_gue_encap makes it and fou's gue_udp_recv reads it. */
 static __always_inline int decap_gue(struct __sk_buff *skb, struct decap_pkt *p)
 {
-	struct decap_gue g;
-	__u32 opt, off = p->l4_off + sizeof(struct decap_udp);
+	struct lvs_guehdr g;
+	__u32 opt, off = p->l4_off + sizeof(struct lvs_udphdr);
 	__u8 ver;
 
-	if (p->udp_len < sizeof(struct decap_udp) + sizeof(g) || p->l4_off + p->udp_len > p->outer_end)
+	if (p->udp_len < sizeof(struct lvs_udphdr) + sizeof(g) || p->l4_off + p->udp_len > p->outer_end)
 		return DECAP_CNT_PASS_MALFORMED;
 	if (bpf_skb_load_bytes(skb, off, &g, sizeof(g)))
 		return DECAP_CNT_PASS_MALFORMED;
@@ -380,24 +302,24 @@ static __always_inline int decap_gue(struct __sk_buff *skb, struct decap_pkt *p)
 		p->inner_off = off;
 		return DECAP_GO_ON;
 	}
-	if (ver != 0 || (g.ver_c_hlen & DECAP_GUE_CONTROL))
+	if (ver != 0 || (g.ver_c_hlen & LVS_GUE_CONTROL))
 		return DECAP_CNT_PASS_UNSUPPORTED;
-	opt = (g.ver_c_hlen & DECAP_GUE_HLEN_MASK) * 4;
-	if (sizeof(struct decap_udp) + sizeof(g) + opt > p->udp_len)
+	opt = (g.ver_c_hlen & LVS_GUE_HLEN_MASK) * 4;
+	if (sizeof(struct lvs_udphdr) + sizeof(g) + opt > p->udp_len)
 		return DECAP_CNT_PASS_MALFORMED;
 	/* fou refuses flags it does not know (validate_gue_flags). */
-	if (g.flags & ~bpf_htons(DECAP_GUE_FLAG_PRIV))
+	if (g.flags & ~bpf_htons(LVS_GUE_FLAG_PRIV))
 		return DECAP_CNT_PASS_UNSUPPORTED;
-	if (g.flags & bpf_htons(DECAP_GUE_FLAG_PRIV)) {
+	if (g.flags & bpf_htons(LVS_GUE_FLAG_PRIV)) {
 		__be32 priv;
 
 		if (opt < 4)
 			return DECAP_CNT_PASS_MALFORMED;
 		if (bpf_skb_load_bytes(skb, off + sizeof(g), &priv, sizeof(priv)))
 			return DECAP_CNT_PASS_MALFORMED;
-		if (priv & ~bpf_htonl(DECAP_GUE_PFLAG_REMCSUM))
+		if (priv & ~bpf_htonl(LVS_GUE_PFLAG_REMCSUM))
 			return DECAP_CNT_PASS_UNSUPPORTED;
-		if (priv & bpf_htonl(DECAP_GUE_PFLAG_REMCSUM)) {
+		if (priv & bpf_htonl(LVS_GUE_PFLAG_REMCSUM)) {
 			__be16 rc[2];
 
 			if (opt < 8)
@@ -410,10 +332,10 @@ static __always_inline int decap_gue(struct __sk_buff *skb, struct decap_pkt *p)
 		}
 	}
 	switch (g.proto_ctype) {
-	case DECAP_PROTO_IPIP:
+	case LVS_IPPROTO_IPIP:
 		p->inner_family = DECAP_AF_INET;
 		break;
-	case DECAP_PROTO_IPV6:
+	case LVS_IPPROTO_IPV6:
 		p->inner_family = DECAP_AF_INET6;
 		break;
 	default:
@@ -433,7 +355,7 @@ static __always_inline int decap_inner(struct __sk_buff *skb, struct decap_pkt *
 		return DECAP_CNT_PASS_MALFORMED;
 	room = p->outer_end - p->inner_off;
 	if (p->inner_family == DECAP_AF_INET) {
-		struct decap_ip4 ip;
+		struct lvs_iphdr ip;
 		__u32 ihl, tot;
 
 		if (room < sizeof(ip) || bpf_skb_load_bytes(skb, p->inner_off, &ip, sizeof(ip)))
@@ -453,12 +375,12 @@ static __always_inline int decap_inner(struct __sk_buff *skb, struct decap_pkt *
 		return DECAP_GO_ON;
 	}
 	{
-		struct decap_ip6 ip;
+		struct lvs_ipv6hdr ip;
 		__u32 plen;
 
 		if (room < sizeof(ip) || bpf_skb_load_bytes(skb, p->inner_off, &ip, sizeof(ip)))
 			return DECAP_CNT_PASS_MALFORMED;
-		if ((bpf_ntohl(ip.vtc_flow) >> 28) != 6)
+		if ((bpf_ntohl(ip.ver_tc_flow) >> 28) != 6)
 			return DECAP_CNT_PASS_MALFORMED;
 		plen = bpf_ntohs(ip.payload_len);
 		if (plen == 0 && decap_is_gso(skb))
@@ -466,9 +388,9 @@ static __always_inline int decap_inner(struct __sk_buff *skb, struct decap_pkt *
 		if (sizeof(ip) + plen > room)
 			return DECAP_CNT_PASS_MALFORMED;
 		p->inner_len = sizeof(ip) + plen;
-		p->inner_ecn = (bpf_ntohl(ip.vtc_flow) >> 20) & 3;
+		p->inner_ecn = (bpf_ntohl(ip.ver_tc_flow) >> 20) & 3;
 		p->inner_dst.family = DECAP_AF_INET6;
-		__builtin_memcpy(p->inner_dst.addr, ip.daddr, 16);
+		__builtin_memcpy(p->inner_dst.addr, &ip.daddr, 16);
 		return DECAP_GO_ON;
 	}
 }
@@ -484,9 +406,9 @@ static __always_inline int decap_parse(struct __sk_buff *skb, struct decap_pkt *
 
 	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)))
 		return DECAP_CNT_PASS_NOT_IP;
-	if (proto == bpf_htons(DECAP_ETH_P_IP))
+	if (proto == bpf_htons(LVS_ETH_P_IP))
 		r = decap_outer4(skb, p);
-	else if (proto == bpf_htons(DECAP_ETH_P_IPV6))
+	else if (proto == bpf_htons(LVS_ETH_P_IPV6))
 		r = decap_outer6(skb, p);
 	else
 		return DECAP_CNT_PASS_NOT_IP;
@@ -494,21 +416,21 @@ static __always_inline int decap_parse(struct __sk_buff *skb, struct decap_pkt *
 		return r;
 
 	switch (p->proto) {
-	case DECAP_PROTO_IPIP:
+	case LVS_IPPROTO_IPIP:
 		p->kind = DECAP_TUN_IPIP;
 		p->inner_family = DECAP_AF_INET;
 		p->inner_off = p->l4_off;
 		break;
-	case DECAP_PROTO_IPV6:
+	case LVS_IPPROTO_IPV6:
 		p->kind = DECAP_TUN_IPIP;
 		p->inner_family = DECAP_AF_INET6;
 		p->inner_off = p->l4_off;
 		break;
-	case DECAP_PROTO_GRE:
+	case LVS_IPPROTO_GRE:
 		p->kind = DECAP_TUN_GRE;
 		break;
 	default: {
-		struct decap_udp u;
+		struct lvs_udphdr u;
 
 		/* A later fragment has no UDP header to say which port. */
 		if (p->frag == 2)
@@ -634,7 +556,7 @@ static __always_inline __s64 decap_pseudo_sum(struct decap_pkt *p)
 			__u8 zero;
 			__u8 proto;
 			__be16 len;
-		} ph = {.proto = DECAP_PROTO_UDP, .len = bpf_htons(p->udp_len)};
+		} ph = {.proto = LVS_IPPROTO_UDP, .len = bpf_htons(p->udp_len)};
 
 		__builtin_memcpy(ph.saddr, p->outer_src.addr, 4);
 		__builtin_memcpy(ph.daddr, p->outer_dst.addr, 4);
@@ -647,7 +569,7 @@ static __always_inline __s64 decap_pseudo_sum(struct decap_pkt *p)
 			__be32 len;
 			__u8 zero[3];
 			__u8 nexthdr;
-		} ph = {.len = bpf_htonl(p->udp_len), .nexthdr = DECAP_PROTO_UDP};
+		} ph = {.len = bpf_htonl(p->udp_len), .nexthdr = LVS_IPPROTO_UDP};
 
 		__builtin_memcpy(ph.saddr, p->outer_src.addr, 16);
 		__builtin_memcpy(ph.daddr, p->outer_dst.addr, 16);
@@ -678,13 +600,13 @@ static __always_inline int decap_remcsum(struct __sk_buff *skb, struct decap_pkt
 		if (ph < 0)
 			return DECAP_CNT_DROP_CSUM;
 		s = decap_sum(skb, p->l4_off, p->l4_off + p->udp_len, (__u32)ph);
-		if (s < 0 || decap_fold(s) != 0xffff)
+		if (s < 0 || lvs_csum_fold(s) != 0xffff)
 			return DECAP_CNT_DROP_CSUM;
 	}
 	s = decap_sum(skb, p->inner_off + start, p->inner_off + p->inner_len, 0);
 	if (s < 0)
 		return DECAP_CNT_DROP_REMCSUM;
-	check = ~decap_fold(s);
+	check = ~lvs_csum_fold(s);
 	if (bpf_skb_store_bytes(skb, p->inner_off + off, &check, sizeof(check), BPF_F_RECOMPUTE_CSUM))
 		return DECAP_CNT_DROP_REMCSUM;
 	decap_count(DECAP_CNT_REMCSUM);
@@ -700,22 +622,22 @@ static __always_inline int decap_set_ce(struct __sk_buff *skb, __u8 family)
 {
 	__u8 b[2];
 
-	if (bpf_skb_load_bytes(skb, DECAP_ETH_HLEN, b, sizeof(b)))
+	if (bpf_skb_load_bytes(skb, LVS_ETH_HLEN, b, sizeof(b)))
 		return -1;
 	if (family == DECAP_AF_INET) {
 		__be16 from, to;
 
 		__builtin_memcpy(&from, b, 2);
-		b[1] |= DECAP_ECN_CE;
+		b[1] |= LVS_ECN_CE;
 		__builtin_memcpy(&to, b, 2);
 		/* tos and check change by opposite amounts, so the bytes'
 		 * sum (a CHECKSUM_COMPLETE skb->csum) stays the same. */
-		if (bpf_skb_store_bytes(skb, DECAP_ETH_HLEN, b, sizeof(b), 0))
+		if (bpf_skb_store_bytes(skb, LVS_ETH_HLEN, b, sizeof(b), 0))
 			return -1;
-		return bpf_l3_csum_replace(skb, DECAP_ETH_HLEN + 10, from, to, sizeof(to)) ? -1 : 0;
+		return bpf_l3_csum_replace(skb, LVS_ETH_HLEN + 10, from, to, sizeof(to)) ? -1 : 0;
 	}
-	b[1] |= DECAP_ECN_CE << 4;
-	return bpf_skb_store_bytes(skb, DECAP_ETH_HLEN + 1, &b[1], 1, BPF_F_RECOMPUTE_CSUM) ? -1 : 0;
+	b[1] |= LVS_ECN_CE << 4;
+	return bpf_skb_store_bytes(skb, LVS_ETH_HLEN + 1, &b[1], 1, BPF_F_RECOMPUTE_CSUM) ? -1 : 0;
 }
 
 SEC("tc")
@@ -730,12 +652,12 @@ int decap_ingress(struct __sk_buff *skb)
 		decap_count(r);
 		return TC_ACT_UNSPEC;
 	}
-	if (p.outer_ecn == DECAP_ECN_CE) {
-		if (p.inner_ecn == DECAP_ECN_NOT_ECT) {
+	if (p.outer_ecn == LVS_ECN_CE) {
+		if (p.inner_ecn == LVS_ECN_NOT_ECT) {
 			decap_count(DECAP_CNT_DROP_ECN);
 			return TC_ACT_SHOT;
 		}
-		set_ce = p.inner_ecn != DECAP_ECN_CE;
+		set_ce = p.inner_ecn != LVS_ECN_CE;
 	}
 	if (p.remcsum) {
 		r = decap_remcsum(skb, &p);
@@ -755,12 +677,12 @@ int decap_ingress(struct __sk_buff *skb)
 	if (p.outer_family != p.inner_family)
 		flags |= p.inner_family == DECAP_AF_INET ? DECAP_F_ADJ_ROOM_DECAP_L3_IPV4 :
 							   DECAP_F_ADJ_ROOM_DECAP_L3_IPV6;
-	if (bpf_skb_adjust_room(skb, -(__s32)(p.inner_off - DECAP_ETH_HLEN), BPF_ADJ_ROOM_MAC, flags)) {
+	if (bpf_skb_adjust_room(skb, -(__s32)(p.inner_off - LVS_ETH_HLEN), BPF_ADJ_ROOM_MAC, flags)) {
 		decap_count(DECAP_CNT_DROP_ADJUST);
 		return TC_ACT_SHOT;
 	}
 	if (p.outer_family != p.inner_family) {
-		__be16 proto = bpf_htons(p.inner_family == DECAP_AF_INET ? DECAP_ETH_P_IP : DECAP_ETH_P_IPV6);
+		__be16 proto = bpf_htons(p.inner_family == DECAP_AF_INET ? LVS_ETH_P_IP : LVS_ETH_P_IPV6);
 
 		/* The Ethernet header is outside the checksummed bytes. */
 		if (bpf_skb_store_bytes(skb, 12, &proto, sizeof(proto), 0)) {
@@ -777,139 +699,4 @@ int decap_ingress(struct __sk_buff *skb)
 	}
 	decap_count(p.kind == DECAP_TUN_GUE ? DECAP_CNT_GUE : p.kind == DECAP_TUN_GRE ? DECAP_CNT_GRE : DECAP_CNT_IPIP);
 	return TC_ACT_UNSPEC;
-}
-
-/* decap_same compares words 32-bit words of two addresses. */
-static __always_inline int decap_same(const void *a, const void *b, int words)
-{
-	__u32 x, y;
-
-#pragma unroll
-	for (int i = 0; i < 4; i++) {
-		if (i >= words)
-			break;
-		__builtin_memcpy(&x, (const __u8 *)a + 4 * i, 4);
-		__builtin_memcpy(&y, (const __u8 *)b + 4 * i, 4);
-		if (x != y)
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * decap_test_encap stands in for a director in the end-to-end tests: on
- * the egress of a sender's link it wraps every packet to the configured
- * VIP in the configured tunnel, the way ip_vs_tunnel_xmit does (outer TTL,
- * DSCP and ECN from the inner header; UDP checksum 0; GRE without options),
- * through bpf_skb_adjust_room's encapsulation flags so that GSO packets
- * stay GSO. lvsrs never attaches it.
- */
-SEC("tc")
-int decap_test_encap(struct __sk_buff *skb)
-{
-	struct decap_test_tunnel *t;
-	__u32 zero = 0, ilen, hlen, tlen;
-	__u8 hdr[40 + 12] = {};
-	__u8 ifam, ttl, tos, iproto;
-	__u64 flags;
-	__be16 proto;
-
-	t = bpf_map_lookup_elem(&decap_test_tunnels, &zero);
-	if (!t || !t->kind)
-		return TC_ACT_OK;
-	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)))
-		return TC_ACT_OK;
-	if (proto == bpf_htons(DECAP_ETH_P_IP)) {
-		struct decap_ip4 ip;
-
-		if (bpf_skb_load_bytes(skb, DECAP_ETH_HLEN, &ip, sizeof(ip)))
-			return TC_ACT_OK;
-		if (t->vip.family != DECAP_AF_INET || !decap_same(&ip.daddr, t->vip.addr, 1))
-			return TC_ACT_OK;
-		ifam = DECAP_AF_INET;
-		ttl = ip.ttl;
-		tos = ip.tos;
-	} else if (proto == bpf_htons(DECAP_ETH_P_IPV6)) {
-		struct decap_ip6 ip;
-
-		if (bpf_skb_load_bytes(skb, DECAP_ETH_HLEN, &ip, sizeof(ip)))
-			return TC_ACT_OK;
-		if (t->vip.family != DECAP_AF_INET6 || !decap_same(ip.daddr, t->vip.addr, 4))
-			return TC_ACT_OK;
-		ifam = DECAP_AF_INET6;
-		ttl = ip.hop_limit;
-		tos = bpf_ntohl(ip.vtc_flow) >> 20;
-	} else {
-		return TC_ACT_OK;
-	}
-	if ((tos & 3) == DECAP_ECN_CE)
-		tos = (tos & ~3) | 2; /* INET_ECN_encapsulate: CE outside is ECT(0) */
-	ilen = skb->len - DECAP_ETH_HLEN;
-	iproto = ifam == DECAP_AF_INET ? DECAP_PROTO_IPIP : DECAP_PROTO_IPV6;
-	hlen = t->family == DECAP_AF_INET ? 20 : 40;
-	flags = t->family == DECAP_AF_INET ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 : BPF_F_ADJ_ROOM_ENCAP_L3_IPV6;
-	switch (t->kind) {
-	case DECAP_TUN_GUE:
-		tlen = 12;
-		flags |= BPF_F_ADJ_ROOM_ENCAP_L4_UDP;
-		break;
-	case DECAP_TUN_GRE:
-		tlen = 4;
-		flags |= BPF_F_ADJ_ROOM_ENCAP_L4_GRE;
-		break;
-	default:
-		tlen = 0;
-	}
-	if (ilen + hlen + tlen > 0xffff + (t->family == DECAP_AF_INET6 ? 40 : 0))
-		return TC_ACT_SHOT;
-
-	if (t->family == DECAP_AF_INET) {
-		struct decap_ip4 *o = (void *)hdr;
-		__s64 s;
-
-		o->ver_ihl = 0x45;
-		o->tos = tos;
-		o->tot_len = bpf_htons(ilen + hlen + tlen);
-		o->ttl = ttl;
-		o->protocol = t->kind == DECAP_TUN_GUE ? DECAP_PROTO_UDP : t->kind == DECAP_TUN_GRE ? DECAP_PROTO_GRE : iproto;
-		__builtin_memcpy(&o->saddr, t->saddr, 4);
-		__builtin_memcpy(&o->daddr, t->daddr, 4);
-		s = bpf_csum_diff(0, 0, (__be32 *)o, 20, 0);
-		if (s < 0)
-			return TC_ACT_SHOT;
-		o->check = ~decap_fold(s);
-	} else {
-		struct decap_ip6 *o = (void *)hdr;
-
-		o->vtc_flow = bpf_htonl(0x60000000 | (__u32)tos << 20);
-		o->payload_len = bpf_htons(ilen + tlen);
-		o->nexthdr = t->kind == DECAP_TUN_GUE ? DECAP_PROTO_UDP : t->kind == DECAP_TUN_GRE ? DECAP_PROTO_GRE : iproto;
-		o->hop_limit = ttl;
-		__builtin_memcpy(o->saddr, t->saddr, 16);
-		__builtin_memcpy(o->daddr, t->daddr, 16);
-	}
-	if (t->kind == DECAP_TUN_GUE) {
-		struct decap_udp *u = (void *)(hdr + hlen);
-		struct decap_gue *g = (void *)(hdr + hlen + 8);
-
-		u->source = bpf_htons(49152 | (skb->hash & 0x3fff));
-		u->dest = t->port;
-		u->len = bpf_htons(ilen + tlen);
-		g->proto_ctype = iproto;
-	} else if (t->kind == DECAP_TUN_GRE) {
-		struct decap_gre *g = (void *)(hdr + hlen);
-
-		g->proto = bpf_htons(ifam == DECAP_AF_INET ? DECAP_ETH_P_IP : DECAP_ETH_P_IPV6);
-	}
-
-	if (bpf_skb_adjust_room(skb, hlen + tlen, BPF_ADJ_ROOM_MAC, flags))
-		return TC_ACT_SHOT;
-	if (bpf_skb_store_bytes(skb, DECAP_ETH_HLEN, hdr, hlen + tlen > sizeof(hdr) ? sizeof(hdr) : hlen + tlen, 0))
-		return TC_ACT_SHOT;
-	if (t->family != ifam) {
-		proto = bpf_htons(t->family == DECAP_AF_INET ? DECAP_ETH_P_IP : DECAP_ETH_P_IPV6);
-		if (bpf_skb_store_bytes(skb, 12, &proto, sizeof(proto), 0))
-			return TC_ACT_SHOT;
-	}
-	return TC_ACT_OK;
 }

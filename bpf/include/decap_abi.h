@@ -75,23 +75,7 @@ struct decap_config {
 	__u32 pad;
 };
 
-/*
- * struct decap_test_tunnel configures decap_test_encap, the director
- * stand-in that the end-to-end tests attach to a sender's egress: packets
- * to vip are wrapped in a tunnel of one kind from saddr to daddr.
- */
-struct decap_test_tunnel {
-	struct decap_vip_key vip;
-	__u8 saddr[16];
-	__u8 daddr[16];
-	__u8 family; /* outer: enum decap_family */
-	__u8 kind;   /* one enum decap_tunnel bit */
-	__be16 port; /* GUE: destination port */
-	__u32 pad;
-};
-
 _Static_assert(sizeof(struct decap_vip_key) == 20, "decap_vip_key layout");
 _Static_assert(sizeof(struct decap_config) == 8, "decap_config layout");
-_Static_assert(sizeof(struct decap_test_tunnel) == 60, "decap_test_tunnel layout");
 
 #endif /* DECAP_ABI_H */

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
 /*
- * parse.h reads Ethernet, IPv4/IPv6 and TCP/UDP headers into struct lvs_pkt.
- * Header layouts are declared here rather than taken from <linux/ip.h>,
- * which drags in arch headers that a BPF build does not have.
+ * parse.h reads Ethernet, IPv4/IPv6 and TCP/UDP headers (hdr.h) into
+ * struct lvs_pkt.
  */
 #ifndef LVS_PARSE_H
 #define LVS_PARSE_H
@@ -11,95 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "lvs_abi.h"
-
-#define LVS_ETH_HLEN 14
-#define LVS_ETH_P_IP 0x0800
-#define LVS_ETH_P_IPV6 0x86DD
-#define LVS_IPPROTO_HOPOPTS 0
-#define LVS_IPPROTO_ICMP 1
-#define LVS_IPPROTO_IPIP 4
-#define LVS_IPPROTO_TCP 6
-#define LVS_IPPROTO_UDP 17
-#define LVS_IPPROTO_IPV6 41
-#define LVS_IPPROTO_ROUTING 43
-#define LVS_IPPROTO_FRAGMENT 44
-#define LVS_IPPROTO_GRE 47
-#define LVS_IPPROTO_ICMPV6 58
-#define LVS_IPPROTO_DSTOPTS 60
-#define LVS_IP_DF 0x4000
-#define LVS_IP_MF 0x2000
-#define LVS_IP_OFFMASK 0x1fff
-#define LVS_IP6_MF 0x0001
-#define LVS_IP6_OFFMASK 0xfff8
-#define LVS_IP6_EXT_MAX 4 /* extension headers walked before giving up */
-
-#define LVS_TCP_FIN 0x01
-#define LVS_TCP_SYN 0x02
-#define LVS_TCP_RST 0x04
-#define LVS_TCP_ACK 0x10
-
-struct lvs_ethhdr {
-	__u8 dst[6];
-	__u8 src[6];
-	__be16 proto;
-};
-
-struct lvs_iphdr {
-	__u8 ver_ihl;
-	__u8 tos;
-	__be16 tot_len;
-	__be16 id;
-	__be16 frag_off;
-	__u8 ttl;
-	__u8 protocol;
-	__sum16 check;
-	__be32 saddr;
-	__be32 daddr;
-};
-
-struct lvs_ipv6hdr {
-	__be32 ver_tc_flow;
-	__be16 payload_len;
-	__u8 nexthdr;
-	__u8 hop_limit;
-	union lvs_addr saddr;
-	union lvs_addr daddr;
-};
-
-/* struct lvs_ip6_ext is the start every extension header walked here
- * shares (hop-by-hop, routing, destination options, fragment). */
-struct lvs_ip6_ext {
-	__u8 nexthdr;
-	__u8 hdrlen;
-	__be16 frag_off; /* fragment header only: offset << 3 | M */
-	__be32 id;       /* fragment header only */
-};
-
-struct lvs_tcphdr {
-	__be16 source;
-	__be16 dest;
-	__be32 seq;
-	__be32 ack_seq;
-	__u8 doff;
-	__u8 flags;
-	__be16 window;
-	__sum16 check;
-	__be16 urg_ptr;
-};
-
-struct lvs_udphdr {
-	__be16 source;
-	__be16 dest;
-	__be16 len;
-	__sum16 check;
-};
-
-struct lvs_icmphdr {
-	__u8 type;
-	__u8 code;
-	__sum16 check;
-	__be32 info; /* ICMP frag needed: unused(16) + mtu(16); ICMPv6 too big: mtu */
-};
+#include "hdr.h"
 
 /* Where a packet stands in fragmentation (struct lvs_pkt.frag). */
 enum {

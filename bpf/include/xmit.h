@@ -17,9 +17,6 @@
 #include "stats.h"
 #include "maps.h"
 
-#define LVS_GUE_HLEN 4 /* GUE version 0 header without options */
-#define LVS_GRE_HLEN 4 /* flags/version and protocol */
-#define LVS_GRE_CSUM 0x8000
 #define LVS_UDP_PORT_MIN 32768 /* udp_flow_src_port's default range */
 #define LVS_UDP_PORT_MAX 61000
 

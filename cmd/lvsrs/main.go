@@ -15,7 +15,7 @@ import (
 	"log/slog"
 	"os"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 	"golvs/internal/realserver"
 )
 
@@ -70,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	fs.StringVar(&o.StateDir, "state-dir", realserver.DefaultStateDir, "directory of the state file that records what lvsrs changed")
-	fs.StringVar(&o.PinDir, "pin-dir", datapath.DefaultDecapPinDir, "bpffs directory where the decapsulation program is pinned")
+	fs.StringVar(&o.PinDir, "pin-dir", decap.DefaultPinDir, "bpffs directory where the decapsulation program is pinned")
 
 	// Flags may come after the VIPs too: parse up to each positional.
 	var pos []string

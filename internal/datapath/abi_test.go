@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
+	"golvs/internal/datapath/objtest"
 	"golvs/internal/lvs"
 	"golvs/internal/sched"
 )
@@ -23,40 +24,40 @@ func TestABISizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkLayouts(t, spec, []cType{
-		{"lvs_service_key", unsafe.Sizeof(lvsLvsServiceKey{})},
-		{"lvs_service", unsafe.Sizeof(lvsLvsService{})},
-		{"lvs_real", unsafe.Sizeof(lvsLvsReal{})},
-		{"lvs_real_conns", unsafe.Sizeof(lvsLvsRealConns{})},
-		{"lvs_stats", unsafe.Sizeof(lvsLvsStats{})},
-		{"lvs_tuple", unsafe.Sizeof(lvsLvsTuple{})},
-		{"lvs_conn", unsafe.Sizeof(lvsLvsConn{})},
-		{"lvs_nat_conn", unsafe.Sizeof(lvsLvsNatConn{})},
-		{"lvs_fib_cache", unsafe.Sizeof(lvsLvsFibCache{})},
-		{"lvs_client_route", unsafe.Sizeof(lvsLvsClientRoute{})},
-		{"lvs_lblc_key", unsafe.Sizeof(lvsLvsLblcKey{})},
-		{"lvs_lblc_entry", unsafe.Sizeof(lvsLvsLblcEntry{})},
-		{"lvs_tmpl", unsafe.Sizeof(lvsLvsTmpl{})},
-		{"lvs_frag_key", unsafe.Sizeof(lvsLvsFragKey{})},
-		{"lvs_frag", unsafe.Sizeof(lvsLvsFrag{})},
-	}, []mapShape{
-		{lvsMapLvsServices, unsafe.Sizeof(lvsLvsServiceKey{}), unsafe.Sizeof(lvsLvsService{})},
-		{lvsMapLvsReals, 4, unsafe.Sizeof(lvsLvsReal{})},
-		{lvsMapLvsConnCounts, 4, unsafe.Sizeof(lvsLvsRealConns{})},
-		{lvsMapLvsSvcStats, 4, unsafe.Sizeof(lvsLvsStats{})},
-		{lvsMapLvsRealStats, 4, unsafe.Sizeof(lvsLvsStats{})},
-		{lvsMapLvsConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsConn{})},
-		{lvsMapLvsNatConns, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsNatConn{})},
-		{lvsMapLvsSvcVaddrs, 4, unsafe.Sizeof(lvsLvsAddr{})},
-		{lvsMapLvsRealRoutes, 4, unsafe.Sizeof(lvsLvsFibCache{})},
-		{lvsMapLvsClientRoutes, unsafe.Sizeof(lvsLvsClientRoute{}), unsafe.Sizeof(lvsLvsFibCache{})},
-		{lvsMapLvsTimeouts, 4, 8},
-		{lvsMapLvsOverload, 4, 4},
-		{lvsMapLvsLblc, unsafe.Sizeof(lvsLvsLblcKey{}), unsafe.Sizeof(lvsLvsLblcEntry{})},
-		{lvsMapLvsTemplates, unsafe.Sizeof(lvsLvsTuple{}), unsafe.Sizeof(lvsLvsTmpl{})},
-		{lvsMapLvsPortZero, 4, 4},
-		{lvsMapLvsFrags, unsafe.Sizeof(lvsLvsFragKey{}), unsafe.Sizeof(lvsLvsFrag{})},
-		{lvsMapLvsSettings, 4, 4},
+	objtest.CheckLayouts(t, spec, []objtest.Type{
+		{Name: "lvs_service_key", Size: unsafe.Sizeof(lvsLvsServiceKey{})},
+		{Name: "lvs_service", Size: unsafe.Sizeof(lvsLvsService{})},
+		{Name: "lvs_real", Size: unsafe.Sizeof(lvsLvsReal{})},
+		{Name: "lvs_real_conns", Size: unsafe.Sizeof(lvsLvsRealConns{})},
+		{Name: "lvs_stats", Size: unsafe.Sizeof(lvsLvsStats{})},
+		{Name: "lvs_tuple", Size: unsafe.Sizeof(lvsLvsTuple{})},
+		{Name: "lvs_conn", Size: unsafe.Sizeof(lvsLvsConn{})},
+		{Name: "lvs_nat_conn", Size: unsafe.Sizeof(lvsLvsNatConn{})},
+		{Name: "lvs_fib_cache", Size: unsafe.Sizeof(lvsLvsFibCache{})},
+		{Name: "lvs_client_route", Size: unsafe.Sizeof(lvsLvsClientRoute{})},
+		{Name: "lvs_lblc_key", Size: unsafe.Sizeof(lvsLvsLblcKey{})},
+		{Name: "lvs_lblc_entry", Size: unsafe.Sizeof(lvsLvsLblcEntry{})},
+		{Name: "lvs_tmpl", Size: unsafe.Sizeof(lvsLvsTmpl{})},
+		{Name: "lvs_frag_key", Size: unsafe.Sizeof(lvsLvsFragKey{})},
+		{Name: "lvs_frag", Size: unsafe.Sizeof(lvsLvsFrag{})},
+	}, []objtest.Map{
+		{Name: lvsMapLvsServices, Key: unsafe.Sizeof(lvsLvsServiceKey{}), Value: unsafe.Sizeof(lvsLvsService{})},
+		{Name: lvsMapLvsReals, Key: 4, Value: unsafe.Sizeof(lvsLvsReal{})},
+		{Name: lvsMapLvsConnCounts, Key: 4, Value: unsafe.Sizeof(lvsLvsRealConns{})},
+		{Name: lvsMapLvsSvcStats, Key: 4, Value: unsafe.Sizeof(lvsLvsStats{})},
+		{Name: lvsMapLvsRealStats, Key: 4, Value: unsafe.Sizeof(lvsLvsStats{})},
+		{Name: lvsMapLvsConns, Key: unsafe.Sizeof(lvsLvsTuple{}), Value: unsafe.Sizeof(lvsLvsConn{})},
+		{Name: lvsMapLvsNatConns, Key: unsafe.Sizeof(lvsLvsTuple{}), Value: unsafe.Sizeof(lvsLvsNatConn{})},
+		{Name: lvsMapLvsSvcVaddrs, Key: 4, Value: unsafe.Sizeof(lvsLvsAddr{})},
+		{Name: lvsMapLvsRealRoutes, Key: 4, Value: unsafe.Sizeof(lvsLvsFibCache{})},
+		{Name: lvsMapLvsClientRoutes, Key: unsafe.Sizeof(lvsLvsClientRoute{}), Value: unsafe.Sizeof(lvsLvsFibCache{})},
+		{Name: lvsMapLvsTimeouts, Key: 4, Value: 8},
+		{Name: lvsMapLvsOverload, Key: 4, Value: 4},
+		{Name: lvsMapLvsLblc, Key: unsafe.Sizeof(lvsLvsLblcKey{}), Value: unsafe.Sizeof(lvsLvsLblcEntry{})},
+		{Name: lvsMapLvsTemplates, Key: unsafe.Sizeof(lvsLvsTuple{}), Value: unsafe.Sizeof(lvsLvsTmpl{})},
+		{Name: lvsMapLvsPortZero, Key: 4, Value: 4},
+		{Name: lvsMapLvsFrags, Key: unsafe.Sizeof(lvsLvsFragKey{}), Value: unsafe.Sizeof(lvsLvsFrag{})},
+		{Name: lvsMapLvsSettings, Key: 4, Value: 4},
 	})
 	if v := spec.Variables[lvsVarLvsAbiInfo]; v == nil {
 		t.Error("no lvs_abi_info in the object")
@@ -66,50 +67,6 @@ func TestABISizes(t *testing.T) {
 			t.Errorf("lvs_abi_info: %v", err)
 		} else if int(info[0]) != ABIVersion {
 			t.Errorf("object ABI version %d, Go ABIVersion %d", info[0], ABIVersion)
-		}
-	}
-}
-
-// cType is a C struct and the size of its Go type; mapShape a map and
-// the sizes Go uses for its key and value.
-type (
-	cType struct {
-		name string
-		size uintptr
-	}
-	mapShape struct {
-		name     string
-		key, val uintptr
-	}
-)
-
-// checkLayouts checks Go type sizes against spec's BTF and the maps' key
-// and value sizes against what Go uses.
-func checkLayouts(t *testing.T, spec *ebpf.CollectionSpec, types []cType, maps []mapShape) {
-	t.Helper()
-	for _, c := range types {
-		typ, err := spec.Types.AnyTypeByName(c.name)
-		if err != nil {
-			t.Errorf("%s: %v", c.name, err)
-			continue
-		}
-		n, err := btf.Sizeof(typ)
-		if err != nil {
-			t.Errorf("%s: %v", c.name, err)
-			continue
-		}
-		if uintptr(n) != c.size {
-			t.Errorf("struct %s is %d bytes in C, %d in Go", c.name, n, c.size)
-		}
-	}
-	for _, m := range maps {
-		ms := spec.Maps[m.name]
-		if ms == nil {
-			t.Errorf("no map %s", m.name)
-			continue
-		}
-		if uintptr(ms.KeySize) != m.key || uintptr(ms.ValueSize) != m.val {
-			t.Errorf("map %s: key %d value %d bytes, Go uses %d and %d", m.name, ms.KeySize, ms.ValueSize, m.key, m.val)
 		}
 	}
 }

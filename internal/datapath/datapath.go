@@ -1,6 +1,6 @@
 // Package datapath loads golvs's eBPF data plane, pins and adopts its maps,
-// attaches it to links and reads and writes its maps. It is the only
-// importer of cilium/ebpf.
+// attaches it to links and reads and writes its maps. It and the packages
+// under it are the only importers of cilium/ebpf.
 //
 // Map layouts come from bpf/include/lvs_abi.h through bpf2go (gen.go);
 // nothing here mirrors a C struct by hand.
@@ -26,6 +26,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"golvs/internal/datapath/bpffs"
 	"golvs/internal/lvs"
 )
 
@@ -54,9 +55,9 @@ const DefaultPinDir = "/sys/fs/bpf/golvs"
 
 // Errors Open and the map operations return.
 var (
-	ErrPermission  = errors.New("permission denied: lvsd needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)")
-	ErrNoBPF       = errors.New("kernel lacks a BPF feature the data plane needs")
-	ErrABIMismatch = errors.New("pinned maps have another layout")
+	ErrPermission  = bpffs.ErrPermission
+	ErrNoBPF       = bpffs.ErrNoBPF
+	ErrABIMismatch = bpffs.ErrABIMismatch
 	ErrAttached    = errors.New("already attached")
 	ErrNotAttached = errors.New("not attached")
 )

@@ -13,4 +13,3 @@ package datapath
 // with -cc.
 
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type lvs_abi -type lvs_family -type lvs_sched -type lvs_svc_flags -type lvs_method -type lvs_real_flags -type lvs_tcp_state -type lvs_conn_flags -type lvs_counter -type lvs_service_key -type lvs_service -type lvs_real -type lvs_real_conns -type lvs_stats -type lvs_tuple -type lvs_conn -type lvs_lblc_key -type lvs_lblc_entry -type lvs_tmpl -type lvs_tmpl_state -type lvs_tun_type -type lvs_tun_flags -type lvs_frag_key -type lvs_frag -type lvs_setting_flags lvs ../../bpf/lvs.c -- -I../../bpf/include
-//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target bpfel -type decap_abi -type decap_family -type decap_tunnel -type decap_counter -type decap_vip_key -type decap_config -type decap_test_tunnel decap ../../bpf/decap.c -- -I../../bpf/include

@@ -7,13 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
 
+	"golvs/internal/datapath/bpffs"
 	"golvs/internal/lvs"
 )
 
@@ -34,7 +33,7 @@ func Open(opts Options) (*Datapath, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("open data plane: %w", classify(err))
 	}
-	if err := ensureBPFFS(root); err != nil {
+	if err := bpffs.Ensure(root); err != nil {
 		return nil, fmt.Errorf("open data plane: %w", err)
 	}
 	dir := filepath.Join(root, "v"+strconv.Itoa(ABIVersion))
@@ -119,81 +118,18 @@ func (d *Datapath) Close() error {
 func (d *Datapath) ConnTableSize() int { return d.connSize }
 
 // classify maps the errno of a failed bpf() or mount to a sentinel.
-func classify(err error) error {
-	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%w: %v", ErrPermission, err)
-	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL):
-		return fmt.Errorf("%w: %v", ErrNoBPF, err)
-	}
-	return err
-}
-
-// ensureBPFFS makes dir a directory on a bpffs, mounting one if needed.
-// `ip netns exec` gives a process a fresh /sys whose fs/bpf is an empty,
-// read-only sysfs directory: a bpffs is mounted there first, then dir
-// made in it. Elsewhere a bpffs is mounted on dir itself.
-func ensureBPFFS(dir string) error {
-	dir = filepath.Clean(dir)
-	anc := dir
-	for {
-		if _, err := os.Stat(anc); err == nil {
-			break
-		}
-		up := filepath.Dir(anc)
-		if up == anc {
-			break
-		}
-		anc = up
-	}
-	if anc != dir && fsType(anc) == unix.SYSFS_MAGIC {
-		if err := unix.Mount("bpf", anc, "bpf", 0, "mode=0700"); err != nil {
-			return fmt.Errorf("mount bpffs on %s: %w", anc, classify(err))
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("pin dir %s: %w", dir, classify(err))
-	}
-	if fsType(dir) == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mount bpffs on %s: %w", dir, classify(err))
-	}
-	return nil
-}
-
-func fsType(path string) int64 {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return 0
-	}
-	return int64(st.Type)
-}
-
-var versionDir = regexp.MustCompile(`^v([0-9]+)$`)
+func classify(err error) error { return bpffs.Classify(err) }
 
 // checkOtherVersions refuses to start next to pins of another ABI version:
 // that table belongs to another lvsd build, and starting beside it would
 // silently drop its connections.
 func checkOtherVersions(root string) error {
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return fmt.Errorf("pin dir %s: %w", root, err)
+	dir, other, err := bpffs.OtherVersion(root, ABIVersion)
+	if err != nil || dir == "" {
+		return err
 	}
-	for _, e := range ents {
-		m := versionDir.FindStringSubmatch(e.Name())
-		if m == nil || m[1] == strconv.Itoa(ABIVersion) {
-			continue
-		}
-		inner, _ := os.ReadDir(filepath.Join(root, e.Name()))
-		if len(inner) == 0 {
-			continue
-		}
-		return fmt.Errorf("%w: %s holds maps of ABI version %s, this lvsd uses version %d; run the lvsd that made them, or remove %s to start with an empty table (live connections are lost)",
-			ErrABIMismatch, root, m[1], ABIVersion, filepath.Join(root, e.Name()))
-	}
-	return nil
+	return fmt.Errorf("%w: %s holds maps of ABI version %s, this lvsd uses version %d; run the lvsd that made them, or remove %s to start with an empty table (live connections are lost)",
+		ErrABIMismatch, root, other, ABIVersion, dir)
 }
 
 // connTableSize returns the conn table size to create: an adopted table

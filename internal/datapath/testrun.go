@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"golvs/internal/datapath/testrun"
 	"golvs/internal/lvs"
 )
 
@@ -32,31 +33,9 @@ type Harness struct{ d *Datapath }
 // NewHarness returns a harness of d.
 func NewHarness(d *Datapath) *Harness { return &Harness{d: d} }
 
-// skbContext is the head of struct __sk_buff up to gso_size, the last
-// field BPF_PROG_TEST_RUN lets a caller set that the tests use (a shorter
-// context is zero-extended; fields it does not let a caller set must be
-// zero).
-type skbContext struct {
-	Len            uint32
-	PktType        uint32
-	Mark           uint32
-	QueueMapping   uint32
-	Protocol       uint32
-	VlanPresent    uint32
-	VlanTCI        uint32
-	VlanProto      uint32
-	Priority       uint32
-	IngressIfindex uint32
-	Ifindex        uint32
-	TCIndex        uint32
-	CB             [5]uint32
-	_              [21]uint32 // hash .. data_meta, flow_keys: not settable
-	Tstamp         [2]uint32
-	WireLen        uint32
-	GSOSegs        uint32
-	_              [2]uint32 // sk
-	GSOSize        uint32
-}
+// skbContext is a TC program's test-run context (its layout is checked
+// in abi_test.go).
+type skbContext = testrun.SKB
 
 // Run passes frame once through the ingress program as if it had arrived
 // on the link with index ifindex (0: the namespace's loopback), in the

@@ -28,6 +28,9 @@ var layers = []layer{
 	{"model services",
 		"packages that know the model and nothing else: the kernel's computations (scheduler kinds and tables, the rate estimator) and the control API's wire types, server and client",
 		[]string{"internal/sched", "internal/estimator", "internal/api"}},
+	{"BPF plumbing",
+		"what both BPF objects' loaders share: the bpffs and its pin versions, the test-run context of a TC program",
+		[]string{"internal/datapath/bpffs", "internal/datapath/testrun"}},
 	{"model I/O",
 		"each reads or writes the model in one outside form: the golvs YAML configuration, the BPF programs and maps (datapath for the balancer, decap for real servers)",
 		[]string{"internal/config", "internal/datapath", "internal/datapath/decap"}},
@@ -56,6 +59,8 @@ var layers = []layer{
 var testSupport = []string{
 	"internal/testnet",
 	"internal/datapath/datapathtest",
+	"internal/datapath/decap/decaptest",
+	"internal/datapath/objtest",
 	"internal/sched/schedtest",
 	"internal/packet",
 	"internal/golden",

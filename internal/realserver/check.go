@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 )
 
 // Finding is one thing on the host that keeps it from serving the VIPs as
@@ -34,7 +34,7 @@ func (f Finding) String() string {
 // Report is what Check found.
 type Report struct {
 	VIPs     []netip.Addr
-	Tunnels  datapath.Tunnel
+	Tunnels  decap.Tunnel
 	Links    []string
 	Findings []Finding
 }
@@ -61,7 +61,7 @@ type decapView struct {
 	// attached maps a link to the hook that holds the program there.
 	attached map[string]string
 	// config is nil when no maps are pinned.
-	config   *datapath.DecapConfig
+	config   *decap.Config
 	counters map[string]uint64
 	// since is how much each counter grew since the last check.
 	since map[string]uint64
@@ -124,7 +124,7 @@ func Check(o Options) (Report, error) {
 	if len(guePorts) == 0 {
 		guePorts = st.GUEPorts
 	}
-	if r.Tunnels&datapath.TunnelGUE == 0 {
+	if r.Tunnels&decap.TunnelGUE == 0 {
 		guePorts = nil
 	}
 	h, err := readHost()
@@ -148,7 +148,7 @@ func Check(o Options) (Report, error) {
 			return r, fmt.Errorf("%w (reading the decapsulation program)", err)
 		}
 		pinDir := o.PinDir
-		if st.Decap != nil && o.PinDir == datapath.DefaultDecapPinDir {
+		if st.Decap != nil && o.PinDir == decap.DefaultPinDir {
 			pinDir = st.Decap.PinDir
 		}
 		dv, err = readDecap(pinDir)
@@ -166,10 +166,10 @@ func Check(o Options) (Report, error) {
 func readDecap(pinDir string) (*decapView, error) {
 	dv := &decapView{pinDir: pinDir}
 	var err error
-	if dv.attached, err = datapath.DecapAttachments(); err != nil {
+	if dv.attached, err = decap.Attachments(); err != nil {
 		return nil, err
 	}
-	d, err := datapath.OpenPinnedDecap(pinDir)
+	d, err := decap.OpenPinned(pinDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return dv, nil
 	}
@@ -392,7 +392,7 @@ func Status(o Options) ([]string, error) {
 	}
 	if dv.counters != nil {
 		var cs []string
-		for _, name := range datapath.DecapCounterNames() {
+		for _, name := range decap.CounterNames() {
 			cs = append(cs, fmt.Sprintf("%s=%d", name, dv.counters[name]))
 		}
 		out = append(out, "counters: "+strings.Join(cs, " "))

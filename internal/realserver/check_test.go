@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 )
 
 // goodHost is set up right for vip4 and vip6.
@@ -19,13 +19,13 @@ func goodDecap() *decapView {
 	return &decapView{
 		pinDir:   "/sys/fs/bpf/lvsrs",
 		attached: map[string]string{"eth0": "tcx"},
-		config:   &datapath.DecapConfig{Tunnels: datapath.TunnelIPIP | datapath.TunnelGUE, VIPs: []netip.Addr{vip4, vip6}, GUEPorts: []uint16{6080}},
+		config:   &decap.Config{Tunnels: decap.TunnelIPIP | decap.TunnelGUE, VIPs: []netip.Addr{vip4, vip6}, GUEPorts: []uint16{6080}},
 		counters: map[string]uint64{"decap_ipip": 100},
 	}
 }
 
 func TestCheck(t *testing.T) {
-	tun := desired{vips: []netip.Addr{vip4, vip6}, tunnels: datapath.TunnelIPIP | datapath.TunnelGUE, guePorts: []uint16{6080}}
+	tun := desired{vips: []netip.Addr{vip4, vip6}, tunnels: decap.TunnelIPIP | decap.TunnelGUE, guePorts: []uint16{6080}}
 	dr := desired{vips: []netip.Addr{vip4, vip6}}
 	for _, c := range []struct {
 		name string
@@ -62,7 +62,7 @@ func TestCheck(t *testing.T) {
 		{name: "tunnel expected, nothing pinned", want: tun, dv: func(dv *decapView) { dv.config = nil },
 			says: [][2]string{{"decap", "not pinned"}}},
 		{name: "decap lacks a kind, a VIP and a port", want: tun, dv: func(dv *decapView) {
-			dv.config = &datapath.DecapConfig{Tunnels: datapath.TunnelIPIP, VIPs: []netip.Addr{vip4}}
+			dv.config = &decap.Config{Tunnels: decap.TunnelIPIP, VIPs: []netip.Addr{vip4}}
 		}, says: [][2]string{{"decap", "does not unwrap gue"}, {"decap", "2001:db8::10"}, {"decap", "port 6080"}}},
 		{name: "decap dropped packets since the last check", want: tun, dv: func(dv *decapView) {
 			dv.counters = map[string]uint64{"drop_csum": 5, "pass_fragment": 3, "pass_not_vip": 9}
@@ -131,7 +131,7 @@ func setSysctl(kv ...string) func(*snapshot) {
 }
 
 func TestReportSummary(t *testing.T) {
-	r := Report{VIPs: []netip.Addr{vip6, vip4}, Tunnels: datapath.TunnelIPIP, Links: []string{"eth0", "eth1"}}
+	r := Report{VIPs: []netip.Addr{vip6, vip4}, Tunnels: decap.TunnelIPIP, Links: []string{"eth0", "eth1"}}
 	want := "ok: ready to be a real server for 198.18.0.10, 2001:db8::10 (DR, and TUN (ipip) on eth0, eth1)"
 	if got := r.Summary(); got != want {
 		t.Errorf("Summary() = %q, want %q", got, want)

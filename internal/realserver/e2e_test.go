@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
+	"golvs/internal/datapath/decap/decaptest"
 )
 
 // The end-to-end topology: a namespace "dir" plays client and director
@@ -154,7 +155,7 @@ func TestPrivilegedTunnelEndToEnd(t *testing.T) {
 	dir, rs := e2eTopology(t)
 	o := Options{
 		VIPs:     []netip.Addr{e2eVIP4, e2eVIP6},
-		Tunnels:  datapath.TunnelIPIP | datapath.TunnelGUE | datapath.TunnelGRE,
+		Tunnels:  decap.TunnelIPIP | decap.TunnelGUE | decap.TunnelGRE,
 		GUEPorts: []uint16{e2eGUEPort},
 		StateDir: t.TempDir(),
 		PinDir:   testPinDir(t),
@@ -170,11 +171,10 @@ func TestPrivilegedTunnelEndToEnd(t *testing.T) {
 	startUDPEcho(t, rs, netip.AddrPortFrom(e2eVIP4, 53))
 	startUDPEcho(t, rs, netip.AddrPortFrom(e2eVIP6, 53))
 
-	// The director stand-in's program comes from the same object; its
-	// maps are pinned apart from the real server's.
-	var enc *datapath.Decap
+	// The director stand-in, a test-only program of its own.
+	var enc *decaptest.Encap
 	dir.must(func() (err error) {
-		enc, err = datapath.OpenDecap(datapath.DecapOptions{PinDir: testPinDir(t)})
+		enc, err = decaptest.Open()
 		return err
 	})
 	t.Cleanup(func() { enc.Close() })
@@ -183,7 +183,7 @@ func TestPrivilegedTunnelEndToEnd(t *testing.T) {
 		t.Helper()
 		var c map[string]uint64
 		rs.must(func() error {
-			d, err := datapath.OpenPinnedDecap(o.PinDir)
+			d, err := decap.OpenPinned(o.PinDir)
 			if err != nil {
 				return err
 			}
@@ -196,27 +196,27 @@ func TestPrivilegedTunnelEndToEnd(t *testing.T) {
 
 	for _, c := range []struct {
 		name     string
-		kind     datapath.Tunnel
+		kind     decap.Tunnel
 		vip, cip netip.Addr
 		outer    [2]netip.Addr // director, real server
 		size     int
 		udp      bool
 	}{
-		{"ipip: IPv4 in IPv4, 16 MiB", datapath.TunnelIPIP, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP4, e2eRIP4}, 16 << 20, false},
-		{"ipip: IPv6 in IPv6, 4 MiB", datapath.TunnelIPIP, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP6, e2eRIP6}, 4 << 20, false},
-		{"ipip: IPv4 in IPv6", datapath.TunnelIPIP, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP6, e2eRIP6}, 1 << 20, false},
-		{"ipip: IPv6 in IPv4", datapath.TunnelIPIP, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP4, e2eRIP4}, 1 << 20, false},
-		{"gue: IPv4 in IPv4, 4 MiB", datapath.TunnelGUE, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP4, e2eRIP4}, 4 << 20, false},
-		{"gue: IPv6 in IPv6", datapath.TunnelGUE, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP6, e2eRIP6}, 1 << 20, false},
-		{"gue: UDP, IPv4 in IPv4", datapath.TunnelGUE, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP4, e2eRIP4}, 0, true},
-		{"gre: IPv4 in IPv4, 4 MiB", datapath.TunnelGRE, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP4, e2eRIP4}, 4 << 20, false},
-		{"gre: IPv6 in IPv6", datapath.TunnelGRE, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP6, e2eRIP6}, 1 << 20, false},
-		{"gre: UDP, IPv6 in IPv6", datapath.TunnelGRE, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP6, e2eRIP6}, 0, true},
+		{"ipip: IPv4 in IPv4, 16 MiB", decap.TunnelIPIP, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP4, e2eRIP4}, 16 << 20, false},
+		{"ipip: IPv6 in IPv6, 4 MiB", decap.TunnelIPIP, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP6, e2eRIP6}, 4 << 20, false},
+		{"ipip: IPv4 in IPv6", decap.TunnelIPIP, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP6, e2eRIP6}, 1 << 20, false},
+		{"ipip: IPv6 in IPv4", decap.TunnelIPIP, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP4, e2eRIP4}, 1 << 20, false},
+		{"gue: IPv4 in IPv4, 4 MiB", decap.TunnelGUE, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP4, e2eRIP4}, 4 << 20, false},
+		{"gue: IPv6 in IPv6", decap.TunnelGUE, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP6, e2eRIP6}, 1 << 20, false},
+		{"gue: UDP, IPv4 in IPv4", decap.TunnelGUE, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP4, e2eRIP4}, 0, true},
+		{"gre: IPv4 in IPv4, 4 MiB", decap.TunnelGRE, e2eVIP4, e2eCIP4, [2]netip.Addr{e2eDIP4, e2eRIP4}, 4 << 20, false},
+		{"gre: IPv6 in IPv6", decap.TunnelGRE, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP6, e2eRIP6}, 1 << 20, false},
+		{"gre: UDP, IPv6 in IPv6", decap.TunnelGRE, e2eVIP6, e2eCIP6, [2]netip.Addr{e2eDIP6, e2eRIP6}, 0, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var detach func() error
 			dir.must(func() (err error) {
-				detach, err = enc.AttachEncapForTest(prefix+"d", datapath.EncapForTest{
+				detach, err = enc.Attach(prefix+"d", decaptest.Tunnel{
 					VIP: c.vip, Src: c.outer[0], Dst: c.outer[1], Kind: c.kind, Port: e2eGUEPort,
 				})
 				return err
@@ -239,7 +239,7 @@ func TestPrivilegedTunnelEndToEnd(t *testing.T) {
 			if got == 0 {
 				t.Errorf("%s did not count", name)
 			}
-			for _, n := range datapath.DecapCounterNames() {
+			for _, n := range decap.CounterNames() {
 				if strings.HasPrefix(n, "drop_") && after[n] != before[n] {
 					t.Errorf("%s went up by %d", n, after[n]-before[n])
 				}

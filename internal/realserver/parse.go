@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 	"golvs/internal/lvs"
 )
 
@@ -41,11 +41,11 @@ func ParseVIPs(args []string) ([]netip.Addr, error) {
 
 // ParseTunnels parses --tunnel: "none", or one or more of ipip, gue and
 // gre (ipvsadm's --tun-type names) separated by commas.
-func ParseTunnels(s string) (datapath.Tunnel, error) {
+func ParseTunnels(s string) (decap.Tunnel, error) {
 	if s == "none" || s == "" {
 		return 0, nil
 	}
-	var t datapath.Tunnel
+	var t decap.Tunnel
 	for _, name := range strings.Split(s, ",") {
 		ty, err := lvs.ParseTunnelType(strings.TrimSpace(name))
 		if err != nil || int(ty) >= len(decapKinds) {
@@ -58,10 +58,10 @@ func ParseTunnels(s string) (datapath.Tunnel, error) {
 
 // decapKinds are the decapsulation program's kinds, by the tunnel type
 // the director sends.
-var decapKinds = [...]datapath.Tunnel{
-	lvs.TunIPIP: datapath.TunnelIPIP,
-	lvs.TunGUE:  datapath.TunnelGUE,
-	lvs.TunGRE:  datapath.TunnelGRE,
+var decapKinds = [...]decap.Tunnel{
+	lvs.TunIPIP: decap.TunnelIPIP,
+	lvs.TunGUE:  decap.TunnelGUE,
+	lvs.TunGRE:  decap.TunnelGRE,
 }
 
 // ParsePort parses a GUE port: 1 to 65535, as ipvsadm's --tun-port.

@@ -8,14 +8,14 @@ import (
 	"slices"
 	"strconv"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 )
 
 // desired is a configuration whose syntax is checked: what Setup is to
 // make true.
 type desired struct {
 	vips     []netip.Addr
-	tunnels  datapath.Tunnel
+	tunnels  decap.Tunnel
 	guePorts []uint16
 	// links are the links named with --dev; nil means the default ones.
 	links []string
@@ -90,10 +90,10 @@ func makePlan(s snapshot, prev State, want desired) (plan, error) {
 	if len(want.vips) == 0 {
 		return p, ErrNoVIPs
 	}
-	if want.tunnels&datapath.TunnelGUE != 0 && len(want.guePorts) == 0 {
+	if want.tunnels&decap.TunnelGUE != 0 && len(want.guePorts) == 0 {
 		return p, fmt.Errorf("%w: --tunnel gue needs --gue-port, the real's --tun-port on the director", ErrBadPort)
 	}
-	if want.tunnels&datapath.TunnelGUE == 0 && len(want.guePorts) > 0 {
+	if want.tunnels&decap.TunnelGUE == 0 && len(want.guePorts) > 0 {
 		return p, fmt.Errorf("%w: --gue-port needs --tunnel gue", ErrBadPort)
 	}
 	if _, ok := s.link(loopback); !ok {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 )
 
 var (
@@ -118,13 +118,13 @@ func TestMakePlan(t *testing.T) {
 		{
 			name: "named links only",
 			host: fakeHost(nil, onLo("2001:db8::10/128")),
-			want: desired{vips: []netip.Addr{vip6}, tunnels: datapath.TunnelIPIP, links: []string{"eth1"}},
+			want: desired{vips: []netip.Addr{vip6}, tunnels: decap.TunnelIPIP, links: []string{"eth1"}},
 			plan: plan{links: []string{"eth1"}, decap: true},
 		},
 		{
 			name: "tunnel: decap on every link that is up",
 			host: fakeHost(nil, onLo("2001:db8::10/128")),
-			want: desired{vips: []netip.Addr{vip6}, tunnels: datapath.TunnelGUE | datapath.TunnelGRE, guePorts: []uint16{6080}},
+			want: desired{vips: []netip.Addr{vip6}, tunnels: decap.TunnelGUE | decap.TunnelGRE, guePorts: []uint16{6080}},
 			plan: plan{links: []string{"eth0"}, decap: true},
 		},
 		{
@@ -145,7 +145,7 @@ func TestMakePlan(t *testing.T) {
 			name: "tunnel on fewer links: detach from the others",
 			host: fakeHost(nil, onLo("2001:db8::10/128")),
 			prev: State{Decap: &DecapState{PinDir: "/sys/fs/bpf/x", Hooks: map[string]string{"eth0": "tcx", "eth1": "clsact"}}},
-			want: desired{vips: []netip.Addr{vip6}, tunnels: datapath.TunnelIPIP, links: []string{"eth0"}},
+			want: desired{vips: []netip.Addr{vip6}, tunnels: decap.TunnelIPIP, links: []string{"eth0"}},
 			plan: plan{links: []string{"eth0"}, decap: true, detach: []string{"eth1"}},
 		},
 	} {
@@ -176,10 +176,10 @@ func TestMakePlanRefuses(t *testing.T) {
 			desired{vips: []netip.Addr{vip6}}, ErrNoIPv6, "disable_ipv6"},
 		{"unknown link", fakeHost(nil, nil), desired{vips: []netip.Addr{vip4}, links: []string{"eth9"}}, ErrUnknownLink, `"eth9"`},
 		{"loopback link", fakeHost(nil, nil), desired{vips: []netip.Addr{vip4}, links: []string{"lo"}}, ErrUnknownLink, "loopback"},
-		{"GUE without a port", fakeHost(nil, nil), desired{vips: []netip.Addr{vip4}, tunnels: datapath.TunnelGUE}, ErrBadPort, "--gue-port"},
-		{"a port without GUE", fakeHost(nil, nil), desired{vips: []netip.Addr{vip4}, tunnels: datapath.TunnelIPIP, guePorts: []uint16{1}}, ErrBadPort, "--tunnel gue"},
+		{"GUE without a port", fakeHost(nil, nil), desired{vips: []netip.Addr{vip4}, tunnels: decap.TunnelGUE}, ErrBadPort, "--gue-port"},
+		{"a port without GUE", fakeHost(nil, nil), desired{vips: []netip.Addr{vip4}, tunnels: decap.TunnelIPIP, guePorts: []uint16{1}}, ErrBadPort, "--tunnel gue"},
 		{"tunnel with no link up", func() snapshot { h := fakeHost(nil, nil); h.links[1].Up = false; return h }(),
-			desired{vips: []netip.Addr{vip4}, tunnels: datapath.TunnelIPIP}, ErrUnknownLink, "--dev"},
+			desired{vips: []netip.Addr{vip4}, tunnels: decap.TunnelIPIP}, ErrUnknownLink, "--dev"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := makePlan(c.host, State{}, c.want)
@@ -200,9 +200,9 @@ func TestParse(t *testing.T) {
 			t.Errorf("ParseVIPs(%q): %v, want ErrBadVIP naming it", bad, err)
 		}
 	}
-	for s, want := range map[string]datapath.Tunnel{
-		"none": 0, "ipip": datapath.TunnelIPIP, "gue": datapath.TunnelGUE, "gre": datapath.TunnelGRE,
-		"ipip,gre": datapath.TunnelIPIP | datapath.TunnelGRE, "gre, gue": datapath.TunnelGRE | datapath.TunnelGUE,
+	for s, want := range map[string]decap.Tunnel{
+		"none": 0, "ipip": decap.TunnelIPIP, "gue": decap.TunnelGUE, "gre": decap.TunnelGRE,
+		"ipip,gre": decap.TunnelIPIP | decap.TunnelGRE, "gre, gue": decap.TunnelGRE | decap.TunnelGUE,
 	} {
 		if got, err := ParseTunnels(s); err != nil || got != want {
 			t.Errorf("ParseTunnels(%q) = %v, %v; want %v", s, got, err, want)

@@ -16,7 +16,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/vishvananda/netlink"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 )
 
 // hostView is what a test compares before and after: the sysctls lvsrs
@@ -51,7 +51,7 @@ func view(t *testing.T, n *testNS) hostView {
 				}
 			}
 		}
-		v.Decap, err = datapath.DecapAttachments()
+		v.Decap, err = decap.Attachments()
 		return err
 	})
 	return v
@@ -74,7 +74,7 @@ func TestPrivilegedSetupCheckUndo(t *testing.T) {
 	n := realServerNS(t)
 	o := Options{
 		VIPs:     []netip.Addr{netip.MustParseAddr("198.18.0.10"), netip.MustParseAddr("198.18.0.11"), netip.MustParseAddr("2001:db8::10")},
-		Tunnels:  datapath.TunnelIPIP | datapath.TunnelGUE,
+		Tunnels:  decap.TunnelIPIP | decap.TunnelGUE,
 		GUEPorts: []uint16{6080},
 		StateDir: t.TempDir(),
 		PinDir:   testPinDir(t),
@@ -164,13 +164,13 @@ func TestPrivilegedSetupCheckUndo(t *testing.T) {
 // Undo still restores the host as it was before both.
 func TestPrivilegedSetupChangesAndUndoes(t *testing.T) {
 	n := realServerNS(t)
-	o := Options{VIPs: []netip.Addr{netip.MustParseAddr("198.18.0.10")}, Tunnels: datapath.TunnelGRE,
+	o := Options{VIPs: []netip.Addr{netip.MustParseAddr("198.18.0.10")}, Tunnels: decap.TunnelGRE,
 		Links: []string{prefix + "0", prefix + "1"}, StateDir: t.TempDir(), PinDir: testPinDir(t)}
 	before := view(t, n)
 	n.must(func() error { _, err := Setup(o); return err })
 
 	o.VIPs = []netip.Addr{netip.MustParseAddr("198.18.0.11"), netip.MustParseAddr("198.18.0.12")}
-	o.Tunnels, o.Links = datapath.TunnelIPIP, []string{prefix + "1"}
+	o.Tunnels, o.Links = decap.TunnelIPIP, []string{prefix + "1"}
 	var done []string
 	n.must(func() (err error) { done, err = Setup(o); return err })
 	t.Logf("second setup:\n%s", strings.Join(done, "\n"))
@@ -181,9 +181,9 @@ func TestPrivilegedSetupChangesAndUndoes(t *testing.T) {
 	if d := cmp.Diff(map[string]string{prefix + "1": "tcx"}, v.Decap); d != "" {
 		t.Errorf("decap attachments (-want +got):\n%s", d)
 	}
-	var pinned datapath.DecapConfig
+	var pinned decap.Config
 	n.must(func() error {
-		d, err := datapath.OpenPinnedDecap(o.PinDir)
+		d, err := decap.OpenPinned(o.PinDir)
 		if err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ func TestPrivilegedSetupChangesAndUndoes(t *testing.T) {
 		pinned, err = d.Config()
 		return err
 	})
-	if pinned.Tunnels != datapath.TunnelIPIP || len(pinned.VIPs) != 2 {
+	if pinned.Tunnels != decap.TunnelIPIP || len(pinned.VIPs) != 2 {
 		t.Errorf("pinned config %v", pinned)
 	}
 
@@ -219,9 +219,9 @@ func TestPrivilegedBadInputChangesNothing(t *testing.T) {
 		err  error
 	}{
 		{"unknown link", Options{VIPs: vip, Links: []string{"gltrs9"}}, nil, ErrUnknownLink},
-		{"loopback link", Options{VIPs: vip, Links: []string{"lo"}, Tunnels: datapath.TunnelIPIP}, nil, ErrUnknownLink},
+		{"loopback link", Options{VIPs: vip, Links: []string{"lo"}, Tunnels: decap.TunnelIPIP}, nil, ErrUnknownLink},
 		{"VIP on a link", Options{VIPs: []netip.Addr{netip.MustParseAddr("198.18.0.20")}}, nil, ErrVIPElsewhere},
-		{"GUE without a port", Options{VIPs: vip, Tunnels: datapath.TunnelGUE}, nil, ErrBadPort},
+		{"GUE without a port", Options{VIPs: vip, Tunnels: decap.TunnelGUE}, nil, ErrBadPort},
 		{"IPv6 VIP with IPv6 off", Options{VIPs: append(vip, netip.MustParseAddr("2001:db8::10"))},
 			func() { n.setSysctl("net/ipv6/conf/lo/disable_ipv6", "1") }, ErrNoIPv6},
 	} {
@@ -260,7 +260,7 @@ func TestPrivilegedCheckFindsWhatSetupFixes(t *testing.T) {
 	n := realServerNS(t)
 	o := Options{
 		VIPs:     []netip.Addr{netip.MustParseAddr("198.18.0.10"), netip.MustParseAddr("2001:db8::10")},
-		Tunnels:  datapath.TunnelIPIP,
+		Tunnels:  decap.TunnelIPIP,
 		Links:    []string{prefix + "0"},
 		StateDir: t.TempDir(),
 		PinDir:   testPinDir(t),
@@ -294,7 +294,7 @@ func TestPrivilegedCheckFindsWhatSetupFixes(t *testing.T) {
 			n.setSysctl("net/ipv4/conf/"+prefix+"0/arp_announce", "1")
 		}, "net.ipv4.conf.gltrs0.arp_announce", true, nil},
 		{"strict rp_filter", func() { n.setSysctl("net/ipv4/conf/"+prefix+"0/rp_filter", "1") }, "net.ipv4.conf.gltrs0.rp_filter", true, nil},
-		{"decap detached", func() { n.must(func() error { return datapath.DetachDecap(o.PinDir, prefix+"0") }) }, "link gltrs0", true, nil},
+		{"decap detached", func() { n.must(func() error { return decap.Detach(o.PinDir, prefix+"0") }) }, "link gltrs0", true, nil},
 		{"VIP on the link", func() { n.ip("addr", "add", "198.18.0.10/24", "dev", prefix+"0") }, "VIP 198.18.0.10", false,
 			func() { n.ip("addr", "del", "198.18.0.10/24", "dev", prefix+"0") }},
 		{"decap dropped packets", func() { dropOne(n, o.PinDir) }, "decap drop_ecn", false, nil},
@@ -347,13 +347,13 @@ func dropOne(n *testNS, pinDir string) {
 		&layers.IPv4{Version: 4, IHL: 5, TTL: 64, TOS: 3, Protocol: layers.IPProtocolIPv4, SrcIP: []byte{198, 18, 1, 1}, DstIP: []byte{198, 18, 1, 10}},
 		gopacket.Payload(inner))
 	n.must(func() error {
-		d, err := datapath.OpenDecap(datapath.DecapOptions{PinDir: pinDir})
+		d, err := decap.Open(decap.Options{PinDir: pinDir})
 		if err != nil {
 			return err
 		}
 		defer d.Close()
-		v, _, err := d.RunDecap(frame, index, 0)
-		if err == nil && v != datapath.VerdictShot {
+		v, _, err := d.Run(frame, index, 0)
+		if err == nil && v != decap.VerdictShot {
 			return fmt.Errorf("verdict %d, want a drop", v)
 		}
 		return err

@@ -16,7 +16,7 @@ import (
 	"slices"
 	"sort"
 
-	"golvs/internal/datapath"
+	"golvs/internal/datapath/decap"
 )
 
 // DefaultStateDir is where lvsrs records what it changed. It lives under
@@ -44,7 +44,7 @@ type Options struct {
 	// means those of the last Setup).
 	VIPs []netip.Addr
 	// Tunnels are the tunnel kinds to unwrap; 0 is DR only.
-	Tunnels datapath.Tunnel
+	Tunnels decap.Tunnel
 	// TunnelsSet tells Check that Tunnels was given, rather than taken
 	// from the last Setup.
 	TunnelsSet bool
@@ -56,7 +56,7 @@ type Options struct {
 	// StateDir holds the state file (DefaultStateDir if empty).
 	StateDir string
 	// PinDir is the bpffs directory of the decapsulation program's pins
-	// (datapath.DefaultDecapPinDir if empty).
+	// (decap.DefaultPinDir if empty).
 	PinDir string
 	// Logger receives the decapsulation program's load and attach events
 	// (discarded if nil).
@@ -68,7 +68,7 @@ func (o *Options) defaults() {
 		o.StateDir = DefaultStateDir
 	}
 	if o.PinDir == "" {
-		o.PinDir = datapath.DefaultDecapPinDir
+		o.PinDir = decap.DefaultPinDir
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -192,7 +192,7 @@ func (a *applier) apply(p plan, want desired) error {
 	}
 
 	for _, l := range p.detach {
-		if err := datapath.DetachDecap(a.st.Decap.PinDir, l); err != nil {
+		if err := decap.Detach(a.st.Decap.PinDir, l); err != nil {
 			return err
 		}
 		delete(a.st.Decap.Hooks, l)
@@ -201,7 +201,7 @@ func (a *applier) apply(p plan, want desired) error {
 		}
 	}
 	if p.removePins {
-		if err := datapath.RemoveDecapPins(a.st.Decap.PinDir); err != nil {
+		if err := decap.RemovePins(a.st.Decap.PinDir); err != nil {
 			return err
 		}
 		a.st.Decap = nil
@@ -223,7 +223,7 @@ func (a *applier) apply(p plan, want desired) error {
 // attach loads the decapsulation program (adopting the pinned maps),
 // writes its configuration and attaches it to every link of the plan.
 func (a *applier) attach(p plan, want desired) error {
-	d, err := datapath.OpenDecap(datapath.DecapOptions{PinDir: a.o.PinDir, Logger: a.o.Logger})
+	d, err := decap.Open(decap.Options{PinDir: a.o.PinDir, Logger: a.o.Logger})
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func (a *applier) attach(p plan, want desired) error {
 	if err != nil {
 		return err
 	}
-	cfg := datapath.DecapConfig{Tunnels: want.tunnels, VIPs: want.vips, GUEPorts: want.guePorts}
+	cfg := decap.Config{Tunnels: want.tunnels, VIPs: want.vips, GUEPorts: want.guePorts}
 	if err := d.SetConfig(cfg); err != nil {
 		return err
 	}
@@ -265,7 +265,7 @@ func (a *applier) attach(p plan, want desired) error {
 		}
 		l := l
 		if err := a.step(fmt.Sprintf("attached the decapsulation program to %s (%s)", l, hook), func() error {
-			return datapath.DetachDecap(a.o.PinDir, l)
+			return decap.Detach(a.o.PinDir, l)
 		}); err != nil {
 			return err
 		}
@@ -273,8 +273,8 @@ func (a *applier) attach(p plan, want desired) error {
 	return nil
 }
 
-func (a *applier) restoreConfig(c datapath.DecapConfig) error {
-	d, err := datapath.OpenDecap(datapath.DecapOptions{PinDir: a.o.PinDir, Logger: a.o.Logger})
+func (a *applier) restoreConfig(c decap.Config) error {
+	d, err := decap.Open(decap.Options{PinDir: a.o.PinDir, Logger: a.o.Logger})
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func (a *applier) removePinsIfNew() error {
 	if a.orig.Decap != nil {
 		return nil
 	}
-	return datapath.RemoveDecapPins(a.o.PinDir)
+	return decap.RemovePins(a.o.PinDir)
 }
 
 // rollback undoes this run's steps in reverse and restores the state file.
@@ -333,13 +333,13 @@ func Undo(o Options) ([]string, error) {
 	if st.Decap != nil {
 		hooks := slices.Sorted(maps.Keys(st.Decap.Hooks))
 		for _, l := range hooks {
-			if err := datapath.DetachDecap(st.Decap.PinDir, l); err != nil {
+			if err := decap.Detach(st.Decap.PinDir, l); err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			done = append(done, "detached the decapsulation program from "+l)
 		}
-		if err := datapath.RemoveDecapPins(st.Decap.PinDir); err != nil {
+		if err := decap.RemovePins(st.Decap.PinDir); err != nil {
 			errs = append(errs, err)
 		} else {
 			done = append(done, "removed the decapsulation program's pins")

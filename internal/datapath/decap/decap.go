@@ -1,6 +1,14 @@
-package datapath
+// Package decap loads the real servers' decapsulation program (bpf/decap.c)
+// that lvsrs attaches: it pins and adopts its maps, sets what it unwraps,
+// attaches it to links and detaches it, and reads its counters.
+//
+// Unlike the director's data plane (internal/datapath) it outlives the
+// process that attached it: TCX links are pinned, clsact filters stay by
+// themselves, and a later lvsrs finds both again.
+package decap
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -17,30 +24,34 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"golvs/internal/datapath/bpffs"
+	"golvs/internal/datapath/testrun"
 )
 
-// This file loads bpf/decap.c, the real server's decapsulation program
-// that lvsrs attaches (see internal/realserver). Unlike the director's data
-// plane it outlives the process that attached it: TCX links are pinned,
-// clsact filters stay by themselves, and a later lvsrs finds both again.
-
-// DefaultDecapPinDir is where lvsrs pins the decapsulation program's maps
+// DefaultPinDir is where lvsrs pins the decapsulation program's maps
 // and links unless told otherwise; versions live under it as v<N>.
-const DefaultDecapPinDir = "/sys/fs/bpf/lvsrs"
+const DefaultPinDir = "/sys/fs/bpf/lvsrs"
 
-// DecapABIVersion is the decapsulation maps' layout version.
-const DecapABIVersion = int(decapDecapAbiDECAP_ABI_VERSION)
+// ABIVersion is the decapsulation maps' layout version.
+const ABIVersion = int(decapDecapAbiDECAP_ABI_VERSION)
 
 // Limits of the decapsulation maps.
 const (
-	MaxDecapVIPs  = int(decapDecapAbiDECAP_MAX_VIPS)
-	MaxDecapPorts = int(decapDecapAbiDECAP_MAX_PORTS)
+	MaxVIPs  = int(decapDecapAbiDECAP_MAX_VIPS)
+	MaxPorts = int(decapDecapAbiDECAP_MAX_PORTS)
 )
 
-// VerdictUnspec is TC_ACT_UNSPEC, what the decapsulation program returns
-// for every packet it delivers, unwrapped or untouched: no verdict, so a
-// later TC program on the link still sees it, and the kernel takes it.
-const VerdictUnspec = -1
+// Verdicts the decapsulation program returns (TC_ACT_*).
+const (
+	// VerdictUnspec is TC_ACT_UNSPEC, what the program returns for every
+	// packet it delivers, unwrapped or untouched: no verdict, so a later
+	// TC program on the link still sees it, and the kernel takes it.
+	VerdictUnspec = -1
+	// VerdictShot is TC_ACT_SHOT: a tunnel packet to a VIP that cannot be
+	// delivered, dropped.
+	VerdictShot = 2
+)
 
 // Tunnel is a set of tunnel kinds the decapsulation program unwraps.
 type Tunnel uint32
@@ -49,7 +60,7 @@ type Tunnel uint32
 const (
 	// TunnelIPIP is IP-in-IP: IPv4 or IPv6 in IPv4 or IPv6.
 	TunnelIPIP = Tunnel(decapDecapTunnelDECAP_TUN_IPIP)
-	// TunnelGUE is Generic UDP Encapsulation to one of DecapConfig.GUEPorts.
+	// TunnelGUE is Generic UDP Encapsulation to one of Config.GUEPorts.
 	TunnelGUE = Tunnel(decapDecapTunnelDECAP_TUN_GUE)
 	// TunnelGRE is GRE.
 	TunnelGRE = Tunnel(decapDecapTunnelDECAP_TUN_GRE)
@@ -72,26 +83,26 @@ func (t Tunnel) String() string {
 	return strings.Join(names, ",")
 }
 
-// DecapConfig is what the decapsulation program unwraps: tunnels of the
+// Config is what the decapsulation program unwraps: tunnels of the
 // kinds in Tunnels whose inner destination is one of VIPs (GUE: to one of
 // GUEPorts).
-type DecapConfig struct {
+type Config struct {
 	Tunnels  Tunnel
 	VIPs     []netip.Addr
 	GUEPorts []uint16
 }
 
-// DecapOptions configure OpenDecap.
-type DecapOptions struct {
-	// PinDir is the bpffs directory for the pins (DefaultDecapPinDir if
+// Options configure Open.
+type Options struct {
+	// PinDir is the bpffs directory for the pins (DefaultPinDir if
 	// empty); a bpffs is mounted there if it is not on one already.
 	PinDir string
 	// Logger receives attach events (slog.Default if nil).
 	Logger *slog.Logger
 }
 
-// Decap is the loaded decapsulation program with its pinned maps.
-type Decap struct {
+// Program is the loaded decapsulation program with its pinned maps.
+type Program struct {
 	objs decapObjects
 	dir  string // with the version component
 	log  *slog.Logger
@@ -99,44 +110,44 @@ type Decap struct {
 	forceClsact bool
 }
 
-// decapProgName is the program's name as the kernel reports it, which
+// progName is the program's name as the kernel reports it, which
 // Attachments looks for.
-const decapProgName = "decap_ingress"
+const progName = "decap_ingress"
 
-// decapFilterName names the cls_bpf filter of the clsact fallback.
-const decapFilterName = "golvs-decap"
+// filterName names the cls_bpf filter of the clsact fallback.
+const filterName = "golvs-decap"
 
-// decapPriority is the cls_bpf filter's priority on clsact ingress: below
-// lvsd's clsactPriority, so that lvsd, on a host that is both, sees the
+// filterPriority is the cls_bpf filter's priority on clsact ingress: below
+// lvsd's (clsactPriority in internal/datapath), so that lvsd, on a host that is both, sees the
 // unwrapped packet.
-const decapPriority = 0xdec
+const filterPriority = 0xdec
 
-// decapLinkPrefix starts the name of a TCX link pin: link_<ifname>.
-const decapLinkPrefix = "link_"
+// linkPrefix starts the name of a TCX link pin: link_<ifname>.
+const linkPrefix = "link_"
 
-// OpenDecap loads the decapsulation program, adopting the maps pinned by an
+// Open loads the decapsulation program, adopting the maps pinned by an
 // earlier lvsrs (so counters and the VIP set survive), or pinning new ones.
-func OpenDecap(opts DecapOptions) (*Decap, error) {
+func Open(opts Options) (*Program, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	root := opts.PinDir
 	if root == "" {
-		root = DefaultDecapPinDir
+		root = DefaultPinDir
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("open decap: %w", classify(err))
+		return nil, fmt.Errorf("open decap: %w", bpffs.Classify(err))
 	}
-	if err := ensureBPFFS(root); err != nil {
+	if err := bpffs.Ensure(root); err != nil {
 		return nil, fmt.Errorf("open decap: %w", err)
 	}
-	if err := checkOtherDecapVersions(root); err != nil {
+	if err := checkOtherVersions(root); err != nil {
 		return nil, fmt.Errorf("open decap: %w", err)
 	}
-	dir := filepath.Join(root, "v"+strconv.Itoa(DecapABIVersion))
+	dir := bpffs.VersionDir(root, ABIVersion)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open decap: %w", classify(err))
+		return nil, fmt.Errorf("open decap: %w", bpffs.Classify(err))
 	}
 	spec, err := loadDecap()
 	if err != nil {
@@ -145,63 +156,53 @@ func OpenDecap(opts DecapOptions) (*Decap, error) {
 	for _, name := range []string{decapMapDecapVips, decapMapDecapGuePorts, decapMapDecapCfg, decapMapDecapCounters} {
 		spec.Maps[name].Pinning = ebpf.PinByName
 	}
-	d := &Decap{dir: dir, log: log}
+	d := &Program{dir: dir, log: log}
 	err = spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}})
 	if err != nil {
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("open decap: %w: %v in %s; remove that directory (lvsrs --undo) and run lvsrs again", ErrABIMismatch, err, dir)
+			return nil, fmt.Errorf("open decap: %w: %v in %s; remove that directory (lvsrs --undo) and run lvsrs again", bpffs.ErrABIMismatch, err, dir)
 		}
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("open decap: %w: %+v", ErrNoBPF, ve)
+			return nil, fmt.Errorf("open decap: %w: %+v", bpffs.ErrNoBPF, ve)
 		}
-		return nil, fmt.Errorf("open decap: %w", classify(err))
+		return nil, fmt.Errorf("open decap: %w", bpffs.Classify(err))
 	}
 	return d, nil
 }
 
-// checkOtherDecapVersions refuses pins of another layout: the program that
+// checkOtherVersions refuses pins of another layout: the program that
 // uses them belongs to another lvsrs build.
-func checkOtherDecapVersions(root string) error {
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return fmt.Errorf("pin dir %s: %w", root, err)
+func checkOtherVersions(root string) error {
+	dir, other, err := bpffs.OtherVersion(root, ABIVersion)
+	if err != nil || dir == "" {
+		return err
 	}
-	for _, e := range ents {
-		m := versionDir.FindStringSubmatch(e.Name())
-		if m == nil || m[1] == strconv.Itoa(DecapABIVersion) {
-			continue
-		}
-		if inner, _ := os.ReadDir(filepath.Join(root, e.Name())); len(inner) == 0 {
-			continue
-		}
-		return fmt.Errorf("%w: %s holds decap pins of ABI version %s, this lvsrs uses version %d; run the lvsrs that made them with --undo first",
-			ErrABIMismatch, root, m[1], DecapABIVersion)
-	}
-	return nil
+	return fmt.Errorf("%w: %s holds decap pins of ABI version %s, this lvsrs uses version %d; run the lvsrs that made them with --undo first",
+		bpffs.ErrABIMismatch, root, other, ABIVersion)
 }
 
 // PinDir returns the directory the pins are in (with the version).
-func (d *Decap) PinDir() string { return d.dir }
+func (d *Program) PinDir() string { return d.dir }
 
 // Close releases the program and maps; pins and attachments stay.
-func (d *Decap) Close() error { return d.objs.Close() }
+func (d *Program) Close() error { return d.objs.Close() }
 
 // SetConfig makes the program unwrap exactly what c says: VIPs and ports
 // not in c are removed from the maps.
-func (d *Decap) SetConfig(c DecapConfig) error {
+func (d *Program) SetConfig(c Config) error {
 	if c.Tunnels&^(TunnelIPIP|TunnelGUE|TunnelGRE) != 0 {
 		return fmt.Errorf("set decap config: unknown tunnel bits %#x", uint32(c.Tunnels))
 	}
-	if len(c.VIPs) > MaxDecapVIPs {
-		return fmt.Errorf("set decap config: %d VIPs, at most %d", len(c.VIPs), MaxDecapVIPs)
+	if len(c.VIPs) > MaxVIPs {
+		return fmt.Errorf("set decap config: %d VIPs, at most %d", len(c.VIPs), MaxVIPs)
 	}
-	if len(c.GUEPorts) > MaxDecapPorts {
-		return fmt.Errorf("set decap config: %d GUE ports, at most %d", len(c.GUEPorts), MaxDecapPorts)
+	if len(c.GUEPorts) > MaxPorts {
+		return fmt.Errorf("set decap config: %d GUE ports, at most %d", len(c.GUEPorts), MaxPorts)
 	}
 	want := map[decapDecapVipKey]bool{}
 	for _, a := range c.VIPs {
-		k, err := decapKey(a)
+		k, err := vipKey(a)
 		if err != nil {
 			return fmt.Errorf("set decap config: %w", err)
 		}
@@ -212,16 +213,16 @@ func (d *Decap) SetConfig(c DecapConfig) error {
 		if p == 0 {
 			return errors.New("set decap config: GUE port 0")
 		}
-		ports[hton(p)] = true
+		ports[htons(p)] = true
 	}
 	for k := range want {
 		if err := d.objs.DecapVips.Put(k, uint32(0)); err != nil {
-			return fmt.Errorf("set decap VIP %s: %w", fromDecapKey(k), err)
+			return fmt.Errorf("set decap VIP %s: %w", fromVIPKey(k), err)
 		}
 	}
 	for p := range ports {
 		if err := d.objs.DecapGuePorts.Put(p, uint32(0)); err != nil {
-			return fmt.Errorf("set decap GUE port %d: %w", ntoh(p), err)
+			return fmt.Errorf("set decap GUE port %d: %w", ntohs(p), err)
 		}
 	}
 	if err := d.objs.DecapCfg.Put(uint32(0), decapDecapConfig{Tunnels: uint32(c.Tunnels)}); err != nil {
@@ -243,7 +244,7 @@ func (d *Decap) SetConfig(c DecapConfig) error {
 	}
 	for _, k := range stale {
 		if err := d.objs.DecapVips.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("remove decap VIP %s: %w", fromDecapKey(k), err)
+			return fmt.Errorf("remove decap VIP %s: %w", fromVIPKey(k), err)
 		}
 	}
 	var stalePorts []uint16
@@ -259,15 +260,15 @@ func (d *Decap) SetConfig(c DecapConfig) error {
 	}
 	for _, p := range stalePorts {
 		if err := d.objs.DecapGuePorts.Delete(p); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("remove decap GUE port %d: %w", ntoh(p), err)
+			return fmt.Errorf("remove decap GUE port %d: %w", ntohs(p), err)
 		}
 	}
 	return nil
 }
 
 // Config returns what the program unwraps, VIPs and ports sorted.
-func (d *Decap) Config() (DecapConfig, error) {
-	var c DecapConfig
+func (d *Program) Config() (Config, error) {
+	var c Config
 	var cfg decapDecapConfig
 	if err := d.objs.DecapCfg.Lookup(uint32(0), &cfg); err != nil {
 		return c, fmt.Errorf("read decap config: %w", err)
@@ -277,7 +278,7 @@ func (d *Decap) Config() (DecapConfig, error) {
 	var v uint32
 	it := d.objs.DecapVips.Iterate()
 	for it.Next(&k, &v) {
-		c.VIPs = append(c.VIPs, fromDecapKey(k))
+		c.VIPs = append(c.VIPs, fromVIPKey(k))
 	}
 	if err := it.Err(); err != nil {
 		return c, fmt.Errorf("read decap VIPs: %w", err)
@@ -285,7 +286,7 @@ func (d *Decap) Config() (DecapConfig, error) {
 	var p uint16
 	pit := d.objs.DecapGuePorts.Iterate()
 	for pit.Next(&p, &v) {
-		c.GUEPorts = append(c.GUEPorts, ntoh(p))
+		c.GUEPorts = append(c.GUEPorts, ntohs(p))
 	}
 	if err := pit.Err(); err != nil {
 		return c, fmt.Errorf("read decap GUE ports: %w", err)
@@ -295,8 +296,8 @@ func (d *Decap) Config() (DecapConfig, error) {
 	return c, nil
 }
 
-// decapCounterNames are the names Counters reports, by enum decap_counter.
-var decapCounterNames = map[decapDecapCounter]string{
+// counterNames are the names Counters reports, by enum decap_counter.
+var counterNames = map[decapDecapCounter]string{
 	decapDecapCounterDECAP_CNT_IPIP:             "decap_ipip",
 	decapDecapCounterDECAP_CNT_GUE:              "decap_gue",
 	decapDecapCounterDECAP_CNT_GRE:              "decap_gre",
@@ -317,12 +318,12 @@ var decapCounterNames = map[decapDecapCounter]string{
 	decapDecapCounterDECAP_CNT_DROP_ECN:         "drop_ecn",
 }
 
-// DecapCounterNames returns the names Counters reports, in the order of
+// CounterNames returns the names Counters reports, in the order of
 // the program's counters.
-func DecapCounterNames() []string {
-	out := make([]string, 0, len(decapCounterNames))
+func CounterNames() []string {
+	out := make([]string, 0, len(counterNames))
 	for c := range decapDecapCounterDECAP_CNT_MAX {
-		if n, ok := decapCounterNames[c]; ok {
+		if n, ok := counterNames[c]; ok {
 			out = append(out, n)
 		}
 	}
@@ -332,9 +333,9 @@ func DecapCounterNames() []string {
 // Counters returns the program's verdict counters by name ("decap_ipip",
 // "pass_not_vip", "drop_csum", ...), summed over CPUs, since its maps were
 // first pinned.
-func (d *Decap) Counters() (map[string]uint64, error) {
-	out := make(map[string]uint64, len(decapCounterNames))
-	for c, name := range decapCounterNames {
+func (d *Program) Counters() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(counterNames))
+	for c, name := range counterNames {
 		var per []uint64
 		if err := d.objs.DecapCounters.Lookup(uint32(c), &per); err != nil {
 			return nil, fmt.Errorf("read decap counter %s: %w", name, err)
@@ -353,13 +354,13 @@ func (d *Decap) Counters() (map[string]uint64, error) {
 // ("tcx" or "clsact"). The attachment outlives the process: the TCX link is
 // pinned, a clsact filter stays by itself. It works in the calling thread's
 // network namespace.
-func (d *Decap) Attach(ifname string) (string, error) {
+func (d *Program) Attach(ifname string) (string, error) {
 	l, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return "", fmt.Errorf("attach decap to %s: %w", ifname, err)
 	}
 	idx := l.Attrs().Index
-	pin := filepath.Join(d.dir, decapLinkPrefix+ifname)
+	pin := filepath.Join(d.dir, linkPrefix+ifname)
 
 	if !d.forceClsact {
 		if old, err := link.LoadPinnedLink(pin, nil); err == nil {
@@ -368,7 +369,7 @@ func (d *Decap) Attach(ifname string) (string, error) {
 				err := old.Update(d.objs.DecapIngress)
 				old.Close()
 				if err != nil {
-					return "", fmt.Errorf("attach decap to %s: replace program: %w", ifname, classify(err))
+					return "", fmt.Errorf("attach decap to %s: replace program: %w", ifname, bpffs.Classify(err))
 				}
 				d.log.Info("decap program replaced", slog.String("link", ifname), slog.String("hook", "tcx"))
 				return "tcx", nil
@@ -387,13 +388,13 @@ func (d *Decap) Attach(ifname string) (string, error) {
 		if err == nil {
 			defer tl.Close()
 			if err := tl.Pin(pin); err != nil {
-				return "", fmt.Errorf("attach decap to %s: pin %s: %w", ifname, pin, classify(err))
+				return "", fmt.Errorf("attach decap to %s: pin %s: %w", ifname, pin, bpffs.Classify(err))
 			}
 			d.log.Info("decap program attached", slog.String("link", ifname), slog.String("hook", "tcx"))
 			return "tcx", nil
 		}
 		if !errors.Is(err, ebpf.ErrNotSupported) {
-			return "", fmt.Errorf("attach decap to %s: tcx: %w", ifname, classify(err))
+			return "", fmt.Errorf("attach decap to %s: tcx: %w", ifname, bpffs.Classify(err))
 		}
 	}
 
@@ -406,39 +407,39 @@ func (d *Decap) Attach(ifname string) (string, error) {
 		QdiscType: "clsact",
 	}
 	if err := netlink.QdiscReplace(qdisc); err != nil {
-		return "", fmt.Errorf("attach decap to %s: clsact qdisc: %w", ifname, classify(err))
+		return "", fmt.Errorf("attach decap to %s: clsact qdisc: %w", ifname, bpffs.Classify(err))
 	}
-	if err := netlink.FilterReplace(decapFilter(idx, d.objs.DecapIngress.FD())); err != nil {
-		return "", fmt.Errorf("attach decap to %s: cls_bpf filter: %w", ifname, classify(err))
+	if err := netlink.FilterReplace(filter(idx, d.objs.DecapIngress.FD())); err != nil {
+		return "", fmt.Errorf("attach decap to %s: cls_bpf filter: %w", ifname, bpffs.Classify(err))
 	}
 	d.log.Info("decap program attached", slog.String("link", ifname), slog.String("hook", "clsact"))
 	return "clsact", nil
 }
 
-func decapFilter(ifindex, fd int) *netlink.BpfFilter {
+func filter(ifindex, fd int) *netlink.BpfFilter {
 	return &netlink.BpfFilter{
 		FilterAttrs: netlink.FilterAttrs{
 			LinkIndex: ifindex,
 			Parent:    netlink.HANDLE_MIN_INGRESS,
 			Handle:    1,
 			Protocol:  unix.ETH_P_ALL,
-			Priority:  decapPriority,
+			Priority:  filterPriority,
 		},
 		Fd:           fd,
-		Name:         decapFilterName,
+		Name:         filterName,
 		DirectAction: true,
 	}
 }
 
-// DetachDecap removes the decapsulation program from link ifname, whichever
-// hook holds it, using the pins under pinDir (as given to OpenDecap). A link
+// Detach removes the decapsulation program from link ifname, whichever
+// hook holds it, using the pins under pinDir (as given to Open). A link
 // that no longer exists only loses its pin. It works in the calling thread's
 // network namespace.
-func DetachDecap(pinDir, ifname string) error {
+func Detach(pinDir, ifname string) error {
 	if pinDir == "" {
-		pinDir = DefaultDecapPinDir
+		pinDir = DefaultPinDir
 	}
-	pin := filepath.Join(pinDir, "v"+strconv.Itoa(DecapABIVersion), decapLinkPrefix+ifname)
+	pin := filepath.Join(bpffs.VersionDir(pinDir, ABIVersion), linkPrefix+ifname)
 	var errs []error
 	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
 		// Unpinning drops the last reference: the link detaches when closed.
@@ -447,7 +448,7 @@ func DetachDecap(pinDir, ifname string) error {
 		}
 		l.Close()
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("load %s: %w", pin, classify(err)))
+		errs = append(errs, fmt.Errorf("load %s: %w", pin, bpffs.Classify(err)))
 	}
 	if nl, err := netlink.LinkByName(ifname); err == nil {
 		filters, err := netlink.FilterList(nl, netlink.HANDLE_MIN_INGRESS)
@@ -457,7 +458,7 @@ func DetachDecap(pinDir, ifname string) error {
 		deleted := false
 		for _, f := range filters {
 			bf, ok := f.(*netlink.BpfFilter)
-			if !ok || bf.Name != decapFilterName {
+			if !ok || bf.Name != filterName {
 				continue
 			}
 			if err := netlink.FilterDel(bf); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -490,10 +491,10 @@ func removeEmptyClsact(l netlink.Link) {
 	})
 }
 
-// DecapAttachments returns the links of the calling thread's network
+// Attachments returns the links of the calling thread's network
 // namespace where a decapsulation program (any lvsrs's) is attached, with
 // the hook, found by asking the kernel rather than trusting pins.
-func DecapAttachments() (map[string]string, error) {
+func Attachments() (map[string]string, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
@@ -503,7 +504,7 @@ func DecapAttachments() (map[string]string, error) {
 		name, idx := l.Attrs().Name, l.Attrs().Index
 		if res, err := link.QueryPrograms(link.QueryOptions{Target: idx, Attach: ebpf.AttachTCXIngress}); err == nil {
 			for _, p := range res.Programs {
-				if isDecapProgram(p.ID) {
+				if isProgram(p.ID) {
 					out[name] = "tcx"
 				}
 			}
@@ -513,7 +514,7 @@ func DecapAttachments() (map[string]string, error) {
 			continue // no clsact qdisc
 		}
 		for _, f := range filters {
-			if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == decapFilterName {
+			if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == filterName {
 				if _, tcx := out[name]; !tcx {
 					out[name] = "clsact"
 				}
@@ -523,25 +524,25 @@ func DecapAttachments() (map[string]string, error) {
 	return out, nil
 }
 
-func isDecapProgram(id ebpf.ProgramID) bool {
+func isProgram(id ebpf.ProgramID) bool {
 	p, err := ebpf.NewProgramFromID(id)
 	if err != nil {
 		return false
 	}
 	defer p.Close()
 	info, err := p.Info()
-	return err == nil && info.Name == decapProgName
+	return err == nil && info.Name == progName
 }
 
-// OpenPinnedDecap opens the maps an lvsrs pinned under pinDir, read-only
+// OpenPinned opens the maps an lvsrs pinned under pinDir, read-only
 // for the counters and the configuration, without loading the program.
 // It returns an error wrapping fs.ErrNotExist when nothing is pinned there.
-func OpenPinnedDecap(pinDir string) (*Decap, error) {
+func OpenPinned(pinDir string) (*Program, error) {
 	if pinDir == "" {
-		pinDir = DefaultDecapPinDir
+		pinDir = DefaultPinDir
 	}
-	dir := filepath.Join(pinDir, "v"+strconv.Itoa(DecapABIVersion))
-	d := &Decap{dir: dir, log: slog.New(slog.DiscardHandler)}
+	dir := bpffs.VersionDir(pinDir, ABIVersion)
+	d := &Program{dir: dir, log: slog.New(slog.DiscardHandler)}
 	opts := &ebpf.LoadPinOptions{ReadOnly: true}
 	for _, m := range []struct {
 		name string
@@ -555,20 +556,20 @@ func OpenPinnedDecap(pinDir string) (*Decap, error) {
 		mp, err := ebpf.LoadPinnedMap(filepath.Join(dir, m.name), opts)
 		if err != nil {
 			d.objs.Close()
-			return nil, fmt.Errorf("open pinned decap maps in %s: %w", dir, classify(err))
+			return nil, fmt.Errorf("open pinned decap maps in %s: %w", dir, bpffs.Classify(err))
 		}
 		*m.dst = mp
 	}
 	return d, nil
 }
 
-// RemoveDecapPins removes the pinned maps and the pin directory under
-// pinDir once no link is pinned there any more (DetachDecap first).
-func RemoveDecapPins(pinDir string) error {
+// RemovePins removes the pinned maps and the pin directory under pinDir
+// once no link is pinned there any more (Detach first).
+func RemovePins(pinDir string) error {
 	if pinDir == "" {
-		pinDir = DefaultDecapPinDir
+		pinDir = DefaultPinDir
 	}
-	dir := filepath.Join(pinDir, "v"+strconv.Itoa(DecapABIVersion))
+	dir := bpffs.VersionDir(pinDir, ABIVersion)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -577,7 +578,7 @@ func RemoveDecapPins(pinDir string) error {
 		return fmt.Errorf("remove decap pins: %w", err)
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), decapLinkPrefix) {
+		if strings.HasPrefix(e.Name(), linkPrefix) {
 			return fmt.Errorf("remove decap pins: %s is still pinned; detach it first", filepath.Join(dir, e.Name()))
 		}
 	}
@@ -589,7 +590,7 @@ func RemoveDecapPins(pinDir string) error {
 	return nil
 }
 
-func decapKey(a netip.Addr) (decapDecapVipKey, error) {
+func vipKey(a netip.Addr) (decapDecapVipKey, error) {
 	var k decapDecapVipKey
 	a = a.Unmap()
 	switch {
@@ -606,26 +607,26 @@ func decapKey(a netip.Addr) (decapDecapVipKey, error) {
 	return k, nil
 }
 
-func fromDecapKey(k decapDecapVipKey) netip.Addr {
+func fromVIPKey(k decapDecapVipKey) netip.Addr {
 	if k.Family == uint8(decapDecapFamilyDECAP_AF_INET6) {
 		return netip.AddrFrom16(k.Addr)
 	}
 	return netip.AddrFrom4([4]byte(k.Addr[:4]))
 }
 
-// RunDecap passes frame once through the decapsulation program as if it
+// Run passes frame once through the decapsulation program as if it
 // had arrived on the link with index ifindex (0: the namespace's
 // loopback), with a GSO size when gsoSize is not 0, in the calling
 // thread's network namespace, and returns the verdict (VerdictUnspec,
 // VerdictShot) and the frame as the program left it.
-func (d *Decap) RunDecap(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
+func (d *Program) Run(frame []byte, ifindex, gsoSize int) (verdict int, out []byte, err error) {
 	if gsoSize < 0 || gsoSize > 0xffff {
 		return 0, nil, fmt.Errorf("test run: gso size %d", gsoSize)
 	}
 	out = make([]byte, len(frame)+256)
 	opts := &ebpf.RunOptions{Data: frame, DataOut: out}
 	if ifindex > 0 || gsoSize > 0 {
-		opts.Context = skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex), GSOSize: uint32(gsoSize)}
+		opts.Context = testrun.SKB{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex), GSOSize: uint32(gsoSize)}
 	}
 	ret, err := d.objs.DecapIngress.Run(opts)
 	if err != nil {
@@ -634,50 +635,16 @@ func (d *Decap) RunDecap(frame []byte, ifindex, gsoSize int) (verdict int, out [
 	return int(int32(ret)), opts.DataOut, nil
 }
 
-// EncapForTest configures AttachEncapForTest: packets to VIP leave wrapped
-// in a tunnel of kind Kind from Src to Dst (GUE: to Port).
-type EncapForTest struct {
-	VIP      netip.Addr
-	Src, Dst netip.Addr
-	Kind     Tunnel
-	Port     uint16
+// htons and ntohs convert a port between host and network byte order, as
+// the maps hold it.
+func htons(p uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], p)
+	return binary.NativeEndian.Uint16(b[:])
 }
 
-// AttachEncapForTest attaches decap_test_encap, a stand-in for a director's
-// tunnel transmitter, to TC egress of link ifname in the calling thread's
-// network namespace, and returns the function that detaches it. For tests.
-func (d *Decap) AttachEncapForTest(ifname string, e EncapForTest) (func() error, error) {
-	vip, err := decapKey(e.VIP)
-	if err != nil {
-		return nil, err
-	}
-	src, err := decapKey(e.Src)
-	if err != nil {
-		return nil, err
-	}
-	dst, err := decapKey(e.Dst)
-	if err != nil {
-		return nil, err
-	}
-	if src.Family != dst.Family {
-		return nil, fmt.Errorf("encap: outer %s and %s differ in family", e.Src, e.Dst)
-	}
-	switch e.Kind {
-	case TunnelIPIP, TunnelGUE, TunnelGRE:
-	default:
-		return nil, fmt.Errorf("encap: kind %v: want one kind", e.Kind)
-	}
-	t := decapDecapTestTunnel{Vip: vip, Saddr: src.Addr, Daddr: dst.Addr, Family: src.Family, Kind: uint8(e.Kind), Port: hton(e.Port)}
-	if err := d.objs.DecapTestTunnels.Put(uint32(0), t); err != nil {
-		return nil, fmt.Errorf("encap: %w", err)
-	}
-	l, err := netlink.LinkByName(ifname)
-	if err != nil {
-		return nil, fmt.Errorf("encap on %s: %w", ifname, err)
-	}
-	tl, err := link.AttachTCX(link.TCXOptions{Interface: l.Attrs().Index, Program: d.objs.DecapTestEncap, Attach: ebpf.AttachTCXEgress})
-	if err != nil {
-		return nil, fmt.Errorf("encap on %s: %w", ifname, classify(err))
-	}
-	return tl.Close, nil
+func ntohs(p uint16) uint16 {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], p)
+	return binary.BigEndian.Uint16(b[:])
 }

@@ -1,4 +1,4 @@
-package datapath
+package decap
 
 import (
 	"bytes"
@@ -25,6 +25,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"golvs/internal/datapath/objtest"
 	"golvs/internal/packet"
 	"golvs/internal/testnet"
 )
@@ -53,26 +54,24 @@ const (
 	decapLink    = "gltdc0"
 )
 
-// TestDecapABISizes checks the generated Go types against the object's BTF
-// and the maps' key and value sizes.
-func TestDecapABISizes(t *testing.T) {
+// TestABISizes checks the generated Go types against the object's BTF and
+// the maps' key and value sizes.
+func TestABISizes(t *testing.T) {
 	spec, err := loadDecap()
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkLayouts(t, spec, []cType{
-		{"decap_vip_key", unsafe.Sizeof(decapDecapVipKey{})},
-		{"decap_config", unsafe.Sizeof(decapDecapConfig{})},
-		{"decap_test_tunnel", unsafe.Sizeof(decapDecapTestTunnel{})},
-	}, []mapShape{
-		{decapMapDecapVips, unsafe.Sizeof(decapDecapVipKey{}), 4},
-		{decapMapDecapGuePorts, 2, 4},
-		{decapMapDecapCfg, 4, unsafe.Sizeof(decapDecapConfig{})},
-		{decapMapDecapCounters, 4, 8},
-		{decapMapDecapTestTunnels, 4, unsafe.Sizeof(decapDecapTestTunnel{})},
+	objtest.CheckLayouts(t, spec, []objtest.Type{
+		{Name: "decap_vip_key", Size: unsafe.Sizeof(decapDecapVipKey{})},
+		{Name: "decap_config", Size: unsafe.Sizeof(decapDecapConfig{})},
+	}, []objtest.Map{
+		{Name: decapMapDecapVips, Key: unsafe.Sizeof(decapDecapVipKey{}), Value: 4},
+		{Name: decapMapDecapGuePorts, Key: 2, Value: 4},
+		{Name: decapMapDecapCfg, Key: 4, Value: unsafe.Sizeof(decapDecapConfig{})},
+		{Name: decapMapDecapCounters, Key: 4, Value: 8},
 	})
-	if got := len(DecapCounterNames()); got != len(decapCounterNames) {
-		t.Errorf("DecapCounterNames has %d names, want %d", got, len(decapCounterNames))
+	if got := len(CounterNames()); got != len(counterNames) {
+		t.Errorf("CounterNames has %d names, want %d", got, len(counterNames))
 	}
 	v := spec.Variables[decapVarDecapAbiInfo]
 	if v == nil {
@@ -82,8 +81,8 @@ func TestDecapABISizes(t *testing.T) {
 	if err := v.Get(&info); err != nil {
 		t.Fatalf("decap_abi_info: %v", err)
 	}
-	if int(info[0]) != DecapABIVersion {
-		t.Errorf("object ABI version %d, Go DecapABIVersion %d", info[0], DecapABIVersion)
+	if int(info[0]) != ABIVersion {
+		t.Errorf("object ABI version %d, Go ABIVersion %d", info[0], ABIVersion)
 	}
 }
 
@@ -175,9 +174,9 @@ func decapPinDir(t *testing.T) string {
 	return dir
 }
 
-func openTestDecap(t *testing.T, dir string) *Decap {
+func openTestDecap(t *testing.T, dir string) *Program {
 	t.Helper()
-	d, err := OpenDecap(DecapOptions{PinDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	d, err := Open(Options{PinDir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +393,7 @@ func TestPrivilegedDecapFixtures(t *testing.T) {
 	n := newDecapNet(t)
 	d := openTestDecap(t, decapPinDir(t))
 	all := TunnelIPIP | TunnelGUE | TunnelGRE
-	cfg := DecapConfig{Tunnels: all, VIPs: []netip.Addr{decapVIP4, decapVIP6}, GUEPorts: []uint16{decapGUEPort}}
+	cfg := Config{Tunnels: all, VIPs: []netip.Addr{decapVIP4, decapVIP6}, GUEPorts: []uint16{decapGUEPort}}
 	if err := d.SetConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +479,7 @@ func TestPrivilegedDecapFixtures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.tunnels != 0 {
-				if err := d.SetConfig(DecapConfig{Tunnels: c.tunnels, VIPs: cfg.VIPs, GUEPorts: cfg.GUEPorts}); err != nil {
+				if err := d.SetConfig(Config{Tunnels: c.tunnels, VIPs: cfg.VIPs, GUEPorts: cfg.GUEPorts}); err != nil {
 					t.Fatal(err)
 				}
 				defer func() {
@@ -497,7 +496,7 @@ func TestPrivilegedDecapFixtures(t *testing.T) {
 				verdict int
 				out     []byte
 			)
-			n.do(t, func() { verdict, out, err = d.RunDecap(c.in, n.index, 0) })
+			n.do(t, func() { verdict, out, err = d.Run(c.in, n.index, 0) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -522,7 +521,7 @@ func TestPrivilegedDecapFixtures(t *testing.T) {
 					}
 				}
 			}
-			for _, name := range DecapCounterNames() {
+			for _, name := range CounterNames() {
 				if got, w := after[name]-before[name], c.counts[name]; got != w {
 					t.Errorf("counter %s changed by %d, want %d", name, got, w)
 				}
@@ -532,22 +531,22 @@ func TestPrivilegedDecapFixtures(t *testing.T) {
 }
 
 // TestPrivilegedDecapConfig checks that SetConfig replaces the sets, and
-// that a second OpenDecap adopts the pinned maps, counters included.
+// that a second Open adopts the pinned maps, counters included.
 func TestPrivilegedDecapConfig(t *testing.T) {
 	n := newDecapNet(t)
 	dir := decapPinDir(t)
 	d := openTestDecap(t, dir)
 	a, b, c := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("198.18.0.2")
-	if err := d.SetConfig(DecapConfig{Tunnels: TunnelIPIP | TunnelGUE, VIPs: []netip.Addr{a, b}, GUEPorts: []uint16{5555, 6666}}); err != nil {
+	if err := d.SetConfig(Config{Tunnels: TunnelIPIP | TunnelGUE, VIPs: []netip.Addr{a, b}, GUEPorts: []uint16{5555, 6666}}); err != nil {
 		t.Fatal(err)
 	}
-	want := DecapConfig{Tunnels: TunnelGRE, VIPs: []netip.Addr{c, b}, GUEPorts: []uint16{6666}}
+	want := Config{Tunnels: TunnelGRE, VIPs: []netip.Addr{c, b}, GUEPorts: []uint16{6666}}
 	if err := d.SetConfig(want); err != nil {
 		t.Fatal(err)
 	}
 	frame := outer{src: decapDIP4, dst: decapRIP4}.gre(innerPkt{src: netip.AddrPortFrom(decapCIP4, 1), dst: netip.AddrPortFrom(c, 2)}.bytes(), layers.GRE{})
 	n.do(t, func() {
-		if v, _, err := d.RunDecap(frame, n.index, 0); err != nil || v != VerdictUnspec {
+		if v, _, err := d.Run(frame, n.index, 0); err != nil || v != VerdictUnspec {
 			t.Errorf("run: verdict %d, %v", v, err)
 		}
 	})
@@ -568,7 +567,7 @@ func TestPrivilegedDecapConfig(t *testing.T) {
 	if cnt["decap_gre"] != 1 {
 		t.Errorf("adopted counters: decap_gre %d, want 1", cnt["decap_gre"])
 	}
-	ro, err := OpenPinnedDecap(dir)
+	ro, err := OpenPinned(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -576,7 +575,7 @@ func TestPrivilegedDecapConfig(t *testing.T) {
 	if got, err := ro.Config(); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("pinned config %v (%v), want %v", got, err, want)
 	}
-	for _, bad := range []DecapConfig{
+	for _, bad := range []Config{
 		{Tunnels: 1 << 7},
 		{Tunnels: TunnelGUE, GUEPorts: []uint16{0}},
 		{Tunnels: TunnelIPIP, VIPs: []netip.Addr{{}}},
@@ -599,7 +598,7 @@ func TestPrivilegedDecapAttach(t *testing.T) {
 			dir := decapPinDir(t)
 			d := openTestDecap(t, dir)
 			d.forceClsact = hook == "clsact"
-			if err := d.SetConfig(DecapConfig{Tunnels: TunnelIPIP, VIPs: []netip.Addr{decapVIP4}}); err != nil {
+			if err := d.SetConfig(Config{Tunnels: TunnelIPIP, VIPs: []netip.Addr{decapVIP4}}); err != nil {
 				t.Fatal(err)
 			}
 			var sock net.PacketConn
@@ -628,7 +627,7 @@ func TestPrivilegedDecapAttach(t *testing.T) {
 			var progs int
 			n.do(t, func() {
 				var err error
-				if att, err = DecapAttachments(); err != nil {
+				if att, err = Attachments(); err != nil {
 					t.Fatal(err)
 				}
 				progs = decapHooks(t, n.index)
@@ -653,10 +652,10 @@ func TestPrivilegedDecapAttach(t *testing.T) {
 			}
 
 			n.do(t, func() {
-				if err := DetachDecap(dir, decapLink); err != nil {
+				if err := Detach(dir, decapLink); err != nil {
 					t.Fatal(err)
 				}
-				if att, err = DecapAttachments(); err != nil {
+				if att, err = Attachments(); err != nil {
 					t.Fatal(err)
 				}
 				progs = decapHooks(t, n.index)
@@ -677,7 +676,7 @@ func TestPrivilegedDecapAttach(t *testing.T) {
 			if len(att) != 0 || progs != 0 {
 				t.Errorf("after detaching: attachments %v, %d programs", att, progs)
 			}
-			if err := RemoveDecapPins(dir); err != nil {
+			if err := RemovePins(dir); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "v1")); !os.IsNotExist(err) {
@@ -697,7 +696,7 @@ func decapHooks(t *testing.T, index int) int {
 		t.Fatal(err)
 	}
 	for _, p := range res.Programs {
-		if isDecapProgram(p.ID) {
+		if isProgram(p.ID) {
 			n++
 		}
 	}
@@ -707,7 +706,7 @@ func decapHooks(t *testing.T, index int) int {
 	}
 	fs, _ := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
 	for _, f := range fs {
-		if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == decapFilterName {
+		if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == filterName {
 			n++
 		}
 	}
