@@ -12,14 +12,16 @@
 // their harness is "restore_per_call". The rows named xdp_* run the XDP
 // fast path (lvs_xdp) the same way, as on native XDP links, behind an
 // XDP restore, against an XDP floor; a packet it passes to TC stops there
-// (xdp_not_a_service is the cost of declining). The run ends with a table
-// of every row's min and median over the -count runs.
+// (xdp_not_a_service is the cost of declining). Every row's packet is a
+// fixture of datapathtest.World, the same the datapath package's fixture
+// tests check: a row runs it once with the fixture's checks (verdict,
+// output frame, counters) before timing it. The run ends with a table of
+// every row's min and median over the -count runs.
 package bench
 
 import (
 	"bytes"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -28,7 +30,6 @@ import (
 	"golvs/internal/datapath/datapathtest"
 	"golvs/internal/lvs"
 	"golvs/internal/packet"
-	"golvs/internal/sched"
 )
 
 // chunk is the most repeats one BPF_PROG_TEST_RUN call makes; new flows
@@ -38,16 +39,14 @@ const chunk = 1 << 16
 
 // dpRow is one path BenchmarkDataplane times.
 type dpRow struct {
-	name     string
-	xdp      bool
-	frame    []byte
-	ifindex  int
+	name string
+	xdp  bool
+	// fixture is the packet and what one run of it must do: a fixture
+	// of datapathtest.World, checked once before the row is timed, its
+	// Setup run again before the timing.
+	fixture  datapathtest.XCase
 	target   datapathtest.BenchTarget
 	newFlows bool
-	// svc is, for new flows, the service whose connection count must
-	// grow by one per repeat (so that every repeat was a new flow).
-	svc     datapath.ServiceID
-	verdict int
 	// same says the last repeat's output must equal one Run (RunXDP) of
 	// the frame: the restore gave every repeat the original frame.
 	same bool
@@ -57,157 +56,84 @@ type dpRow struct {
 	perCall bool
 }
 
-// dpBench is BenchmarkDataplane's director: a namespace, a data plane
-// with the services every row needs, and the rows.
+// verdict is the verdict every repeat of row r must end with: the
+// fixture's for the data plane, the harness programs' own otherwise.
+func (r dpRow) verdict() int {
+	switch r.target {
+	case datapathtest.BenchRestore:
+		return datapath.VerdictOK
+	case datapathtest.BenchFloor:
+		return datapath.VerdictRedirect
+	}
+	return r.fixture.Verdict
+}
+
+// newConns are, for a row of new flows through the data plane, the
+// services whose connection count must grow by one per repeat (so that
+// every repeat was a new flow): those the fixture counts a connection
+// for.
+func (r dpRow) newConns() []datapath.ServiceID {
+	if !r.newFlows || r.target != datapathtest.BenchIngress {
+		return nil
+	}
+	var ids []datapath.ServiceID
+	for id, st := range r.fixture.Want.Services {
+		if st.Conns == 1 {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// dpBench is BenchmarkDataplane's director: datapathtest's World (a
+// namespace and a data plane with the services of its fixtures) and the
+// rows.
 type dpBench struct {
-	n     *datapathtest.Net
-	d     *datapath.Datapath
+	w     *datapathtest.World
 	h     *datapath.Harness
 	bench *datapathtest.Bench
 	rows  []dpRow
-	// prime flushes the connections and makes those of the established
-	// rows again.
-	prime func(tb testing.TB)
 }
 
 func newDPBench(b testing.TB) *dpBench {
-	datapathtest.RequirePrivileged(b)
-	n := datapathtest.NewNet(b)
-	d := datapathtest.Open(b, datapath.Options{ConnTableSize: 1 << 18})
-	h := datapath.NewHarness(d)
+	w := datapathtest.NewWorld(b, datapath.Options{ConnTableSize: 1 << 18})
+	h := datapath.NewHarness(w.Datapath)
+	fixture := func(name string) datapathtest.XCase { return w.Fixture(b, name) }
 
-	vip := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(datapathtest.VIP, port) }
-	real := func(i int, port uint16) netip.AddrPort { return netip.AddrPortFrom(datapathtest.RealAddrs[i], port) }
-	client := netip.AddrPortFrom(datapathtest.ClientAddr, 40000)
-	must := func(err error) {
-		if err != nil {
-			b.Fatal(err)
-		}
+	ingress, floor, restore := datapathtest.BenchIngress, datapathtest.BenchFloor, datapathtest.BenchRestore
+	established := fixture("established NAT")
+	rows := []dpRow{
+		{name: "restore", fixture: established, target: restore, same: true},
+		{name: "restore_new_flow", fixture: fixture("new flow NAT rr over 2 reals"), target: restore, newFlows: true},
+		{name: "restore_per_call", fixture: established, target: restore, same: true, perCall: true},
+		{name: "floor", fixture: established, target: floor},
 	}
-
-	// service sets up service id on vip:port with scheduler s over reals
-	// (new real ids each), its table built as the engine builds it.
-	nextReal := datapath.RealID(1)
-	service := func(id datapath.ServiceID, port uint16, s string, reals []lvs.Real) func() {
-		var ids []datapath.RealID
-		var dests []sched.Dest
-		for _, r := range reals {
-			_, err := d.Apply(datapath.Plan{SetReals: []datapath.RealUpdate{{ID: nextReal, Real: r}}})
-			must(err)
-			ids = append(ids, nextReal)
-			dests = append(dests, sched.Dest{Addr: r.Addr, Weight: r.Weight, LastWeight: max(r.Weight, 1)})
-			nextReal++
-		}
-		var table []datapath.RealID
-		for _, j := range sched.Table(s, 0, dests) {
-			if j >= 0 {
-				table = append(table, ids[j])
-			} else {
-				table = append(table, 0)
-			}
-		}
-		set := func() {
-			_, err := d.Apply(datapath.Plan{Services: []datapath.ServiceUpdate{{ID: id, Service: lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip(port)}, Scheduler: s}, Table: table}}})
-			must(err)
-		}
-		set()
-		return set
-	}
-	// nat gives n masquerading reals on the three real addresses, each on
-	// a port of its own, with weights 1-4.
-	nat := func(n int) []lvs.Real {
-		rs := make([]lvs.Real, n)
-		for i := range rs {
-			rs[i] = lvs.Real{Addr: real(i%3, uint16(9000+int(nextReal)+i)), Method: lvs.Masq, Weight: 1 + i%4}
-		}
-		return rs
-	}
-	tun := func(i int, port uint16, typ lvs.TunnelType) []lvs.Real {
-		r := lvs.Real{Addr: real(i, port), Method: lvs.Tunnel, Weight: 1, TunType: typ}
-		if typ == lvs.TunGUE {
-			r.TunPort = 6080
-		}
-		return []lvs.Real{r}
-	}
-
-	// Real 1 (real(0, 8080)) is rr's first pick of vip:80: the
-	// established NAT connection and its replies.
-	resetRR := service(1, 80, "rr", []lvs.Real{
-		{Addr: real(0, 8080), Method: lvs.Masq, Weight: 1}, {Addr: real(1, 8080), Method: lvs.Masq, Weight: 1}})
-	service(2, 443, "rr", []lvs.Real{{Addr: real(0, 443), Method: lvs.Route, Weight: 1}})
-	service(3, 8001, "rr", tun(1, 8001, lvs.TunIPIP))
-	service(4, 8002, "rr", tun(2, 8002, lvs.TunGUE))
-	service(5, 8003, "rr", tun(2, 8003, lvs.TunGRE))
 	// The table schedulers pick with one lookup whatever the number of
 	// reals; lc and wlc walk every real (the counter loop).
-	type schedSvc struct {
-		row   string
-		id    datapath.ServiceID
-		port  uint16
-		sched string
-		reals int
-	}
-	scheds := []schedSvc{
-		{"new_flow_nat_rr", 1, 80, "rr", 2},
-		{"new_flow_nat_wrr", 10, 85, "wrr", 16},
-		{"new_flow_nat_sh", 11, 86, "sh", 16},
-		{"new_flow_nat_mh", 12, 87, "mh", 16},
-		{"new_flow_nat_lc2", 13, 90, "lc", 2},
-		{"new_flow_nat_lc16", 14, 91, "lc", 16},
-		{"new_flow_nat_lc128", 15, 92, "lc", 128},
-		{"new_flow_nat_wlc2", 16, 93, "wlc", 2},
-		{"new_flow_nat_wlc16", 17, 84, "wlc", 16},
-		{"new_flow_nat_wlc128", 18, 94, "wlc", 128},
-	}
-	for _, s := range scheds[1:] {
-		service(s.id, s.port, s.sched, nat(s.reals))
-	}
-
-	fromClient := func(dst netip.AddrPort, flags string) []byte {
-		return packet.Frame{SrcMAC: datapathtest.ClientMAC, DstMAC: n.Client.MAC, Src: client, Dst: dst, Proto: packet.TCP, Flags: flags}.Bytes()
-	}
-	natReply := packet.Frame{SrcMAC: datapathtest.RealMACs[0], DstMAC: n.Reals.MAC, Src: real(0, 8080), Dst: client, Proto: packet.TCP, Flags: "A"}.Bytes()
-
-	// prime makes the connections of the established paths, all
-	// ESTABLISHED: client:40000 -> VIP:80 on real 1, -> VIP:443 (DR) and
-	// -> the tunnel VIPs.
-	prime := func(b testing.TB) {
-		if _, err := d.FlushConns(); err != nil {
-			b.Fatal(err)
-		}
-		resetRR()
-		n.Do(b, func() {
-			for _, port := range []uint16{80, 443, 8001, 8002, 8003} {
-				for _, flags := range []string{"S", "A"} {
-					if v, _, err := h.Run(fromClient(vip(port), flags), n.Client.Index); err != nil || v != datapath.VerdictRedirect {
-						b.Fatalf("priming the connection to %s: verdict %s, %v", vip(port), datapathtest.VerdictName(v), err)
-					}
-				}
-			}
-		})
-	}
-
-	ci, ri := n.Client.Index, n.Reals.Index
-	ok, redirect := datapath.VerdictOK, datapath.VerdictRedirect
-	ingress, floor, restore := datapathtest.BenchIngress, datapathtest.BenchFloor, datapathtest.BenchRestore
-	rows := []dpRow{
-		{name: "restore", frame: fromClient(vip(80), "A"), ifindex: ci, target: restore, verdict: ok, same: true},
-		{name: "restore_new_flow", frame: fromClient(vip(80), "S"), ifindex: ci, target: restore, newFlows: true, verdict: ok},
-		{name: "restore_per_call", frame: fromClient(vip(80), "A"), ifindex: ci, target: restore, verdict: ok, same: true, perCall: true},
-		{name: "floor", frame: fromClient(vip(80), "A"), ifindex: ci, target: floor, verdict: redirect},
-	}
-	for _, s := range scheds {
-		rows = append(rows, dpRow{name: s.row, frame: fromClient(vip(s.port), "S"), ifindex: ci, target: ingress, newFlows: true, svc: s.id, verdict: redirect})
+	for _, s := range []struct{ row, fixture string }{
+		{"new_flow_nat_rr", "new flow NAT rr over 2 reals"},
+		{"new_flow_nat_wrr", "new flow NAT wrr over 16 reals"},
+		{"new_flow_nat_sh", "new flow NAT sh over 16 reals"},
+		{"new_flow_nat_mh", "new flow NAT mh over 16 reals"},
+		{"new_flow_nat_lc2", "new flow NAT lc over 2 reals"},
+		{"new_flow_nat_lc16", "new flow NAT lc over 16 reals"},
+		{"new_flow_nat_lc128", "new flow NAT lc over 128 reals"},
+		{"new_flow_nat_wlc2", "new flow NAT wlc over 2 reals"},
+		{"new_flow_nat_wlc16", "new flow NAT wlc over 16 reals"},
+		{"new_flow_nat_wlc128", "new flow NAT wlc over 128 reals"},
+		{"new_flow_dr", "new flow DR"},
+	} {
+		rows = append(rows, dpRow{name: s.row, fixture: fixture(s.fixture), target: ingress, newFlows: true})
 	}
 	rows = append(rows,
-		dpRow{name: "new_flow_dr", frame: fromClient(vip(443), "S"), ifindex: ci, target: ingress, newFlows: true, svc: 2, verdict: redirect},
-		dpRow{name: "established_nat", frame: fromClient(vip(80), "A"), ifindex: ci, target: ingress, verdict: redirect, same: true},
-		dpRow{name: "nat_reply", frame: natReply, ifindex: ri, target: ingress, verdict: redirect, same: true},
-		dpRow{name: "established_dr", frame: fromClient(vip(443), "A"), ifindex: ci, target: ingress, verdict: redirect, same: true},
-		dpRow{name: "established_tun_ipip", frame: fromClient(vip(8001), "A"), ifindex: ci, target: ingress, verdict: redirect, same: true, perCall: true},
-		dpRow{name: "established_tun_gue", frame: fromClient(vip(8002), "A"), ifindex: ci, target: ingress, verdict: redirect, same: true, perCall: true},
-		dpRow{name: "established_tun_gre", frame: fromClient(vip(8003), "A"), ifindex: ci, target: ingress, verdict: redirect, same: true, perCall: true},
-		dpRow{name: "not_a_service", frame: fromClient(vip(22), "S"), ifindex: ci, target: ingress, verdict: ok, same: true},
+		dpRow{name: "established_nat", fixture: established, target: ingress, same: true},
+		dpRow{name: "nat_reply", fixture: fixture("NAT reply"), target: ingress, same: true},
+		dpRow{name: "established_dr", fixture: fixture("established DR"), target: ingress, same: true},
+		dpRow{name: "established_tun_ipip", fixture: fixture("established TUN IPIP"), target: ingress, same: true, perCall: true},
+		dpRow{name: "established_tun_gue", fixture: fixture("established TUN GUE"), target: ingress, same: true, perCall: true},
+		dpRow{name: "established_tun_gre", fixture: fixture("established TUN GRE"), target: ingress, same: true, perCall: true},
+		dpRow{name: "not_a_service", fixture: fixture("not a service"), target: ingress, same: true},
 	)
 	// The XDP fast path's rows: the paths it forwards itself (it leaves
 	// GUE and GRE to TC; the other schedulers are the same code in both
@@ -225,8 +151,12 @@ func newDPBench(b testing.TB) *dpBench {
 
 	// The XDP rows arrive as on links with native XDP, where the fast
 	// path takes every method (generic XDP leaves all but DR to TC).
-	n.Do(b, func() { must(h.MarkXDPNative(ci, ri)) })
-	return &dpBench{n: n, d: d, h: h, bench: datapathtest.NewBench(b, d), rows: rows, prime: prime}
+	w.Net.Do(b, func() {
+		if err := h.MarkXDPNative(w.Net.Client.Index, w.Net.Reals.Index); err != nil {
+			b.Fatal(err)
+		}
+	})
+	return &dpBench{w: w, h: h, bench: datapathtest.NewBench(b, w.Datapath), rows: rows}
 }
 
 func BenchmarkDataplane(b *testing.B) {
@@ -247,10 +177,11 @@ func BenchmarkDataplane(b *testing.B) {
 }
 
 // TestPrivilegedDataplaneHarness runs every row of BenchmarkDataplane a
-// few repeats at a time, with all its checks: the verdict, the last
-// repeat's frame equal to one run's (every repeat began from the
-// original frame, a tunnel's encapsulation given back), one connection
-// per repeat for new flows.
+// few repeats at a time, with all its checks: its fixture's (verdict,
+// output frame, counters, connection), then the verdict of the repeats,
+// the last repeat's frame equal to one run's (every repeat began from
+// the original frame, a tunnel's encapsulation given back), one
+// connection per repeat for new flows.
 func TestPrivilegedDataplaneHarness(t *testing.T) {
 	s := newDPBench(t)
 	for _, c := range s.rows {
@@ -262,12 +193,12 @@ func TestPrivilegedDataplaneHarness(t *testing.T) {
 	}
 }
 
-// run primes the connections and runs row c n times in chunks, checking
-// every chunk, and returns the kernel-measured ns per packet. b, when
-// not nil, has its timer stopped around the checks.
+// run checks row c's fixture once, sets it up again and runs it n times
+// in chunks, checking every chunk, and returns the kernel-measured ns
+// per packet. b, when not nil, has its timer stopped around the checks.
 func (s *dpBench) run(tb testing.TB, c dpRow, n int, b *testing.B) float64 {
 	tb.Helper()
-	d := s.d
+	d := s.w.Datapath
 	pause := func(f func()) {
 		if b != nil {
 			b.StopTimer()
@@ -275,31 +206,45 @@ func (s *dpBench) run(tb testing.TB, c dpRow, n int, b *testing.B) float64 {
 		}
 		f()
 	}
-	s.prime(tb)
+	// The fixture through the program the row times (XDP rows: the fast
+	// path, then TC for what it passes, as in the fixture tests).
+	s.w.Net.XDP = c.xdp
+	s.w.Net.RunXCase(tb, d, c.fixture)
+	if tb.Failed() {
+		tb.FailNow()
+	}
+	if c.fixture.Setup != nil {
+		c.fixture.Setup(tb, d)
+	}
+	ifindex := c.fixture.Ifindex
+	if ifindex == 0 {
+		ifindex = s.w.Net.Client.Index
+	}
+	svcs := c.newConns()
 	var total float64
-	s.n.Do(tb, func() {
+	s.w.Net.Do(tb, func() {
 		var want []byte
 		if c.same {
-			want = reference(tb, s.h, c)
+			want = reference(tb, s.h, c, ifindex)
 		}
 		if b != nil {
 			b.ResetTimer()
 		}
 		for done := 0; done < n; {
 			r := min(n-done, chunk)
-			var before lvs.Stats
-			if c.newFlows && c.svc != 0 {
-				pause(func() { before = serviceStats(tb, d, c.svc) })
+			var before []lvs.Stats
+			if len(svcs) > 0 {
+				pause(func() { before = serviceStats(tb, d, svcs) })
 			}
-			res, err := s.bench.Benchmark(c.frame, datapathtest.BenchOptions{
-				Target: c.target, Ifindex: c.ifindex, Repeat: r, NewFlows: c.newFlows, XDP: c.xdp,
+			res, err := s.bench.Benchmark(c.fixture.In, datapathtest.BenchOptions{
+				Target: c.target, Ifindex: ifindex, Repeat: r, NewFlows: c.newFlows, XDP: c.xdp,
 				CallPerPacket: c.perCall,
 			})
 			if err != nil {
 				tb.Fatal(err)
 			}
-			if res.Verdict != c.verdict {
-				tb.Fatalf("verdict %s, want %s", datapathtest.VerdictName(res.Verdict), datapathtest.VerdictName(c.verdict))
+			if res.Verdict != c.verdict() {
+				tb.Fatalf("verdict %s, want %s", datapathtest.VerdictName(res.Verdict), datapathtest.VerdictName(c.verdict()))
 			}
 			if want != nil && !bytes.Equal(res.Out, want) {
 				tb.Fatalf("the last of %d repeats left a frame other than one run does:\n%s", r, packet.Diff(want, res.Out))
@@ -308,9 +253,9 @@ func (s *dpBench) run(tb testing.TB, c dpRow, n int, b *testing.B) float64 {
 			done += r
 			if c.newFlows {
 				pause(func() {
-					if c.svc != 0 {
-						if got := serviceStats(tb, d, c.svc).Conns - before.Conns; got != uint64(r) {
-							tb.Fatalf("%d repeats made %d connections: not every repeat was a new flow", r, got)
+					for i, st := range serviceStats(tb, d, svcs) {
+						if got := st.Conns - before[i].Conns; got != uint64(r) {
+							tb.Fatalf("%d repeats made %d connections to service %d: not every repeat was a new flow", r, got, svcs[i])
 						}
 					}
 					if _, err := d.FlushConns(); err != nil {
@@ -325,34 +270,34 @@ func (s *dpBench) run(tb testing.TB, c dpRow, n int, b *testing.B) float64 {
 
 // reference runs c's frame once through the program c times, outside
 // the timing, and returns the frame it leaves.
-func reference(b testing.TB, h *datapath.Harness, c dpRow) []byte {
+func reference(b testing.TB, h *datapath.Harness, c dpRow, ifindex int) []byte {
 	b.Helper()
 	switch {
 	case c.target == datapathtest.BenchRestore:
-		return c.frame // the nop leaves it as it is
+		return c.fixture.In // the nop leaves it as it is
 	case c.target != datapathtest.BenchIngress:
 		b.Fatalf("no reference output for target %d", c.target)
 	case c.xdp:
-		_, out, _, err := h.RunXDP(c.frame, c.ifindex)
+		_, out, _, err := h.RunXDP(c.fixture.In, ifindex)
 		if err != nil {
 			b.Fatal(err)
 		}
 		return out
 	}
-	_, out, err := h.Run(c.frame, c.ifindex)
+	_, out, err := h.Run(c.fixture.In, ifindex)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return out
 }
 
-func serviceStats(b testing.TB, d *datapath.Datapath, id datapath.ServiceID) lvs.Stats {
+func serviceStats(b testing.TB, d *datapath.Datapath, ids []datapath.ServiceID) []lvs.Stats {
 	b.Helper()
-	st, err := d.ServiceCounters([]datapath.ServiceID{id})
+	st, err := d.ServiceCounters(ids)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return st[0]
+	return st
 }
 
 // dpResults are the kernel-measured ns per packet of every row, in the

@@ -261,9 +261,6 @@ func testIPv6NATAndDR(t *testing.T) {
 		"DR SYN: MACs to the real, hop limit 63, addresses untouched", "DR ACK: established on the same real")
 }
 
-// be16 reads a big-endian 16-bit field.
-func be16(b []byte, off int) uint16 { return binary.BigEndian.Uint16(b[off:]) }
-
 // tunnel builds what the director sends real i through a tunnel: an
 // outer header from the director's address on the reals' link (of rip's
 // family) to rip, TTL/hop limit 63 and TOS tos, around payload of
@@ -301,35 +298,6 @@ func (w *xworld) gue(i int, rip netip.Addr, port uint16, csum bool, tos uint8, i
 		}
 		u := packet.UDPDgram(ap(src, sport), ap(rip, port), packet.GUE(innerProto(inner), inner), csum)
 		return w.tunnel(i, rip, packet.ProtoUDP, tos, u)
-	}
-}
-
-// gueFix checks the GUE source port of got, which the data plane takes
-// from the flow hash (udp_flow_src_port: within the local port range),
-// and returns build's frame with it. seen keeps a flow's port: every
-// packet of the flow must carry the same.
-func gueFix(build func(sport uint16) []byte, seen *uint16) func(testing.TB, []byte, []byte) []byte {
-	return func(t testing.TB, want, got []byte) []byte {
-		t.Helper()
-		off := 14 + 20
-		if len(got) > 14 && got[14]>>4 == 6 {
-			off = 14 + 40
-		}
-		if len(got) < off+8 {
-			t.Errorf("no outer UDP header in %x", got)
-			return want
-		}
-		sport := be16(got, off)
-		if sport < 32768 || sport > 60999 {
-			t.Errorf("GUE source port %d outside the local port range 32768-60999", sport)
-		}
-		if seen != nil {
-			if *seen != 0 && *seen != sport {
-				t.Errorf("GUE source port %d, the flow's earlier packets had %d", sport, *seen)
-			}
-			*seen = sport
-		}
-		return build(sport)
 	}
 }
 
@@ -426,7 +394,7 @@ func testTunnelOutput(t *testing.T) {
 				})
 				x.Verify = packet.VerifyOptions{GUEPorts: []uint16{guePort}}
 				if build != nil {
-					x.Fix = gueFix(build, &sport)
+					x.Fix = datapathtest.GUEFix(build, &sport)
 				}
 				x.Check = connTo(st, cli, c.vip, rid, c.real.Addr)
 				cases = append(cases, x)
@@ -543,7 +511,7 @@ func testPathMTU(t *testing.T) {
 					o, build := c.fwd(w, c.vip, seg(n))
 					x.Out = o
 					if build != nil {
-						x.Fix = gueFix(build, nil)
+						x.Fix = datapathtest.GUEFix(build, nil)
 					}
 				}
 				return x
@@ -739,7 +707,7 @@ func testICMPErrors(t *testing.T) {
 			datapathtest.Delta{Verdicts: verdicts("icmp_tunnel", 0)})),
 		func() datapathtest.XCase {
 			x := xcase("TUN GUE SYN", w.fromClient(tcpIP(gc, gv, "S", 64, nil)), red, gBuild(0), datapathtest.Delta{})
-			x.Fix = gueFix(gBuild, &gueSport)
+			x.Fix = datapathtest.GUEFix(gBuild, &gueSport)
 			x.Verify = icmpOpts
 			return x
 		}(),

@@ -14,29 +14,32 @@ import (
 	"golvs/internal/packet"
 )
 
-// The fixture world: one namespace from datapathtest, these services and
-// reals. Real addresses index datapathtest.RealAddrs.
+// The fixture world is datapathtest.World: one namespace, its services
+// and reals, and the fixtures it shares with the data-plane benchmark
+// (TestPrivilegedFixtures runs them after its own cases); these are the
+// names of its services and reals (which the constants in datapathtest
+// describe). Real addresses index datapathtest.RealAddrs.
 const (
-	svcNAT    datapath.ServiceID = 1 // TCP VIP:80 rr -> reals 1, 2 (NAT, port 8080)
-	svcDR     datapath.ServiceID = 2 // TCP VIP:443 rr -> reals 3, 4 (DR)
-	svcUDP    datapath.ServiceID = 3 // UDP VIP:53 rr -> real 5 (NAT, port 5353)
-	svcWRR    datapath.ServiceID = 4 // TCP VIP:82 wrr sequence 6 7 6 6
-	svcLC     datapath.ServiceID = 5 // TCP VIP:83 lc over 8 9 10
-	svcWLC    datapath.ServiceID = 6 // TCP VIP:84 wlc over 11 12 13
-	svcQuiet  datapath.ServiceID = 7 // TCP VIP:85 rr over 14 (weight 0), 15
-	svcEmpty  datapath.ServiceID = 8 // TCP VIP:86, no reals
-	svcOdd    datapath.ServiceID = 9 // TCP VIP:87 rr -> 16 (NAT, no neighbour), 17 (NAT, unrouted)
-	svcDROdd  datapath.ServiceID = 10
-	svcDRUDP  datapath.ServiceID = 11 // UDP VIP:54 -> 19 (DR)
-	realNAT1  datapath.RealID    = 1
-	realNAT2  datapath.RealID    = 2
-	realDR1   datapath.RealID    = 3
-	realDR2   datapath.RealID    = 4
-	realUDP   datapath.RealID    = 5
-	realNoNbr datapath.RealID    = 16
-	realUnrt  datapath.RealID    = 17
-	realDRUnr datapath.RealID    = 18
-	realDRUDP datapath.RealID    = 19
+	svcNAT    = datapathtest.SvcNAT
+	svcDR     = datapathtest.SvcDR
+	svcUDP    = datapathtest.SvcUDP
+	svcWRR    = datapathtest.SvcWRR
+	svcLC     = datapathtest.SvcLC
+	svcWLC    = datapathtest.SvcWLC
+	svcQuiet  = datapathtest.SvcQuiet
+	svcEmpty  = datapathtest.SvcEmpty
+	svcOdd    = datapathtest.SvcOdd
+	svcDROdd  = datapathtest.SvcDROdd
+	svcDRUDP  = datapathtest.SvcDRUDP
+	realNAT1  = datapathtest.RealNAT1
+	realNAT2  = datapathtest.RealNAT2
+	realDR1   = datapathtest.RealDR1
+	realDR2   = datapathtest.RealDR2
+	realUDP   = datapathtest.RealUDP
+	realNoNbr = datapathtest.RealNoNbr
+	realUnrt  = datapathtest.RealUnrt
+	realDRUnr = datapathtest.RealDRUnr
+	realDRUDP = datapathtest.RealDRUDP
 )
 
 func vip(port uint16) netip.AddrPort { return netip.AddrPortFrom(datapathtest.VIP, port) }
@@ -49,7 +52,9 @@ func key(p lvs.Protocol, port uint16) lvs.ServiceKey {
 	return lvs.ServiceKey{Protocol: p, Addr: vip(port)}
 }
 
+// world is a datapathtest.World under the short names the tests use.
 type world struct {
+	*datapathtest.World
 	n *datapathtest.Net
 	d *datapath.Datapath
 }
@@ -96,52 +101,9 @@ func wantTaken(t testing.TB, n *datapathtest.Net, names ...string) {
 
 func newWorld(t *testing.T) *world {
 	datapathtest.RequirePrivileged(t)
-	w := &world{n: datapathtest.NewNet(t), d: datapathtest.Open(t, datapath.Options{ConnTableSize: 4096})}
+	dw := datapathtest.NewWorld(t, datapath.Options{ConnTableSize: 4096})
+	w := &world{World: dw, n: dw.Net, d: dw.Datapath}
 	useXDP(t, w.n, w.d, w.n.Client.Index, w.n.Reals.Index)
-	reals := map[datapath.RealID]lvs.Real{
-		realNAT1:  {Addr: rip(0, 8080), Method: lvs.Masq, Weight: 1},
-		realNAT2:  {Addr: rip(1, 8080), Method: lvs.Masq, Weight: 1},
-		realDR1:   {Addr: rip(0, 443), Method: lvs.Route, Weight: 1},
-		realDR2:   {Addr: rip(1, 443), Method: lvs.Route, Weight: 1},
-		realUDP:   {Addr: rip(2, 5353), Method: lvs.Masq, Weight: 1},
-		6:         {Addr: rip(0, 9006), Method: lvs.Masq, Weight: 3},
-		7:         {Addr: rip(1, 9007), Method: lvs.Masq, Weight: 1},
-		8:         {Addr: rip(0, 9008), Method: lvs.Masq, Weight: 1},
-		9:         {Addr: rip(1, 9009), Method: lvs.Masq, Weight: 1},
-		10:        {Addr: rip(2, 9010), Method: lvs.Masq, Weight: 1},
-		11:        {Addr: rip(0, 9011), Method: lvs.Masq, Weight: 1},
-		12:        {Addr: rip(1, 9012), Method: lvs.Masq, Weight: 3},
-		13:        {Addr: rip(2, 9013), Method: lvs.Masq, Weight: 0},
-		14:        {Addr: rip(0, 9014), Method: lvs.Masq, Weight: 0},
-		15:        {Addr: rip(1, 9015), Method: lvs.Masq, Weight: 1},
-		realNoNbr: {Addr: netip.AddrPortFrom(datapathtest.NoNeighAddr, 8080), Method: lvs.Masq, Weight: 1},
-		realUnrt:  {Addr: netip.AddrPortFrom(datapathtest.Unrouted, 8080), Method: lvs.Masq, Weight: 1},
-		realDRUnr: {Addr: netip.AddrPortFrom(datapathtest.Unrouted, 88), Method: lvs.Route, Weight: 1},
-		realDRUDP: {Addr: rip(2, 54), Method: lvs.Route, Weight: 1},
-	}
-	for id, r := range reals {
-		must(t, w.d.SetReal(id, r))
-	}
-	for _, s := range []struct {
-		id    datapath.ServiceID
-		k     lvs.ServiceKey
-		sched string
-		table []datapath.RealID
-	}{
-		{svcNAT, key(lvs.TCP, 80), "rr", []datapath.RealID{realNAT1, realNAT2}},
-		{svcDR, key(lvs.TCP, 443), "rr", []datapath.RealID{realDR1, realDR2}},
-		{svcUDP, key(lvs.UDP, 53), "rr", []datapath.RealID{realUDP}},
-		{svcWRR, key(lvs.TCP, 82), "wrr", []datapath.RealID{6, 7, 6, 6}},
-		{svcLC, key(lvs.TCP, 83), "lc", []datapath.RealID{8, 9, 10}},
-		{svcWLC, key(lvs.TCP, 84), "wlc", []datapath.RealID{11, 12, 13}},
-		{svcQuiet, key(lvs.TCP, 85), "rr", []datapath.RealID{14, 15}},
-		{svcEmpty, key(lvs.TCP, 86), "wlc", nil},
-		{svcOdd, key(lvs.TCP, 87), "rr", []datapath.RealID{realNoNbr, realUnrt}},
-		{svcDROdd, key(lvs.TCP, 88), "rr", []datapath.RealID{realDRUnr}},
-		{svcDRUDP, key(lvs.UDP, 54), "rr", []datapath.RealID{realDRUDP}},
-	} {
-		must(t, w.d.SetService(s.id, lvs.Service{ServiceKey: s.k, Scheduler: s.sched}, s.table, 0))
-	}
 	return w
 }
 
@@ -154,53 +116,29 @@ func must(t testing.TB, err error) {
 
 // in is a frame from the client to dst, as it reaches the director.
 func (w *world) in(proto int, sport uint16, dst netip.AddrPort, flags string) packet.Frame {
-	return packet.Frame{
-		SrcMAC: datapathtest.ClientMAC, DstMAC: w.n.Client.MAC,
-		Src: cli(sport), Dst: dst, Proto: proto, Flags: flags,
-	}
+	return w.In(proto, sport, dst, flags)
 }
 
 // toReal is f as the director sends it to real i: NAT rewrites the
 // destination to to (DR passes a zero to), TTL-1, MACs of the reals' link.
 func (w *world) toReal(f packet.Frame, i int, to netip.AddrPort) packet.Frame {
-	if to.IsValid() {
-		f.Dst = to
-	}
-	f.SrcMAC, f.DstMAC = w.n.Reals.MAC, datapathtest.RealMACs[i]
-	f.TTL = 63
-	return f
+	return w.ToReal(f, i, to)
 }
 
 // reply is a frame from real i (at from) back to the client port.
 func (w *world) reply(proto int, i int, from netip.AddrPort, cport uint16, flags string) packet.Frame {
-	return packet.Frame{
-		SrcMAC: datapathtest.RealMACs[i], DstMAC: w.n.Reals.MAC,
-		Src: from, Dst: cli(cport), Proto: proto, Flags: flags,
-	}
+	return w.Reply(proto, i, from, cport, flags)
 }
 
 // toClient is a NAT reply f as the director sends it on.
 func (w *world) toClient(f packet.Frame, from netip.AddrPort) packet.Frame {
-	f.Src = from
-	f.SrcMAC, f.DstMAC = w.n.Client.MAC, datapathtest.ClientMAC
-	f.TTL = 63
-	return f
+	return w.ToClient(f, from)
 }
 
+// state checks the connection client -> virtual: its state, and its real
+// when real is not 0.
 func state(want string, client, virtual netip.AddrPort, real datapath.RealID) func(testing.TB, *datapath.Datapath) {
-	return func(t testing.TB, d *datapath.Datapath) {
-		t.Helper()
-		c, err := datapathtest.FindConn(d, client, virtual)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.State != want {
-			t.Errorf("state %s, want %s", c.State, want)
-		}
-		if real != 0 && c.Real != real {
-			t.Errorf("real %d, want %d", c.Real, real)
-		}
-	}
+	return datapathtest.WantConn(want, client, virtual, real)
 }
 
 func conns(pairs ...any) map[datapath.RealID][2]int {
@@ -562,6 +500,20 @@ func testFixtures(t *testing.T) {
 	}
 	cases = append(cases, w.schedCases()...)
 	w.n.Run(t, w.d, cases)
+	// The fixtures shared with the data-plane benchmark: each sets up the
+	// connections it needs, so they run after the cases above, which
+	// build on each other's.
+	shared := w.Fixtures()
+	w.n.RunX(t, w.d, shared)
+	for _, x := range shared {
+		switch x.Name {
+		case "established TUN GUE", "established TUN GRE", "not a service":
+			// The fast path leaves GUE and GRE to TC, and what is no
+			// service to the kernel.
+		default:
+			wantTaken(t, w.n, x.Name)
+		}
+	}
 	wantTaken(t, w.n, "NAT in: SYN makes a connection to the first real",
 		"NAT reply SYN+ACK: source rewritten to VIP, stays SYN_RECV",
 		"NAT established: client ACK goes to the same real",
