@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 GO ?= go
 export GOTOOLCHAIN ?= local
 
-.PHONY: all build deps test demo bench generate check-generate install clean
+.PHONY: all build deps test demo bench generate check-generate install clean differential differential-golden
 
 all: build
 
@@ -18,6 +18,16 @@ deps:
 test: deps check-generate
 	$(GO) vet ./...
 	GOLVS_TEST_PRIVILEGED=1 $(GO) test -count=1 -timeout 12m ./...
+
+# lvsadm against the real ipvsadm 1.31 on Debian's 6.1 kernel in qemu:
+# differential-golden boots the VM and rewrites the goldens from ipvsadm's
+# output; differential does that and then compares lvsadm with them (the
+# comparison alone is part of make test).
+differential-golden:
+	scripts/differential.sh golden
+
+differential: differential-golden
+	scripts/differential.sh test
 
 demo: deps build
 	scripts/demo.sh

@@ -315,7 +315,7 @@ func TestRejectedChangesLeaveTheTable(t *testing.T) {
 		{"duplicate real", func(ctx context.Context, e *Engine) error { return e.AddReal(ctx, vip, nat(rip1, 5)) }, lvs.ErrRealExists},
 		{"edit missing real", func(ctx context.Context, e *Engine) error { return e.EditReal(ctx, vip, nat(rip3, 1)) }, lvs.ErrNoReal},
 		{"delete missing real", func(ctx context.Context, e *Engine) error { return e.DeleteReal(ctx, vip, rip3) }, lvs.ErrNoReal},
-		{"weight out of range", func(ctx context.Context, e *Engine) error { return e.EditReal(ctx, vip, nat(rip1, 70000)) }, lvs.ErrRange},
+		{"weight out of range", func(ctx context.Context, e *Engine) error { return e.EditReal(ctx, vip, nat(rip1, lvs.MaxWeight+1)) }, lvs.ErrRange},
 		{"direct routing with another port", func(ctx context.Context, e *Engine) error {
 			return e.AddReal(ctx, vip, lvs.Real{Addr: netip.MustParseAddrPort("198.19.0.13:8080"), Method: lvs.Route, Weight: 1})
 		}, lvs.ErrInvalid},

@@ -64,12 +64,13 @@ func stringToNumber(s string, min, max int64) int64 {
 	return n
 }
 
-// atoi is C's atoi: leading number, anything after it ignored, 0 if none.
-// ok is false when the number does not fit in an int, where C's result is
-// undefined.
-func atoi(s string) (n int64, ok bool) {
-	n, _, overflow := strtol10(s)
-	return n, !overflow && n >= math.MinInt32 && n <= math.MaxInt32
+// atoi is glibc's atoi, (int)strtol(s, NULL, 10): the leading number,
+// anything after it ignored, 0 if none, clamped to a long on overflow and
+// then cut to an int's low 32 bits, so 4294967360 is 64 and
+// 9223372036854775808 (LONG_MAX after clamping) is -1.
+func atoi(s string) int32 {
+	n, _, _ := strtol10(s)
+	return int32(n)
 }
 
 // strIsDigit is ipvsadm's str_is_digit: true for an empty string too.

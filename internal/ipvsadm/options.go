@@ -1,13 +1,13 @@
 package ipvsadm
 
 import (
-	"time"
-
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golvs/internal/lvs"
 	"golvs/internal/sched"
@@ -576,11 +576,13 @@ func (r *request) option(c int, arg string, hasArg bool, nm names, schedFlagsArg
 			b := a.As4()
 			r.svc.netmask = uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 		} else {
-			n, ok := atoi(arg)
-			if !ok || n < 1 || n > 128 {
+			// The int goes into ipvs_service_t's __u32 netmask before the
+			// check, so a negative number is huge and a wrapped one counts.
+			n := uint32(atoi(arg))
+			if n < 1 || n > 128 {
 				return fail("illegal ipv6 netmask specified")
 			}
-			r.svc.netmask = uint32(n)
+			r.svc.netmask = n
 		}
 	case 'r':
 		// ipvsadm parses into a copy of the service, so the address family
@@ -601,7 +603,7 @@ func (r *request) option(c int, arg string, hasArg bool, nm names, schedFlagsArg
 	case 'm':
 		r.dest.method = connMasq
 	case 'w':
-		n := stringToNumber(arg, 0, 65535)
+		n := stringToNumber(arg, 0, math.MaxInt32)
 		if n == -1 {
 			return fail("illegal weight specified")
 		}

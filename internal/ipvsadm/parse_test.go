@@ -58,7 +58,7 @@ func TestUsageErrors(t *testing.T) {
 		{"octal 8", "-A -t 198.18.0.08:80", "illegal virtual server address[:port] specified\n", 2},
 		{"bad real server", "-a -t " + vip + " -r 198.18.1.300", "illegal real server address[:port] specified\n", 2},
 		{"real port name needs the service protocol", "-a -r 198.18.1.1:http -t " + vip, "illegal real server address[:port] specified\n", 2},
-		{"weight too large", "-a -t " + vip + " -r 198.18.1.1 -w 65536", "illegal weight specified\n", 2},
+		{"weight too large", "-a -t " + vip + " -r 198.18.1.1 -w 2147483648", "illegal weight specified\n", 2},
 		{"weight negative", "-a -t " + vip + " -r 198.18.1.1 -w -1", "illegal weight specified\n", 2},
 		{"weight not a number", "-a -t " + vip + " -r 198.18.1.1 -w 1x", "illegal weight specified\n", 2},
 		{"weight empty", "-a -t " + vip + " -r 198.18.1.1 -w ''", "illegal weight specified\n", 2},
@@ -71,6 +71,12 @@ func TestUsageErrors(t *testing.T) {
 		{"fwmark too large", "-A -f 4294967296", "invalid fwmark value `4294967296' specified\n", 2},
 		{"bad netmask", "-A -t " + vip + " -p -M 255.255.255.256", "illegal virtual server persistent mask specified\n", 2},
 		{"bad ipv6 netmask", "-A -t [2001:db8::1]:80 -p -M 129", "illegal ipv6 netmask specified\n", 2},
+		{"ipv6 netmask wraps to zero", "-A -t [2001:db8::1]:80 -p -M 4294967296", "illegal ipv6 netmask specified\n", 2},
+		{"ipv6 netmask overflows a long", "-A -t [2001:db8::1]:80 -p -M 99999999999999999999", "illegal ipv6 netmask specified\n", 2},
+		{"weight after two =", "-a -t " + vip + " -r 198.18.1.1 -w==5", "illegal weight specified\n", 2},
+		{"= after an option without argument", "-a -t " + vip + " -r 198.18.1.1 -m=", "-m=: option does not take an argument\n", 255},
+		{"= after the command", "-L=n", "Try `lvsadm -h' or 'lvsadm --help' for more information.\n", 255},
+		{"= after -n", "-Ln=1", "-Ln=1: option does not take an argument\n", 255},
 		{"-6 without -f", "-A -t " + vip + " -6", "-6 used before -f\n\n", 2},
 		{"start-daemon parameter", "--start-daemon primary", "illegal start-daemon parameter specified\n", 2},
 		{"stop-daemon parameter", "--stop-daemon primary", "illegal start_daemon specified\n", 2},
@@ -285,6 +291,12 @@ func TestCommands(t *testing.T) {
 		{"netmask without persistence is kept", "-A -t 198.18.0.10:443 -M 255.255.255.0", "AddService TCP 198.18.0.10:443 wlc mask=255.255.255.0"},
 		{"ipv6 netmask", "-A -t [2001:db8::1]:443 -p -M 64", "AddService TCP [2001:db8::1]:443 wlc persistent=6m0s mask=ffff:ffff:ffff:ffff::"},
 		{"ipv6 netmask atoi", "-A -t [2001:db8::1]:443 -p -M 48xyz", "AddService TCP [2001:db8::1]:443 wlc persistent=6m0s mask=ffff:ffff:ffff::"},
+		// atoi into a 32-bit int, as ipvsadm: the value wraps.
+		{"ipv6 netmask wraps", "-A -t [2001:db8::3:14]:80 -p -M 4294967360", "AddService TCP [2001:db8::3:14]:80 wlc persistent=6m0s mask=ffff:ffff:ffff:ffff::"},
+		{"ipv6 netmask wraps down", "-A -t [2001:db8::3:14]:80 -p -M -4294967232", "AddService TCP [2001:db8::3:14]:80 wlc persistent=6m0s mask=ffff:ffff:ffff:ffff::"},
+		{"weight above 65535", "-a -t 198.18.0.10:80 -r 198.18.1.1 -m -w 70000", "AddReal TCP 198.18.0.10:80 198.18.1.1:80 Masq 70000"},
+		{"weight largest", "-e -t 198.18.0.10:80 -r 198.18.1.1 -m -w 2147483647", "EditReal TCP 198.18.0.10:80 198.18.1.1:80 Masq 2147483647"},
+		{"weight after one =", "-a -t 198.18.0.10:80 -r 198.18.1.1 -w=5", "AddReal TCP 198.18.0.10:80 198.18.1.1:80 Route 5"},
 		{"ipv6 service resets an earlier netmask", "-A -M 255.255.255.0 -t [2001:db8::1]:443 -p", "AddService TCP [2001:db8::1]:443 wlc persistent=6m0s"},
 		{"one-packet", "-A -u 198.18.0.10:53 -o", "AddService UDP 198.18.0.10:53 wlc ops"},
 		{"one-packet long", "-E -u 198.18.0.10:53 --ops -s rr", "EditService UDP 198.18.0.10:53 rr ops"},
@@ -429,9 +441,19 @@ func TestPopt(t *testing.T) {
 		{"--persistent=5", []opt{{'p', "5", true}}, nil},
 		{"--persistent -5", []opt{{'p', "", false}, {poptErrBadOpt, "", false}}, nil},
 		{"a -L b -- -n", []opt{{'L', "", false}}, []string{"a", "b", "-n"}},
-		{"-L=q", []opt{{'L', "", false}, {poptErrBadOpt, "", false}}, nil},
+		// A '=' after an option without argument is an unwanted argument;
+		// one '=' is skipped before an option's argument (Debian's libpopt
+		// 1.19, test/differential/testdata/equals.golden).
+		{"-L=q", []opt{{poptErrUnwantedArg, "", false}}, nil},
 		{"-L==", []opt{{poptErrUnwantedArg, "", false}}, nil},
-		{"-n=", []opt{{'n', "", false}, {poptErrBadOpt, "", false}}, nil},
+		{"-n=", []opt{{poptErrUnwantedArg, "", false}}, nil},
+		{"-Ln=1", []opt{{'L', "", false}, {poptErrUnwantedArg, "", false}}, nil},
+		{"-w=5", []opt{{'w', "5", true}}, nil},
+		{"-w==5", []opt{{'w', "=5", true}}, nil},
+		{"-w=", []opt{{'w', "", true}}, nil},
+		{"-mw=6", []opt{{'m', "", false}, {'w', "6", true}}, nil},
+		{"-p==60", []opt{{'p', "=60", true}}, nil},
+		{"--weight==5", []opt{{'w', "=5", true}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {

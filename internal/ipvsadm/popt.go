@@ -127,7 +127,8 @@ var poptOptions = []poptOption{
 
 // popt walks an argument vector the way libpopt's poptGetNextOpt does with
 // ipvsadm's table and no context flags: bundled short options ("-Ln"), the
-// rest of a bundle as an argument ("-t1.2.3.4:80", "-t=..."), "--name=value",
+// rest of a bundle as an argument ("-t1.2.3.4:80", "-t=...", one '='
+// skipped), a '=' after an option without argument refused, "--name=value",
 // words that are not options collected as leftovers anywhere on the line,
 // "--" ending the options, and -p's optional argument, which is only taken
 // when the next word does not start with '-'.
@@ -199,8 +200,13 @@ func (p *popt) nextOpt() (val int, arg string, hasArg bool) {
 			if opt == nil {
 				return poptErrBadOpt, "", false
 			}
+			// The rest of the bundle stays as it is: an option that takes
+			// an argument skips one '=' before it below, and for one that
+			// takes none a '=' is an unwanted argument (Debian's libpopt
+			// 1.19, as the differential test's goldens show: "-w==5" is
+			// the weight "=5", "-n=1" is refused).
 			if rest = rest[1:]; rest != "" {
-				p.nextChar, p.hasChar = strings.TrimPrefix(rest, "="), true
+				p.nextChar, p.hasChar = rest, true
 			}
 		}
 		if !opt.arg {

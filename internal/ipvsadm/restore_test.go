@@ -102,7 +102,7 @@ func TestRestoreBadLine(t *testing.T) {
 		stderr string
 		status int
 	}{
-		{"bad weight", good + "-a -t 198.18.0.10:80 -r 198.18.1.2 -w 70000\n", "line 3: illegal weight specified", 2},
+		{"bad weight", good + "-a -t 198.18.0.10:80 -r 198.18.1.2 -w 2147483648\n", "line 3: illegal weight specified", 2},
 		{"first bad line wins", "-A -t 198.18.0.10:80 -p 0\n-A -t x\n", "line 1: invalid timeout value `0' specified", 2},
 		{"blank lines count", "\n\n  \n-A -t 198.18.0.10\n", "line 4: Zero port specified for non-persistent service", 2},
 		{"ipvsadm-only lines count", "ipvsadm\nipvsadm ipvsadm\n-L -q\n", "line 3: -q: unknown option", 255},

@@ -70,6 +70,7 @@ var testSupport = []string{
 // any package and no package imports them.
 var testOnly = []string{
 	"test/e2e",
+	"test/differential",
 	"bench",
 	"internal/layout",
 }

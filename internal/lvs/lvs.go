@@ -130,7 +130,7 @@ type Real struct {
 	// to an IPv4 one.
 	Addr   netip.AddrPort `json:"addr"`
 	Method Method         `json:"method"`
-	// Weight is 0..65535; 0 quiesces the real: no new connections.
+	// Weight is 0..MaxWeight; 0 quiesces the real: no new connections.
 	Weight int `json:"weight"`
 	// UThreshold and LThreshold are -x and -y: above UThreshold
 	// connections the real takes no new ones until it drops below
@@ -148,6 +148,11 @@ type Real struct {
 	TunPort  uint16      `json:"tun_port,omitempty"`
 	TunFlags TunnelFlags `json:"tun_flags,omitempty"`
 }
+
+// MaxWeight is the largest weight of a real: ipvsadm parses -w as
+// 0..INT_MAX and IPVS keeps the weight in an int (ip_vs_ctl.c refuses a
+// negative one).
+const MaxWeight = math.MaxInt32
 
 // Timeouts are the connection timeouts ipvsadm --set changes. In a change,
 // a zero field leaves that timeout as it is.
@@ -396,7 +401,7 @@ func ValidateReal(s ServiceKey, r Real) error {
 	if family(a) != family(s.Addr.Addr()) && r.Method != Tunnel {
 		return fmt.Errorf("%w: real %s is not of the family of service %s, which only tunnel forwarding (-i) allows", ErrInvalid, a, s)
 	}
-	if r.Weight < 0 || r.Weight > 65535 {
+	if r.Weight < 0 || r.Weight > MaxWeight {
 		return fmt.Errorf("%w: weight %d", ErrRange, r.Weight)
 	}
 	// ip_vs_ctl.c: an upper threshold above INT_MAX is EINVAL, a lower one

@@ -2,6 +2,7 @@ package lvs
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -62,7 +63,10 @@ func TestValidate(t *testing.T) {
 		{"nat real on another port", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:8080"), Method: Masq, Weight: 1}), nil},
 		{"dr real on another port", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:8080"), Method: Route, Weight: 1}), ErrInvalid},
 		{"quiesced real", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Route}), nil},
-		{"weight above 65535", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: 65536}), ErrRange},
+		// ipvsadm and IPVS take weights up to INT_MAX.
+		{"weight above 65535", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: 70000}), nil},
+		{"weight INT_MAX", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: math.MaxInt32}), nil},
+		{"weight above INT_MAX", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: math.MaxInt32 + 1}), ErrRange},
 		{"negative weight", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("198.19.0.11:80"), Method: Masq, Weight: -1}), ErrRange},
 		{"multicast real", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("239.1.1.1:80"), Method: Masq, Weight: 1}), ErrInvalid},
 		{"unspecified real", ValidateReal(web, Real{Addr: netip.MustParseAddrPort("0.0.0.0:80"), Method: Masq, Weight: 1}), ErrInvalid},

@@ -257,3 +257,35 @@ func TestServiceIndexDuplicates(t *testing.T) {
 		t.Fatalf("Service = %d, want 0", got)
 	}
 }
+
+// TestTableWeightErrors checks which error wins for a weight IPVS refuses
+// or takes: a missing service first (ipvsadm's "Service not defined"),
+// then the weight; up to INT_MAX is taken, as in IPVS.
+func TestTableWeightErrors(t *testing.T) {
+	web := ServiceKey{Protocol: TCP, Addr: netip.MustParseAddrPort("198.18.8.1:80")}
+	missing := ServiceKey{Protocol: TCP, Addr: netip.MustParseAddrPort("198.18.8.9:80")}
+	var tb Table
+	if err := tb.AddService(Service{ServiceKey: web, Scheduler: "wrr"}); err != nil {
+		t.Fatal(err)
+	}
+	real := func(w int) Real { return Real{Addr: netip.MustParseAddrPort("198.19.8.4:80"), Method: Masq, Weight: w} }
+	tests := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"missing service, large weight", func() error { return tb.AddReal(missing, real(70000)) }, ErrNoService},
+		{"missing service, weight above INT_MAX", func() error { return tb.AddReal(missing, real(MaxWeight+1)) }, ErrNoService},
+		{"weight above 65535", func() error { return tb.AddReal(web, real(70000)) }, nil},
+		{"edit to INT_MAX", func() error { return tb.EditReal(web, real(MaxWeight)) }, nil},
+		{"edit above INT_MAX", func() error { return tb.EditReal(web, real(MaxWeight+1)) }, ErrRange},
+	}
+	for _, tt := range tests {
+		if err := tt.do(); !errors.Is(err, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if got := tb.Services[0].Reals[0].Weight; got != MaxWeight {
+		t.Errorf("weight %d, want %d", got, MaxWeight)
+	}
+}
