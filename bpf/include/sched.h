@@ -286,7 +286,7 @@ static long lvs_walk_step(__u64 i, void *unused)
 		return 0;
 	case LVS_WALK_TWOS_TOTAL:
 		/* 32-bit, so that the verifier sees one range from the
-		 * second step on (at most 256 * 65535, no wrap). */
+		 * second step on; it wraps as IPVS's int total does. */
 		if (wt)
 			w->acc = (__u32)(w->acc + (__u32)wt);
 		return 0;

@@ -254,7 +254,7 @@ func (d *decoder) service(n *yaml.Node, path string) *Service {
 	}
 	defaults := lvs.Real{Weight: DefaultWeight, Method: 255}
 	d.method(o, &defaults)
-	o.int("weight", 0, 65535, &defaults.Weight)
+	o.int("weight", 0, lvs.MaxWeight, &defaults.Weight)
 	s.Timing = d.timing(o)
 	o.uint32("quorum", 1, 1<<32-1, &s.Quorum)
 	o.uint32("hysteresis", 0, 1<<32-1, &s.Hysteresis)
@@ -276,7 +276,7 @@ func (d *decoder) service(n *yaml.Node, path string) *Service {
 			rport := port
 			so.uint16("port", 0, 65535, &rport)
 			r.Addr = netip.AddrPortFrom(a, rport)
-			so.int("weight", 0, 65535, &r.Weight)
+			so.int("weight", 0, lvs.MaxWeight, &r.Weight)
 			d.method(so, &r)
 			d.requireMethod(so, &r)
 			so.boolean("inhibit", &s.SorryServerInhibit)
@@ -322,7 +322,7 @@ func (d *decoder) real(n *yaml.Node, path string, s *Service, defaults lvs.Real,
 	port := s.Addr.Port()
 	o.uint16("port", 0, 65535, &port)
 	r.Addr = netip.AddrPortFrom(a, port)
-	o.int("weight", 0, 65535, &r.Weight)
+	o.int("weight", 0, lvs.MaxWeight, &r.Weight)
 	d.method(o, &r.Real)
 	d.requireMethod(o, &r.Real)
 	o.uint32("uthreshold", 0, 1<<31-1, &r.UThreshold)

@@ -97,7 +97,7 @@ func TestParseErrors(t *testing.T) {
 			"lvsd.yaml:4: services[0].persistence_granularity: needs persistence_timeout: a granularity applies to persistent services only"},
 		{"service twice", "services:\n  - {vip: 198.18.0.1, port: 80}\n  - {vip: 198.18.0.1, port: 80}\n",
 			"lvsd.yaml:3: services[1]: TCP 198.18.0.1:80 is defined twice (first at lvsd.yaml:2)"},
-		{"weight out of range", head + "        weight: 70000\n", "lvsd.yaml:7: services[0].reals[0].weight: 70000 is out of range 0..65535"},
+		{"weight out of range", head + "        weight: 2147483648\n", "lvsd.yaml:7: services[0].reals[0].weight: 2147483648 is out of range 0..2147483647"},
 		{"misspelt real key", head + "        wieght: 2\n", `lvsd.yaml:7: services[0].reals[0].wieght: unknown key (did you mean "weight"?)`},
 		{"method missing", "services:\n  - vip: 198.18.0.10\n    port: 80\n    reals:\n      - address: 198.18.1.1\n",
 			"lvsd.yaml:5: services[0].reals[0].method: is required here or on the service: nat, dr or tun"},

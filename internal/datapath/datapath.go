@@ -167,7 +167,8 @@ func addr(a netip.Addr) ([16]byte, uint8, error) {
 		v4 := a.As4()
 		copy(b[:], v4[:])
 		return b, uint8(lvsLvsFamilyLVS_AF_INET), nil
-	case a.Is6() && !a.Is4In6() && a.Zone() == "":
+	case a.Is6() && a.Zone() == "":
+		// An IPv4-mapped address is an IPv6 one, as IPVS takes it.
 		return a.As16(), uint8(lvsLvsFamilyLVS_AF_INET6), nil
 	}
 	return b, 0, fmt.Errorf("address %v: %w", a, lvs.ErrFamily)

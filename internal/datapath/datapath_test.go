@@ -295,8 +295,8 @@ func TestPrivilegedBadArguments(t *testing.T) {
 	if err := d.SetReal(1, lvs.Real{Addr: netip.MustParseAddrPort("[fe80::1%eth0]:80"), Weight: 1}); !errors.Is(err, lvs.ErrFamily) {
 		t.Errorf("IPv6 real with a zone: %v", err)
 	}
-	if err := d.SetReal(1, lvs.Real{Addr: rip(0, 80), Weight: 70000}); !errors.Is(err, lvs.ErrRange) {
-		t.Errorf("weight 70000: %v", err)
+	if err := d.SetReal(1, lvs.Real{Addr: rip(0, 80), Weight: lvs.MaxWeight + 1}); !errors.Is(err, lvs.ErrRange) {
+		t.Errorf("weight past MaxWeight: %v", err)
 	}
 }
 

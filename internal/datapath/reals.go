@@ -71,7 +71,7 @@ func realValue(id RealID, r lvs.Real) (lvsLvsReal, error) {
 	if err := checkReal(id); err != nil {
 		return v, fmt.Errorf("set real %d: %w", id, err)
 	}
-	if r.Weight < 0 || r.Weight > 65535 {
+	if r.Weight < 0 || r.Weight > lvs.MaxWeight {
 		return v, fmt.Errorf("set real %d: weight %d: %w", id, r.Weight, lvs.ErrRange)
 	}
 	if r.UThreshold > math.MaxInt32 || r.LThreshold > math.MaxInt32 {

@@ -342,21 +342,24 @@ func (d *Datapath) deleteServices(keys map[ServiceID]lvs.ServiceKey) error {
 	ids := make([]uint32, 0, len(keys))
 	skeys := make([]lvsLvsServiceKey, 0, len(keys))
 	portZero := false
+	var kids []uint32 // the ids of skeys, in their order
 	for id, k := range keys {
 		if err := checkService(id); err != nil {
 			return fmt.Errorf("delete service %s: %w", k, err)
 		}
-		key, err := serviceKey(k)
-		if err != nil {
-			return fmt.Errorf("delete service %s: %w", k, err)
-		}
-		ids, skeys = append(ids, uint32(id)), append(skeys, key)
+		ids = append(ids, uint32(id))
 		portZero = portZero || k.Addr.Port() == 0
+		// A key the services map cannot hold was never written to it
+		// (the data plane refused the service): only its slot is
+		// cleaned, or the undo of that refusal would fail too.
+		if key, err := serviceKey(k); err == nil {
+			skeys, kids = append(skeys, key), append(kids, uint32(id))
+		}
 	}
 	first := len(errs)
 	for j, i := range deleteAll(d.objs.LvsServices, skeys, &errs) {
 		// deleteAll adds one error per failed key, in order.
-		errs[first+j] = fmt.Errorf("delete service %s: %w", keys[ServiceID(ids[i])], errs[first+j])
+		errs[first+j] = fmt.Errorf("delete service %s: %w", keys[ServiceID(kids[i])], errs[first+j])
 	}
 	if err := batchPut(d.objs.LvsSchedPos, ids, make([]uint32, len(ids))); err != nil {
 		errs = append(errs, fmt.Errorf("delete services: scheduler positions: %w", err))

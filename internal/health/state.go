@@ -508,7 +508,7 @@ func (s *service) desired() Desired {
 		e := r.cfg.Real
 		switch {
 		case !s.sorryActive && r.alive:
-			e.Weight = min(max(r.weight, 0), 65535)
+			e.Weight = min(max(r.weight, 0), lvs.MaxWeight)
 		case r.cfg.InhibitOnFailure:
 			e.Weight = 0
 		default:

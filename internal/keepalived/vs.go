@@ -431,7 +431,8 @@ func (p *parser) realServer(vs *vsBuild, n *node) *realBuild {
 		switch kw {
 		case "weight":
 			p.maxArgs(k, 1)
-			if v, ok := p.uint(k, 1, 0, 65535); ok {
+			// keepalived takes 0..IPVS_WEIGHT_MAX (INT32_MAX), as IPVS.
+			if v, ok := p.uint(k, 1, 0, lvs.MaxWeight); ok {
 				w := int(v)
 				r.weight = &w
 			}
