@@ -20,7 +20,7 @@ enum lvs_abi {
 	LVS_ABI_VERSION = 9,
 	LVS_MAX_SERVICES = 16384, /* service ids 1..16383 */
 	LVS_MAX_REALS = 131072,   /* real ids 1..131071 */
-	LVS_MAX_DESTS = 256,      /* walking schedulers see at most this many reals */
+	LVS_MAX_DESTS = 16384,    /* reals a service may have (the walks see them all) */
 	LVS_SH_TAB_SIZE = 256,    /* sh and dh buckets (IP_VS_SH_TAB_BITS 8) */
 	LVS_MH_TAB_SIZE = 4093,   /* mh lookup table (primes[IP_VS_MH_TAB_INDEX - 8]) */
 	LVS_LBLC_ENTRIES = 65536, /* lblc/lblcr destination-address entries, all services */

@@ -81,8 +81,9 @@ static __always_inline int lvs_dest_load(__u32 id, struct lvs_dest *d)
 
 /*
  * The dest-list walks run in bpf_loop: the verifier checks a callback
- * once, where a bounded loop over up to LVS_MAX_DESTS reals whose
- * accumulators change every step would be followed step by step.
+ * once, where a bounded loop over up to LVS_MAX_DESTS reals (or a whole
+ * rr/wrr sequence) whose accumulators change every step would be
+ * followed step by step.
  * struct lvs_walk is a walk's state, kept in the per-CPU scratch (the
  * callback context is NULL): the stack is short.
  */
@@ -108,6 +109,7 @@ enum lvs_walk_mode {
 	LVS_WALK_TWOS_PICK = 7,
 	LVS_WALK_LIGHT = 8, /* some dest has active*2 < weight */
 	LVS_WALK_FIND = 9,  /* arg is in the list and not deleted */
+	LVS_WALK_SEQ = 10,  /* rr/wrr: the first available from entry arg on */
 };
 
 /*
@@ -179,46 +181,6 @@ static __always_inline void *lvs_table(__u32 id, __u32 *n)
 }
 
 /*
- * lvs_sched_seq returns the next real of an rr/wrr sequence. lvsd leaves
- * weight-0 reals out of the sequence; an overloaded real (or one that
- * raced with a table swap) is stepped over, and the position moves past
- * the real picked, as ip_vs_rr.c and ip_vs_wrr.c continue after the dest
- * they returned.
- */
-__attribute__((noinline)) __u32 lvs_sched_seq(__u32 service)
-{
-	__u32 *pos, idx, n = 0;
-	void *tbl = lvs_table(service, &n);
-
-	if (!tbl)
-		return 0;
-	pos = bpf_map_lookup_elem(&lvs_sched_pos, &service);
-	if (!pos)
-		return 0;
-	idx = __sync_fetch_and_add(pos, 1) % n;
-	for (__u32 i = 0; i < LVS_MAX_DESTS; i++) {
-		/* Computed from the loop-invariant idx each time, so that the
-		 * verifier meets one state per iteration, not one per place
-		 * the walk could have wrapped. */
-		__u32 key = (idx + i) % n + 1, *id;
-		struct lvs_real *r;
-
-		if (i >= n)
-			break;
-		id = bpf_map_lookup_elem(tbl, &key);
-		if (!id)
-			return 0;
-		r = bpf_map_lookup_elem(&lvs_reals, id);
-		if (r && lvs_real_available(r) && !lvs_overloaded(*id)) {
-			if (i)
-				__sync_fetch_and_add(pos, i);
-			return *id;
-		}
-	}
-	return 0;
-}
-
-/*
  * lvs_walk_step looks at dest i of the walk's service. The comparisons:
  *  lc (ip_vs_lc.c): skip OVERLOAD or weight 0; least overhead, strict <.
  *  wlc (ip_vs_wlc.c): the first dest without OVERLOAD with weight > 0 is
@@ -244,6 +206,8 @@ static long lvs_walk_step(__u64 i, void *unused)
 	if (!sc)
 		return 1;
 	w = &sc->w;
+	if (w->mode == LVS_WALK_SEQ)
+		key = (w->arg + (__u32)i) % w->acc + 1;
 	dp = &sc->d[0];
 	tbl = bpf_map_lookup_elem(&lvs_tables, &w->service);
 	if (!tbl)
@@ -265,6 +229,14 @@ static long lvs_walk_step(__u64 i, void *unused)
 		if ((__u64)d.active * 2 >= wt)
 			return 0;
 		w->best = d.id;
+		return 1;
+	case LVS_WALK_SEQ:
+		/* Available (weight > 0) and not OVERLOAD; boh counts the
+		 * entries stepped over, which the position moves past too. */
+		if (!wt || d.overload)
+			return 0;
+		w->best = d.id;
+		w->boh = i;
 		return 1;
 	}
 	if (d.overload)
@@ -342,6 +314,36 @@ static __always_inline __u32 lvs_walk(__u32 service, __u32 mode, __u32 arg, __u3
 	bpf_loop(n, lvs_walk_step, 0, 0);
 	if (acc)
 		*acc = sc->w.acc;
+	return sc->w.best;
+}
+
+/*
+ * lvs_sched_seq returns the next real of an rr/wrr sequence. lvsd leaves
+ * weight-0 reals out of the sequence; an overloaded real (or one that
+ * raced with a table swap) is stepped over, and the position moves past
+ * the real picked, as ip_vs_rr.c and ip_vs_wrr.c continue after the dest
+ * they returned.
+ */
+__attribute__((noinline)) __u32 lvs_sched_seq(__u32 service)
+{
+	struct lvs_sched_scratch *sc = lvs_scratch();
+	__u32 *pos, n = 0;
+
+	if (!sc || !lvs_table(service, &n))
+		return 0;
+	pos = bpf_map_lookup_elem(&lvs_sched_pos, &service);
+	if (!pos)
+		return 0;
+	/* The whole sequence at most, as ip_vs_rr.c walks the whole list:
+	 * arg is where the walk starts, acc the sequence's length. */
+	__builtin_memset(&sc->w, 0, sizeof(sc->w));
+	sc->w.service = service;
+	sc->w.mode = LVS_WALK_SEQ;
+	sc->w.arg = __sync_fetch_and_add(pos, 1) % n;
+	sc->w.acc = n;
+	bpf_loop(n, lvs_walk_step, 0, 0);
+	if (sc->w.best && sc->w.boh)
+		__sync_fetch_and_add(pos, (__u32)sc->w.boh);
 	return sc->w.best;
 }
 

@@ -19,7 +19,7 @@ const (
 	lvsLvsAbiLVS_ABI_VERSION        lvsLvsAbi = 9
 	lvsLvsAbiLVS_MAX_SERVICES       lvsLvsAbi = 16384
 	lvsLvsAbiLVS_MAX_REALS          lvsLvsAbi = 131072
-	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 256
+	lvsLvsAbiLVS_MAX_DESTS          lvsLvsAbi = 16384
 	lvsLvsAbiLVS_SH_TAB_SIZE        lvsLvsAbi = 256
 	lvsLvsAbiLVS_MH_TAB_SIZE        lvsLvsAbi = 4093
 	lvsLvsAbiLVS_LBLC_ENTRIES       lvsLvsAbi = 65536

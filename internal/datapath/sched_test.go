@@ -237,13 +237,30 @@ func (w *schedWorld) pick(src netip.AddrPort, proto int) datapath.RealID {
 	}
 	a := netip.AddrFrom4([4]byte(out[30:34]))
 	port := binary.BigEndian.Uint16(out[36:38])
-	for id := datapath.RealID(1); id <= 6; id++ {
-		if schedReal(id) == netip.AddrPortFrom(a, port) {
-			return id
-		}
+	if id := datapath.RealID(port - 9000); port > 9000 && schedReal(id) == netip.AddrPortFrom(a, port) {
+		return id
 	}
 	w.t.Fatalf("packet went to %s:%d, not a real", a, port)
 	return 0
+}
+
+// TestPrivilegedLargeService checks that the schedulers see every real of
+// a service far larger than a bounded loop could walk: the one real lc
+// would pick, and the one real rr/wrr may pick, is the last of 3000.
+func TestPrivilegedLargeService(t *testing.T) {
+	w := newSchedWorld(t)
+	const n = 3000
+	ds := make([]refDest, n)
+	for i := range ds {
+		ds[i] = refDest{id: datapath.RealID(i + 1), weight: 1, active: 5, overload: true}
+	}
+	ds[n-1].active, ds[n-1].overload = 0, false
+	for i, name := range []string{"lc", "wlc", "rr", "wrr"} {
+		w.set(name, 0, ds, lvs.UDP)
+		if got := w.pick(cli(uint16(40000+i)), packet.UDP); got != ds[n-1].id {
+			t.Errorf("%s over %d reals: picks %d, want %d (the only one not overloaded)", name, n, got, ds[n-1].id)
+		}
+	}
 }
 
 func randomDests(r *rand.Rand) []refDest {

@@ -63,9 +63,10 @@ func (m Method) String() string {
 // and imports no scheduler code.
 var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
 
-// MaxReals is how many real servers a service can have: the
-// least-connection family walks them per new connection in the data plane.
-const MaxReals = 256
+// MaxReals is how many real servers a service can have (IPVS has no
+// bound). The least-connection family walks them all per new connection,
+// as IPVS does: about 20 ns a real in the data plane.
+const MaxReals = 16384
 
 // DefaultScheduler is ipvsadm's DEF_SCHED.
 const DefaultScheduler = "wlc"

@@ -55,14 +55,6 @@ var allowList = map[string]knownDifference{
 		why:    "lvsadm's -R is all or nothing and names the line of an error; ipvsadm applies line by line",
 		readme: "lvsadm parses every line first",
 	},
-	"weights-large": {
-		why:    "pending: datapath bound (the data plane takes weights up to 65535)",
-		readme: "pending: datapath bound",
-	},
-	"reals-300": {
-		why:    "pending: datapath bound (the data plane takes 256 reals per service)",
-		readme: "pending: datapath bound",
-	},
 }
 
 var (
