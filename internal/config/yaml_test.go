@@ -174,7 +174,7 @@ func TestParseErrors(t *testing.T) {
 		{"sorry server is checked like a real", "services:\n  - vip: 198.18.0.10\n    port: 80\n    method: dr\n    sorry_server: {address: 198.18.1.9, port: 8080}\n",
 			"lvsd.yaml:2: services[0].sorry_server: " + ipvsError(lvs.ValidateReal(dr80, lvs.Real{Addr: netip.MustParseAddrPort("198.18.1.9:8080"), Method: lvs.Route, Weight: 1}))},
 		{"too many reals", "services:\n  - vip: 198.18.0.10\n    port: 80\n    method: nat\n    reals:\n" + manyReals(lvs.MaxReals+1),
-			"lvsd.yaml:2: services[0]: 257 reals: golvs takes at most 256 a service"},
+			fmt.Sprintf("lvsd.yaml:2: services[0]: %d reals: golvs takes at most %d a service", lvs.MaxReals+1, lvs.MaxReals)},
 		{"every error is reported", "services:\n  - vip: x\n    port: -1\n    wat: 1\n",
 			"lvsd.yaml:2: services[0].vip: \"x\" is not an IP address\nlvsd.yaml:3: services[0].port: -1 is out of range 0..65535\nlvsd.yaml:4: services[0].wat: unknown key"},
 	}
