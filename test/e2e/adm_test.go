@@ -25,7 +25,7 @@ func TestPrivilegedBadInput(t *testing.T) {
 		code   int
 	}{
 		{"add-server to a missing service", []string{"-a", "-t", "198.18.0.10:81", "-r", rs1, "-m"}, "Service not defined\n", 255},
-		{"weight out of range", []string{"-a", "-t", vipPort, "-r", "198.19.0.13:80", "-m", "-w", "70000"}, "illegal weight specified\n", 2},
+		{"weight out of range", []string{"-a", "-t", vipPort, "-r", "198.19.0.13:80", "-m", "-w", "2147483648"}, "illegal weight specified\n", 2},
 		{"duplicate service", []string{"-A", "-t", vipPort, "-s", "rr"}, "Service already exists\n", 255},
 		{"duplicate real server", []string{"-a", "-t", vipPort, "-r", rs1, "-m"}, "Destination already exists\n", 255},
 		{"unknown option", []string{"-A", "-t", "198.18.0.10:81", "--bogus"}, "--bogus: unknown option\n", 255},

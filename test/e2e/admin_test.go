@@ -63,7 +63,7 @@ func TestPrivilegedRestoreIsAllOrNothing(t *testing.T) {
 		name, script, want string
 		code               int
 	}{
-		{"bad weight", "-A -t 198.18.0.10:81 -s rr\n-a -t 198.18.0.10:81 -r 198.19.0.11 -m\n-a -t 198.18.0.10:81 -r 198.19.0.12 -m -w 70000\n",
+		{"bad weight", "-A -t 198.18.0.10:81 -s rr\n-a -t 198.18.0.10:81 -r 198.19.0.11 -m\n-a -t 198.18.0.10:81 -r 198.19.0.12 -m -w 2147483648\n",
 			"line 3: illegal weight specified\n", 2},
 		{"refused by lvsd", "-D -t 198.18.0.10:80\n-A -t 198.18.0.10:81 -s rr\n-a -t 198.18.0.10:82 -r 198.19.0.12 -m\n",
 			"line 3: Service not defined\n", 255},

@@ -66,7 +66,7 @@ func TestPrivilegedReloadUnderLoad(t *testing.T) {
 	// A bad file changes nothing and says where it is wrong.
 	listing := l.adm("-Ln")
 	writeFile(t, path, natService("", `
-      - {address: 198.19.0.11, port: 80, weight: 70000}
+      - {address: 198.19.0.11, port: 80, weight: 2147483648}
 `))
 	r := l.lvsd.Adm("--reload")
 	if r.Code != 2 || !strings.Contains(r.Stderr, path+":") || !strings.Contains(r.Stderr, "weight") {
