@@ -106,8 +106,6 @@ type Program struct {
 	objs decapObjects
 	dir  string // with the version component
 	log  *slog.Logger
-	// forceClsact makes Attach skip TCX (tests of the fallback).
-	forceClsact bool
 }
 
 // progName is the program's name as the kernel reports it, which
@@ -354,7 +352,11 @@ func (d *Program) Counters() (map[string]uint64, error) {
 // ("tcx" or "clsact"). The attachment outlives the process: the TCX link is
 // pinned, a clsact filter stays by itself. It works in the calling thread's
 // network namespace.
-func (d *Program) Attach(ifname string) (string, error) {
+func (d *Program) Attach(ifname string) (string, error) { return d.attach(ifname, true) }
+
+// attach is Attach; without tcx it goes straight to clsact (the tests of
+// the fallback on kernels with TCX).
+func (d *Program) attach(ifname string, tcx bool) (string, error) {
 	l, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return "", fmt.Errorf("attach decap to %s: %w", ifname, err)
@@ -362,7 +364,7 @@ func (d *Program) Attach(ifname string) (string, error) {
 	idx := l.Attrs().Index
 	pin := filepath.Join(d.dir, linkPrefix+ifname)
 
-	if !d.forceClsact {
+	if tcx {
 		if old, err := link.LoadPinnedLink(pin, nil); err == nil {
 			info, ierr := old.Info()
 			if ierr == nil && info.TCX() != nil && int(info.TCX().Ifindex) == idx {

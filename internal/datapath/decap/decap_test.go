@@ -597,7 +597,6 @@ func TestPrivilegedDecapAttach(t *testing.T) {
 			n := newDecapNet(t)
 			dir := decapPinDir(t)
 			d := openTestDecap(t, dir)
-			d.forceClsact = hook == "clsact"
 			if err := d.SetConfig(Config{Tunnels: TunnelIPIP, VIPs: []netip.Addr{decapVIP4}}); err != nil {
 				t.Fatal(err)
 			}
@@ -618,7 +617,7 @@ func TestPrivilegedDecapAttach(t *testing.T) {
 			for range 2 {
 				var got string
 				var err error
-				n.do(t, func() { got, err = d.Attach(decapLink) })
+				n.do(t, func() { got, err = d.attach(decapLink, hook == "tcx") })
 				if err != nil || got != hook {
 					t.Fatalf("Attach = %q, %v; want %s", got, err, hook)
 				}
