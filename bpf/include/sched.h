@@ -327,19 +327,35 @@ static __always_inline __u32 lvs_walk(__u32 service, __u32 mode, __u32 arg, __u3
 __attribute__((noinline)) __u32 lvs_sched_seq(__u32 service)
 {
 	struct lvs_sched_scratch *sc = lvs_scratch();
-	__u32 *pos, n = 0;
+	__u32 *pos, *id, idx, key, n = 0;
+	struct lvs_real *r;
+	void *tbl;
 
-	if (!sc || !lvs_table(service, &n))
+	if (!sc)
+		return 0;
+	tbl = lvs_table(service, &n);
+	if (!tbl)
 		return 0;
 	pos = bpf_map_lookup_elem(&lvs_sched_pos, &service);
 	if (!pos)
 		return 0;
-	/* The whole sequence at most, as ip_vs_rr.c walks the whole list:
-	 * arg is where the walk starts, acc the sequence's length. */
+	idx = __sync_fetch_and_add(pos, 1) % n;
+	/* The entry the position names is nearly always available: taken
+	 * without a walk. */
+	key = idx + 1;
+	id = bpf_map_lookup_elem(tbl, &key);
+	if (!id)
+		return 0;
+	r = bpf_map_lookup_elem(&lvs_reals, id);
+	if (r && lvs_real_available(r) && !lvs_overloaded(*id))
+		return *id;
+	/* Else the rest of the sequence at most, as ip_vs_rr.c walks the
+	 * whole list: arg is where the walk starts, acc the sequence's
+	 * length. */
 	__builtin_memset(&sc->w, 0, sizeof(sc->w));
 	sc->w.service = service;
 	sc->w.mode = LVS_WALK_SEQ;
-	sc->w.arg = __sync_fetch_and_add(pos, 1) % n;
+	sc->w.arg = idx;
 	sc->w.acc = n;
 	bpf_loop(n, lvs_walk_step, 0, 0);
 	if (sc->w.best && sc->w.boh)
