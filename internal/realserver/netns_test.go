@@ -39,35 +39,7 @@ func newTestNS(t *testing.T, role string) *testNS {
 	t.Helper()
 	testnet.RequirePrivileged(t)
 	n := &testNS{t: t, name: prefix + "-" + randomSuffix() + "-" + role}
-	err := func() error {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			return err
-		}
-		defer orig.Close()
-		h, err := netns.NewNamed(n.name) // moves this thread into it
-		if err != nil {
-			runtime.UnlockOSThread()
-			return err
-		}
-		n.h = h
-		if err := netns.Set(orig); err != nil {
-			return fmt.Errorf("return to the original netns: %w", err) // thread stays locked and dies
-		}
-		runtime.UnlockOSThread()
-		return nil
-	}()
-	if err != nil {
-		t.Fatalf("create netns %s: %v", n.name, err)
-	}
-	t.Cleanup(func() {
-		n.h.Close()
-		if err := netns.DeleteNamed(n.name); err != nil {
-			t.Errorf("delete netns %s: %v", n.name, err)
-		}
-	})
+	n.h = testnet.NewNamedNS(t, n.name, func() error { return nil })
 	n.ip("link", "set", "lo", "up")
 	return n
 }

@@ -123,3 +123,40 @@ func DoIn(t testing.TB, ns netns.NsHandle, name string, fn func()) {
 	}()
 	fn()
 }
+
+// NewNamedNS creates network namespace name, runs setup inside it on the
+// calling goroutine's thread, and deletes the namespace when the test
+// ends; the test fails when any of it fails.
+func NewNamedNS(t testing.TB, name string, setup func() error) netns.NsHandle {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("netns: %v", err)
+	}
+	ns, err := netns.NewNamed(name) // moves this thread into it
+	if err != nil {
+		orig.Close()
+		runtime.UnlockOSThread()
+		t.Fatalf("create netns %s: %v", name, err)
+	}
+	setupErr := setup()
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: Go discards it when this goroutine
+		// ends rather than run other code in the wrong namespace.
+		t.Fatalf("return to the original netns: %v", err)
+	}
+	orig.Close()
+	runtime.UnlockOSThread()
+	t.Cleanup(func() {
+		ns.Close()
+		if err := netns.DeleteNamed(name); err != nil {
+			t.Errorf("delete netns %s: %v", name, err)
+		}
+	})
+	if setupErr != nil {
+		t.Fatalf("set up netns %s: %v", name, setupErr)
+	}
+	return ns
+}

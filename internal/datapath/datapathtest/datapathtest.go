@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -131,36 +130,7 @@ func NewNet(t testing.TB) *Net {
 		Client: Link{Name: Prefix + "c0", MAC: net.HardwareAddr{0x02, 0, 0xc6, 0x12, 0x00, 0x01}, Addr: netip.MustParsePrefix("198.18.0.1/24")},
 		Reals:  Link{Name: Prefix + "r0", MAC: net.HardwareAddr{0x02, 0, 0xc6, 0x12, 0x01, 0x01}, Addr: netip.MustParsePrefix("198.18.1.1/24")},
 	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("netns: %v", err)
-	}
-	ns, err := netns.NewNamed(n.Name) // moves this thread into it
-	if err != nil {
-		orig.Close()
-		runtime.UnlockOSThread()
-		t.Fatalf("create netns %s: %v", n.Name, err)
-	}
-	n.ns = ns
-	setupErr := n.setup()
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: Go discards it when this goroutine
-		// ends rather than run other code in the wrong namespace.
-		t.Fatalf("return to the original netns: %v", err)
-	}
-	orig.Close()
-	runtime.UnlockOSThread()
-	t.Cleanup(func() {
-		n.ns.Close()
-		if err := netns.DeleteNamed(n.Name); err != nil {
-			t.Errorf("delete netns %s: %v", n.Name, err)
-		}
-	})
-	if setupErr != nil {
-		t.Fatalf("set up netns %s: %v", n.Name, setupErr)
-	}
+	n.ns = testnet.NewNamedNS(t, n.Name, n.setup)
 	return n
 }
 

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -101,20 +100,7 @@ func newDecapNet(t *testing.T) *decapNet {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	n := &decapNet{name: "gltdc-" + hex.EncodeToString(b)}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("netns: %v", err)
-	}
-	ns, err := netns.NewNamed(n.name) // moves this thread into it
-	if err != nil {
-		orig.Close()
-		runtime.UnlockOSThread()
-		t.Fatalf("create netns %s: %v", n.name, err)
-	}
-	n.ns = ns
-	setupErr := func() error {
+	n.ns = testnet.NewNamedNS(t, n.name, func() error {
 		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: decapLink, HardwareAddr: decapMAC}, PeerName: decapLink + "p"}
 		if err := netlink.LinkAdd(veth); err != nil {
 			return fmt.Errorf("add veth: %w", err)
@@ -132,21 +118,7 @@ func newDecapNet(t *testing.T) *decapNet {
 			}
 		}
 		return nil
-	}()
-	if err := netns.Set(orig); err != nil {
-		t.Fatalf("return to the original netns: %v", err) // thread stays locked and dies
-	}
-	orig.Close()
-	runtime.UnlockOSThread()
-	t.Cleanup(func() {
-		n.ns.Close()
-		if err := netns.DeleteNamed(n.name); err != nil {
-			t.Errorf("delete netns %s: %v", n.name, err)
-		}
 	})
-	if setupErr != nil {
-		t.Fatalf("set up netns %s: %v", n.name, setupErr)
-	}
 	return n
 }
 
