@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"golvs/internal/datapath/wire"
 	"golvs/internal/lvs"
 )
 
@@ -80,9 +81,9 @@ func templateFrom(k *lvsLvsTuple, t *lvsLvsTmpl, left uint64) Conn {
 	return Conn{
 		Conn: lvs.Conn{
 			Protocol: lvs.Protocol(k.Proto),
-			Client:   netip.AddrPortFrom(fromAddr(k.Saddr.Bytes, k.Family), ntoh(k.Sport)),
-			Virtual:  netip.AddrPortFrom(fromAddr(k.Daddr.Bytes, k.Family), ntoh(k.Dport)),
-			Real:     netip.AddrPortFrom(fromAddr(t.Raddr.Bytes, t.Rfamily), ntoh(t.Rport)),
+			Client:   netip.AddrPortFrom(fromAddr(k.Saddr.Bytes, k.Family), wire.Ntoh(k.Sport)),
+			Virtual:  netip.AddrPortFrom(fromAddr(k.Daddr.Bytes, k.Family), wire.Ntoh(k.Dport)),
+			Real:     netip.AddrPortFrom(fromAddr(t.Raddr.Bytes, t.Rfamily), wire.Ntoh(t.Rport)),
 			State:    state,
 			Expires:  time.Duration(left),
 		},
@@ -103,13 +104,13 @@ func connFrom(k *lvsLvsTuple, v *lvsLvsConn, r *lvsLvsReal, now uint64) Conn {
 		if port == 0 || v.Flags&uint8(lvsLvsConnFlagsLVS_CONN_F_PORT_ZERO) != 0 {
 			port = k.Dport
 		}
-		real = netip.AddrPortFrom(fromAddr(r.Addr.Bytes, r.Family), ntoh(port))
+		real = netip.AddrPortFrom(fromAddr(r.Addr.Bytes, r.Family), wire.Ntoh(port))
 	}
 	c := Conn{
 		Conn: lvs.Conn{
 			Protocol: lvs.Protocol(k.Proto),
-			Client:   netip.AddrPortFrom(fromAddr(k.Saddr.Bytes, k.Family), ntoh(k.Sport)),
-			Virtual:  netip.AddrPortFrom(fromAddr(k.Daddr.Bytes, k.Family), ntoh(k.Dport)),
+			Client:   netip.AddrPortFrom(fromAddr(k.Saddr.Bytes, k.Family), wire.Ntoh(k.Sport)),
+			Virtual:  netip.AddrPortFrom(fromAddr(k.Daddr.Bytes, k.Family), wire.Ntoh(k.Dport)),
 			Real:     real,
 			State:    "UDP",
 			Expires:  time.Duration(v.ExpiresNs - now),

@@ -15,7 +15,6 @@
 package datapath
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"golvs/internal/datapath/bpffs"
+	"golvs/internal/datapath/wire"
 	"golvs/internal/lvs"
 )
 
@@ -158,40 +158,20 @@ func serviceKeys(ids []ServiceID) ([]uint32, error) {
 	return keys, nil
 }
 
-// addr returns a as the data plane stores it: IPv4 in the first four
-// bytes, IPv6 in all 16, and its family.
+// addr returns a as the data plane stores it (see wire.Addr) and its
+// family.
 func addr(a netip.Addr) ([16]byte, uint8, error) {
-	var b [16]byte
+	b, is6, ok := wire.Addr(a)
 	switch {
-	case a.Is4():
-		v4 := a.As4()
-		copy(b[:], v4[:])
-		return b, uint8(lvsLvsFamilyLVS_AF_INET), nil
-	case a.Is6() && a.Zone() == "":
-		// An IPv4-mapped address is an IPv6 one, as IPVS takes it.
-		return a.As16(), uint8(lvsLvsFamilyLVS_AF_INET6), nil
+	case !ok:
+		return b, 0, fmt.Errorf("address %v: %w", a, lvs.ErrFamily)
+	case is6:
+		return b, uint8(lvsLvsFamilyLVS_AF_INET6), nil
 	}
-	return b, 0, fmt.Errorf("address %v: %w", a, lvs.ErrFamily)
+	return b, uint8(lvsLvsFamilyLVS_AF_INET), nil
 }
 
 // fromAddr is the inverse of addr.
 func fromAddr(b [16]byte, fam uint8) netip.Addr {
-	if fam == uint8(lvsLvsFamilyLVS_AF_INET6) {
-		return netip.AddrFrom16(b)
-	}
-	return netip.AddrFrom4([4]byte(b[:4]))
-}
-
-// hton and ntoh convert a port between host order and the network order
-// the maps hold it in (bpf2go types a __be16 as a native uint16).
-func hton(p uint16) uint16 {
-	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], p)
-	return binary.NativeEndian.Uint16(b[:])
-}
-
-func ntoh(p uint16) uint16 {
-	var b [2]byte
-	binary.NativeEndian.PutUint16(b[:], p)
-	return binary.BigEndian.Uint16(b[:])
+	return wire.FromAddr(b, fam == uint8(lvsLvsFamilyLVS_AF_INET6))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"golvs/internal/datapath/wire"
 	"golvs/internal/lvs"
 )
 
@@ -209,7 +210,7 @@ func tupleFor(proto lvs.Protocol, client, virtual netip.AddrPort) (lvsLvsTuple, 
 		return k, err
 	}
 	k.Saddr.Bytes, k.Daddr.Bytes = s, dst
-	k.Sport, k.Dport = hton(client.Port()), hton(virtual.Port())
+	k.Sport, k.Dport = wire.Hton(client.Port()), wire.Hton(virtual.Port())
 	k.Proto, k.Family = uint8(proto), fam
 	return k, nil
 }
@@ -237,9 +238,9 @@ func (d *Datapath) FillNATForTest(n int) error {
 		var rk lvsLvsTuple
 		rk.Saddr.Bytes = [16]byte{198, 19, 255, 1}
 		rk.Daddr.Bytes = [16]byte{198, 19, 255, 2}
-		rk.Sport, rk.Dport = hton(80), hton(uint16(i+1))
+		rk.Sport, rk.Dport = wire.Hton(80), wire.Hton(uint16(i+1))
 		rk.Proto, rk.Family = uint8(lvs.TCP), uint8(lvsLvsFamilyLVS_AF_INET)
-		nv := lvsLvsNatConn{Service: 1, Vport: hton(80)}
+		nv := lvsLvsNatConn{Service: 1, Vport: wire.Hton(80)}
 		if err := d.objs.LvsNatConns.Update(&rk, &nv, ebpf.UpdateNoExist); err != nil {
 			return fmt.Errorf("reverse entry %d: %w", i, err)
 		}

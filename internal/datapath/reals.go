@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"golvs/internal/datapath/wire"
 	"golvs/internal/lvs"
 )
 
@@ -82,13 +83,13 @@ func realValue(id RealID, r lvs.Real) (lvsLvsReal, error) {
 		return v, fmt.Errorf("set real %d: %w", id, err)
 	}
 	v = lvsLvsReal{
-		Port:        hton(r.Addr.Port()),
+		Port:        wire.Hton(r.Addr.Port()),
 		Method:      uint8(r.Method),
 		Family:      fam,
 		Weight:      uint32(r.Weight),
 		U_threshold: r.UThreshold,
 		L_threshold: r.LThreshold,
-		TunPort:     hton(r.TunPort),
+		TunPort:     wire.Hton(r.TunPort),
 		TunType:     uint8(r.TunType),
 		TunFlags:    uint8(r.TunFlags),
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"golvs/internal/datapath/wire"
 	"golvs/internal/lvs"
 	"golvs/internal/sched"
 )
@@ -233,7 +234,7 @@ func serviceKey(k lvs.ServiceKey) (lvsLvsServiceKey, error) {
 		return key, err
 	}
 	key.Vaddr.Bytes = a
-	key.Vport = hton(k.Addr.Port())
+	key.Vport = wire.Hton(k.Addr.Port())
 	key.Proto = uint8(k.Protocol)
 	key.Family = fam
 	return key, nil
@@ -433,7 +434,7 @@ func (d *Datapath) Services() (map[lvs.ServiceKey]ServiceID, error) {
 	for it.Next(&k, &v) {
 		out[lvs.ServiceKey{
 			Protocol: lvs.Protocol(k.Proto),
-			Addr:     netip.AddrPortFrom(fromAddr(k.Vaddr.Bytes, k.Family), ntoh(k.Vport)),
+			Addr:     netip.AddrPortFrom(fromAddr(k.Vaddr.Bytes, k.Family), wire.Ntoh(k.Vport)),
 		}] = ServiceID(v.Id)
 	}
 	if err := it.Err(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"golvs/internal/datapath/testrun"
+	"golvs/internal/datapath/wire"
 	"golvs/internal/lvs"
 )
 
@@ -227,7 +228,7 @@ func benchConn(i int, now uint64, expired bool) (lvsLvsTuple, lvsLvsConn, lvsLvs
 	host := uint32(i) & (1<<17 - 1)
 	k.Saddr.Bytes = [16]byte{198, 18 + byte(host>>16), byte(host >> 8), byte(host)}
 	k.Daddr.Bytes = [16]byte{198, 18, 0, 10}
-	k.Sport, k.Dport = hton(uint16(i>>17)), hton(80)
+	k.Sport, k.Dport = wire.Hton(uint16(i>>17)), wire.Hton(80)
 	k.Proto, k.Family = uint8(lvs.TCP), uint8(lvsLvsFamilyLVS_AF_INET)
 	v := lvsLvsConn{
 		Method: uint8(lvsLvsMethodLVS_METHOD_MASQ),
@@ -240,7 +241,7 @@ func benchConn(i int, now uint64, expired bool) (lvsLvsTuple, lvsLvsConn, lvsLvs
 	rk := k
 	rk.Saddr.Bytes = [16]byte{198, 19, 0, 11}
 	rk.Daddr = k.Saddr
-	rk.Sport, rk.Dport = hton(benchReal.Port()), k.Sport
+	rk.Sport, rk.Dport = wire.Hton(benchReal.Port()), k.Sport
 	return k, v, rk, lvsLvsNatConn{Service: 1, Vport: k.Dport}
 }
 

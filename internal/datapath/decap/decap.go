@@ -8,7 +8,6 @@
 package decap
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +26,7 @@ import (
 
 	"golvs/internal/datapath/bpffs"
 	"golvs/internal/datapath/testrun"
+	"golvs/internal/datapath/wire"
 )
 
 // DefaultPinDir is where lvsrs pins the decapsulation program's maps
@@ -211,7 +211,7 @@ func (d *Program) SetConfig(c Config) error {
 		if p == 0 {
 			return errors.New("set decap config: GUE port 0")
 		}
-		ports[htons(p)] = true
+		ports[wire.Hton(p)] = true
 	}
 	for k := range want {
 		if err := d.objs.DecapVips.Put(k, uint32(0)); err != nil {
@@ -220,7 +220,7 @@ func (d *Program) SetConfig(c Config) error {
 	}
 	for p := range ports {
 		if err := d.objs.DecapGuePorts.Put(p, uint32(0)); err != nil {
-			return fmt.Errorf("set decap GUE port %d: %w", ntohs(p), err)
+			return fmt.Errorf("set decap GUE port %d: %w", wire.Ntoh(p), err)
 		}
 	}
 	if err := d.objs.DecapCfg.Put(uint32(0), decapDecapConfig{Tunnels: uint32(c.Tunnels)}); err != nil {
@@ -258,7 +258,7 @@ func (d *Program) SetConfig(c Config) error {
 	}
 	for _, p := range stalePorts {
 		if err := d.objs.DecapGuePorts.Delete(p); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("remove decap GUE port %d: %w", ntohs(p), err)
+			return fmt.Errorf("remove decap GUE port %d: %w", wire.Ntoh(p), err)
 		}
 	}
 	return nil
@@ -284,7 +284,7 @@ func (d *Program) Config() (Config, error) {
 	var p uint16
 	pit := d.objs.DecapGuePorts.Iterate()
 	for pit.Next(&p, &v) {
-		c.GUEPorts = append(c.GUEPorts, ntohs(p))
+		c.GUEPorts = append(c.GUEPorts, wire.Ntoh(p))
 	}
 	if err := pit.Err(); err != nil {
 		return c, fmt.Errorf("read decap GUE ports: %w", err)
@@ -592,28 +592,21 @@ func RemovePins(pinDir string) error {
 	return nil
 }
 
+// vipKey puts address a as struct decap_vip_key holds it.
 func vipKey(a netip.Addr) (decapDecapVipKey, error) {
-	var k decapDecapVipKey
-	a = a.Unmap()
-	switch {
-	case !a.IsValid() || a.Zone() != "":
-		return k, fmt.Errorf("VIP %v: not a plain IPv4 or IPv6 address", a)
-	case a.Is4():
-		v4 := a.As4()
-		copy(k.Addr[:], v4[:])
-		k.Family = uint8(decapDecapFamilyDECAP_AF_INET)
-	default:
-		k.Addr = a.As16()
+	b, is6, ok := wire.Addr(a.Unmap())
+	if !ok {
+		return decapDecapVipKey{}, fmt.Errorf("VIP %v: not a plain IPv4 or IPv6 address", a)
+	}
+	k := decapDecapVipKey{Addr: b, Family: uint8(decapDecapFamilyDECAP_AF_INET)}
+	if is6 {
 		k.Family = uint8(decapDecapFamilyDECAP_AF_INET6)
 	}
 	return k, nil
 }
 
 func fromVIPKey(k decapDecapVipKey) netip.Addr {
-	if k.Family == uint8(decapDecapFamilyDECAP_AF_INET6) {
-		return netip.AddrFrom16(k.Addr)
-	}
-	return netip.AddrFrom4([4]byte(k.Addr[:4]))
+	return wire.FromAddr(k.Addr, k.Family == uint8(decapDecapFamilyDECAP_AF_INET6))
 }
 
 // Run passes frame once through the decapsulation program as if it
@@ -635,18 +628,4 @@ func (d *Program) Run(frame []byte, ifindex, gsoSize int) (verdict int, out []by
 		return 0, nil, fmt.Errorf("test run: %w", err)
 	}
 	return int(int32(ret)), opts.DataOut, nil
-}
-
-// htons and ntohs convert a port between host and network byte order, as
-// the maps hold it.
-func htons(p uint16) uint16 {
-	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], p)
-	return binary.NativeEndian.Uint16(b[:])
-}
-
-func ntohs(p uint16) uint16 {
-	var b [2]byte
-	binary.NativeEndian.PutUint16(b[:], p)
-	return binary.BigEndian.Uint16(b[:])
 }

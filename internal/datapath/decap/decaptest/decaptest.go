@@ -6,7 +6,6 @@
 package decaptest
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -17,6 +16,7 @@ import (
 
 	"golvs/internal/datapath/bpffs"
 	"golvs/internal/datapath/decap"
+	"golvs/internal/datapath/wire"
 )
 
 // Tunnel is what Encap.Attach wraps: packets to VIP leave in a tunnel of
@@ -75,7 +75,7 @@ func (e *Encap) Attach(ifname string, t Tunnel) (func() error, error) {
 	default:
 		return nil, fmt.Errorf("encap: kind %v: want one kind", t.Kind)
 	}
-	v := decapTestDecapTestTunnel{Vip: vip, Saddr: src.Addr, Daddr: dst.Addr, Family: src.Family, Kind: uint8(t.Kind), Port: htons(t.Port)}
+	v := decapTestDecapTestTunnel{Vip: vip, Saddr: src.Addr, Daddr: dst.Addr, Family: src.Family, Kind: uint8(t.Kind), Port: wire.Hton(t.Port)}
 	if err := e.objs.DecapTestTunnels.Put(uint32(0), v); err != nil {
 		return nil, fmt.Errorf("encap: %w", err)
 	}
@@ -92,25 +92,13 @@ func (e *Encap) Attach(ifname string, t Tunnel) (func() error, error) {
 
 // vipKey puts address a as struct decap_vip_key holds it.
 func vipKey(a netip.Addr) (decapTestDecapVipKey, error) {
-	var k decapTestDecapVipKey
-	a = a.Unmap()
-	switch {
-	case !a.IsValid() || a.Zone() != "":
-		return k, fmt.Errorf("VIP %v: not a plain IPv4 or IPv6 address", a)
-	case a.Is4():
-		v4 := a.As4()
-		copy(k.Addr[:], v4[:])
-		k.Family = uint8(decapTestDecapFamilyDECAP_AF_INET)
-	default:
-		k.Addr = a.As16()
+	b, is6, ok := wire.Addr(a.Unmap())
+	if !ok {
+		return decapTestDecapVipKey{}, fmt.Errorf("VIP %v: not a plain IPv4 or IPv6 address", a)
+	}
+	k := decapTestDecapVipKey{Addr: b, Family: uint8(decapTestDecapFamilyDECAP_AF_INET)}
+	if is6 {
 		k.Family = uint8(decapTestDecapFamilyDECAP_AF_INET6)
 	}
 	return k, nil
-}
-
-// htons puts port p in network byte order, as the map holds it.
-func htons(p uint16) uint16 {
-	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], p)
-	return binary.NativeEndian.Uint16(b[:])
 }
