@@ -167,11 +167,19 @@ func (d *LVSD) Adm(args ...string) AdmResult {
 // AdmInput is Adm with stdin as lvsadm's standard input (for -R).
 func (d *LVSD) AdmInput(stdin string, args ...string) AdmResult {
 	d.t.Helper()
+	return Command(d.t, stdin, append(os.Environ(), "GOLVS_SOCKET="+d.Socket), append([]string{d.AdmBin}, args...)...)
+}
+
+// Command runs argv with stdin as its standard input and env as its
+// environment (nil: this process's), within CommandTimeout, and returns
+// its outcome; t fails when it cannot run at all.
+func Command(t testing.TB, stdin string, env []string, argv ...string) AdmResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, d.AdmBin, args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Env = append(os.Environ(), "GOLVS_SOCKET="+d.Socket)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = time.Second
@@ -183,7 +191,7 @@ func (d *LVSD) AdmInput(stdin string, args ...string) AdmResult {
 	case errors.As(err, &ee):
 		r.Code = ee.ExitCode()
 	default:
-		d.t.Fatalf("lvsadm %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s: %v", strings.Join(argv, " "), err)
 	}
 	return r
 }

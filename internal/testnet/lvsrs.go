@@ -1,16 +1,11 @@
 package testnet
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // LVSRS runs the lvsrs binary (golvs's real-server helper) in a real
@@ -66,24 +61,7 @@ func (ns *Namespace) NewLVSRS(bin string) *LVSRS {
 // fresh /sys).
 func (r *LVSRS) Run(args ...string) AdmResult {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
-	defer cancel()
-	argv := append([]string{"--net=" + r.NS.Path(), r.Bin}, args...)
-	cmd := exec.CommandContext(ctx, "nsenter", argv...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	res := AdmResult{Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.Code = ee.ExitCode()
-	default:
-		r.t.Fatalf("lvsrs %s in %s: %v", strings.Join(args, " "), r.NS.Name, err)
-	}
-	return res
+	return Command(r.t, "", nil, append([]string{"nsenter", "--net=" + r.NS.Path(), r.Bin}, args...)...)
 }
 
 // dirs are the flags that give lvsrs this LVSRS's directories.

@@ -3,7 +3,6 @@ package differential
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -127,30 +126,13 @@ func TestDifferential(t *testing.T) {
 	ns.MustIP("link", "set", "diff1", "up")
 	d := testnet.StartLVSDWith(t, ns, bin, []string{"diff0"}, "--conn-table-size", "4096")
 
+	env := append(os.Environ(), "GOLVS_SOCKET="+d.Socket, "PATH="+pathDir+":"+os.Getenv("PATH"))
 	run := func(args []string, stdin string) result {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), testnet.CommandTimeout)
-		defer cancel()
 		// lvsadm runs in the test's namespace, where a reverse lookup
 		// fails at once (no DNS server is reachable), as in the VM.
-		argv := append([]string{"--net=" + ns.Path(), "ipvsadm"}, args...)
-		cmd := exec.CommandContext(ctx, "nsenter", argv...)
-		cmd.Env = append(os.Environ(), "GOLVS_SOCKET="+d.Socket, "PATH="+pathDir+":"+os.Getenv("PATH"))
-		cmd.Stdin = strings.NewReader(stdin)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		cmd.WaitDelay = time.Second
-		err := cmd.Run()
-		r := result{stdout: stdout.String(), stderr: stderr.String()}
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &ee):
-			r.status = ee.ExitCode()
-		default:
-			t.Fatalf("ipvsadm (lvsadm) %s: %v", strings.Join(args, " "), err)
-		}
-		return r
+		r := testnet.Command(t, stdin, env, append([]string{"nsenter", "--net=" + ns.Path(), "ipvsadm"}, args...)...)
+		return result{stdout: r.Stdout, stderr: r.Stderr, status: r.Code}
 	}
 	for _, sc := range corpus {
 		t.Run(sc.name, func(t *testing.T) {
