@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"golvs/internal/config"
 )
 
 // command is one ipvsadm invocation of a scenario.
@@ -65,8 +67,8 @@ func loadCorpus(t testing.TB) []scenario {
 }
 
 // parseScenario reads a corpus file. Each line is "ipvsadm" and its
-// arguments, separated by blanks; a word in single quotes may hold blanks
-// or be empty. "ipvsadm -R <<EOF" takes the lines up to "EOF" as standard
+// arguments, split into words as a shell would (config.SplitCommand): a
+// word in quotes may hold blanks or be empty. "ipvsadm -R <<EOF" takes the lines up to "EOF" as standard
 // input. Blank lines and lines starting with '#' are skipped.
 func parseScenario(name, text string) (scenario, error) {
 	sc := scenario{name: name}
@@ -77,7 +79,7 @@ func parseScenario(name, text string) (scenario, error) {
 		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
 			continue
 		}
-		words, err := splitWords(line)
+		words, err := config.SplitCommand(line)
 		if err != nil {
 			return sc, fmt.Errorf("line %d: %w", i+1, err)
 		}
@@ -105,40 +107,6 @@ func parseScenario(name, text string) (scenario, error) {
 		return sc, fmt.Errorf("no commands")
 	}
 	return sc, nil
-}
-
-// splitWords splits a line at blanks, with '...' quoting.
-func splitWords(line string) ([]string, error) {
-	var words []string
-	var w strings.Builder
-	inWord, quoted := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case quoted && c == '\'':
-			quoted = false
-		case quoted:
-			w.WriteByte(c)
-		case c == '\'':
-			quoted, inWord = true, true
-		case c == ' ' || c == '\t':
-			if inWord {
-				words = append(words, w.String())
-				w.Reset()
-				inWord = false
-			}
-		default:
-			w.WriteByte(c)
-			inWord = true
-		}
-	}
-	if quoted {
-		return nil, fmt.Errorf("unterminated quote")
-	}
-	if inWord {
-		words = append(words, w.String())
-	}
-	return words, nil
 }
 
 // shellQuote quotes a word for the VM's shell.
